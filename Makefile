@@ -1,0 +1,38 @@
+# The two set-up commands of README.md: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+QEMU_CACHE ?= $(HOME)/.cache/chaintrace/qemu
+DEMO_OUT ?= demo-out
+
+.PHONY: all venv test demo qemu bench clean
+
+all: test
+
+$(BIN)/chaintrace: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/chaintrace
+
+## Fetch real QEMU sources (bookworm 7.2, trixie 10.0.x, sid 10.2.x) into $(QEMU_CACHE).
+qemu:
+	scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid
+
+## The whole test suite; real-QEMU tests run when trees are fetched (always under CI=true).
+test: venv
+	@if [ "$$CI" = "true" ]; then scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid; fi
+	$(BIN)/python -m pytest -q
+
+## The main job: trace QMP `migrate` to the `threshold_size` assignment on QEMU 10.2.
+demo: venv
+	scripts/fetch-qemu --cache $(QEMU_CACHE) sid
+	$(BIN)/chaintrace index "$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path sid)"
+
+bench: venv
+	$(BIN)/python bench/index_bench.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT)

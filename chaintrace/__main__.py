@@ -1,0 +1,5 @@
+"""Allow `python -m chaintrace`."""
+
+from chaintrace.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""An executable model of QEMU's precopy migration loop, with the source facts it mirrors declared as anchors."""

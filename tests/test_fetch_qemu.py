@@ -94,7 +94,7 @@ SHOWSRC_SAMPLE = """\
 Package: qemu
 Binary: qemu-system, qemu-block-extra, qemu-system-data, qemu-utils, qemu-guest-agent
 Version: 1:10.2.2+ds-1
-Maintainer: Debian QEMU Team <pkg-qemu-devel@lists.alioth.debian.org>
+Maintainer: Debian QEMU Team <qemu-team@lists.invalid>
 Build-Depends: debhelper-compat (= 13), python3-venv:any, meson (>> 1.5.0~), ninja-build, flex, bison
 Architecture: linux-any all
 Format: 3.0 (quilt)

@@ -7,7 +7,7 @@ Texts are the source text with runs of white space folded to one space.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
@@ -126,7 +126,7 @@ class FunctionRef:
     field: str = ""
     lhs: str = ""
     cast: str = ""
-    context: Context = field(default_factory=Context)
+    context: Context = Context()
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,14 @@ ANCHORS: tuple[Anchor, ...] = (
         field="buffer_delay_ms",
     ),
     Anchor(
+        name="iterate-max-wait",
+        mirrors="MAX_WAIT, the longest one ram_save_iterate() call sends before the loop checks again (ms)",
+        kind=DEFINE, symbol="MAX_WAIT",
+        places=(_p("migration/ram.c"),),
+        variants=(Variant(r"^\(?\s*\d+\s*\)?$", INT_VALUE),),
+        field="max_wait_ms",
+    ),
+    Anchor(
         name="default-downtime-limit",
         mirrors="DEFAULT_MIGRATE_SET_DOWNTIME, the default downtime-limit in ms",
         kind=DEFINE, symbol="DEFAULT_MIGRATE_SET_DOWNTIME",

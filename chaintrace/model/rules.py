@@ -41,6 +41,7 @@ class Rules:
     version: str
     origin: str
     buffer_delay_ms: int = 100
+    max_wait_ms: int = 50
     default_downtime_limit_ms: int = 300
     default_max_bandwidth: int = 128 << 20
     threshold_formula: str = THRESHOLD_SWITCHOVER

@@ -1,0 +1,279 @@
+"""scan -> normalise -> parse -> facts -> store, for a whole tree, in parallel worker processes.
+
+Two passes over the files that changed since the last run: the first reads
+each file's content hash and `#define`s (the macro classes come from the
+whole tree), the second normalises, parses and extracts. Unchanged files
+(same size and mtime, same macro classes) cost one `stat`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaintrace import normalize
+from chaintrace.errors import ChaintraceError
+from chaintrace.extract import extract
+from chaintrace.facts import EXTRACTOR_VERSION
+from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan
+from chaintrace.store import FileRow, Store, encode_facts
+
+_BATCH = 200
+
+
+@dataclass(slots=True)
+class IndexSummary:
+    """What an index run did: counts, skipped files, seconds."""
+
+    tree: str
+    files: int = 0
+    extracted: int = 0
+    reused: int = 0
+    functions: int = 0
+    calls: int = 0
+    refs: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    state: str = ""
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """Return the summary as a JSON-able dict."""
+        return {
+            "tree": self.tree,
+            "files": self.files,
+            "extracted": self.extracted,
+            "reused": self.reused,
+            "functions": self.functions,
+            "calls": self.calls,
+            "references": self.refs,
+            "error_regions": self.errors,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "state": self.state,
+        }
+
+
+# --- worker side ------------------------------------------------------------------
+
+_ROOT: Path = Path(".")
+_CLASSES: dict[str, str] = {}
+_DB: sqlite3.Connection | None = None
+_DB_PATH: str = ""
+
+
+def _init_worker(root: str, classes: dict[str, str], db_path: str) -> None:
+    global _ROOT, _CLASSES, _DB, _DB_PATH
+    _ROOT, _CLASSES, _DB_PATH, _DB = Path(root), classes, db_path, None
+
+
+def _read(path: str) -> bytes:
+    """Return a file's bytes, or raise ValueError saying why it is not indexed."""
+    try:
+        data = (_ROOT / path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"unreadable: {error.strerror}") from None
+    if b"\0" in data[:8192]:
+        raise ValueError("binary file (NUL bytes)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"not UTF-8 (byte 0x{data[error.start]:02x} at line {line})") from None
+    return data
+
+
+def _first_pass(path: str) -> tuple[str, str, list | None, str]:
+    """Return (path, content hash, define summaries, error)."""
+    try:
+        data = _read(path)
+    except ValueError as error:
+        return path, "", None, str(error)
+    defines = [[name, fn, body[:120]] for name, fn, body in normalize.scan_defines(data)]
+    return path, hashlib.sha256(data).hexdigest(), defines, ""
+
+
+def fact_key(path: str, sha: str, signature: str) -> str:
+    """Return the content address of a file's facts."""
+    return hashlib.sha256(f"{EXTRACTOR_VERSION}\0{path}\0{sha}\0{signature}".encode()).hexdigest()
+
+
+def _has_key(key: str) -> bool:
+    global _DB
+    if _DB is None:
+        _DB = sqlite3.connect(f"file:{_DB_PATH}?mode=ro", uri=True, timeout=60)
+    try:
+        return _DB.execute("SELECT 1 FROM facts WHERE key = ?", (key,)).fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int, int, int, int] | None, str]:
+    """Return (path, key, encoded facts or None when already stored, counts, error)."""
+    path, sha = job
+    try:
+        data = _read(path)
+        used = normalize.used_macros(data, _CLASSES)
+        key = fact_key(path, sha, normalize.classes_signature(_CLASSES, used))
+        if _has_key(key):
+            return path, key, None, None, ""
+        text = normalize.normalize(data, _CLASSES, used)
+        if path.endswith(".hx"):
+            text = normalize.hx_to_c(text)
+        facts = extract(path, data, text)
+        counts = (len(facts.functions), len(facts.calls), len(facts.refs), len(facts.errors))
+        return path, key, encode_facts(facts), counts, ""
+    except ValueError as error:
+        return path, "", None, None, str(error)
+    except Exception as error:  # a bug of ours on odd input: skip the file, say which
+        return path, "", None, None, f"extractor failed: {type(error).__name__}: {error}"
+
+
+# --- main side -------------------------------------------------------------------------
+
+
+def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple) -> Iterator:
+    items = list(jobs)
+    if workers <= 1 or len(items) < 8:
+        _init_worker(*initargs)
+        yield from map(function, items)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
+        yield from pool.imap_unordered(function, items, chunksize=4)
+
+
+class Progress:
+    """A progress line on a terminal (files/s, ETA); silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+
+    def update(self, phase: str, done: int, total: int, started: float) -> None:
+        """Redraw the line at most ten times a second."""
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        rate = done / max(now - started, 1e-6)
+        eta = (total - done) / rate if rate else 0
+        sys.stderr.write(f"\r{phase}: {done}/{total} files, {rate:.0f} files/s, ETA {eta:.0f}s   ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        """End the progress line."""
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+
+
+def index_tree(
+    tree: Path,
+    store: Store,
+    options: ScanOptions | None = None,
+    jobs: int = 0,
+    progress: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> IndexSummary:
+    """Index `tree` into `store` and return the summary; skipped files are listed, not fatal."""
+    started = time.monotonic()
+    warn = warn or (lambda message: print(f"chaintrace: {message}", file=sys.stderr))
+    workers = jobs or os.cpu_count() or 1
+    root = str(tree)
+    files, skipped = scan(tree, options)
+    summary = IndexSummary(tree=root, skipped=skipped)
+    previous = store.tree_files(root)
+    state = store.tree_state(root)
+    unchanged = {f.path: previous[f.path] for f in files if _same(previous.get(f.path), f)}
+    current = {f.path: f for f in files}
+    if state and len(unchanged) == len(files) == len(previous):
+        keys = [row.key for row in unchanged.values()]
+        return _finish(summary, store, keys, state[0], started)
+
+    bar = Progress(progress)
+    # First pass: content hashes and #defines of the files that changed.
+    shas = {path: row.sha for path, row in unchanged.items()}
+    defines = store.defines(set(shas.values()))
+    todo = [f.path for f in files if f.path not in shas or shas[f.path] not in defines]
+    new_defines = []
+    bad: set[str] = set()
+    t0 = time.monotonic()
+    for done, (path, sha, found, error) in enumerate(_run(_first_pass, todo, workers, (root, {}, str(store.path))), 1):
+        if error:
+            bad.add(path)
+            skipped.append(Skipped(path, error))
+            warn(f"skipped {path}: {error}")
+            continue
+        shas[path] = sha
+        defines[sha] = found
+        new_defines.append((sha, found))
+        bar.update("reading", done, len(todo), t0)
+    store.put_defines(new_defines)
+    all_defines = [tuple(d) for path in sorted(shas) if path not in bad for d in defines.get(shas[path], ())]
+    classes = normalize.derive_classes(all_defines)
+    classes_hash = normalize.classes_signature(classes, set(classes))
+
+    # Second pass: facts for every file whose key may have changed.
+    same_classes = bool(state) and state[1] == classes_hash
+    keys: dict[str, str] = {}
+    if same_classes:
+        keys = {path: row.key for path, row in unchanged.items() if row.sha == shas.get(path)}
+        present = store.has_facts(keys.values())
+        keys = {path: key for path, key in keys.items() if key in present}
+    jobs_list = [(path, shas[path]) for path in sorted(shas) if path not in keys and path not in bad]
+    batch: list = []
+    t0 = time.monotonic()
+    try:
+        for done, (path, key, data, counts, error) in enumerate(
+            _run(_second_pass, jobs_list, workers, (root, classes, str(store.path))), 1
+        ):
+            bar.update("indexing", done, len(jobs_list), t0)
+            if error:
+                skipped.append(Skipped(path, error))
+                warn(f"skipped {path}: {error}")
+                continue
+            keys[path] = key
+            if data is None:
+                summary.reused += 1
+                continue
+            summary.extracted += 1
+            batch.append((key, data, counts))
+            if len(batch) >= _BATCH:
+                store.put_facts(batch)
+                batch = []
+        store.put_facts(batch)
+    finally:
+        bar.done()
+    summary.reused += len(files) - len(jobs_list) - len(bad)
+    rows = [FileRow(path, current[path].size, current[path].mtime_ns, shas[path], key) for path, key in sorted(keys.items())]
+    tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
+    store.replace_tree(root, rows, tree_state, classes_hash)
+    return _finish(summary, store, [r.key for r in rows], tree_state, started)
+
+
+def _same(row: FileRow | None, file: SourceFile) -> bool:
+    return row is not None and row.size == file.size and row.mtime_ns == file.mtime_ns
+
+
+def _finish(summary: IndexSummary, store: Store, keys: list[str], state: str, started: float) -> IndexSummary:
+    summary.files = len(keys)
+    summary.functions, summary.calls, summary.refs, summary.errors = store.counts(keys)
+    summary.state = state
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def indexed_keys(store: Store, tree: Path) -> dict[str, str]:
+    """Return path -> fact key of an indexed tree; raises ChaintraceError when it was never indexed."""
+    rows = store.tree_files(str(tree))
+    if not rows:
+        raise ChaintraceError(f"{tree} is not indexed: run `chaintrace index {tree}`")
+    return {path: row.key for path, row in rows.items()}

@@ -1,0 +1,113 @@
+"""File discovery: which files of a tree are indexed, with their size and mtime."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaintrace.errors import UsageError
+
+# Folders that hold no code of the project itself, or build output.
+DEFAULT_EXCLUDES = ("roms/*", "subprojects/*", "build/*", "build-*/*", ".git/*", "*/.git/*", "tests/tcg/*/*.S")
+SOURCE_SUFFIXES = (".c", ".h", ".hx", ".inc")
+# A generated 50 MB file is data, not code: skip it and say so.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file to index: path relative to the tree root (`/`-separated), size and mtime in ns."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file left out, with the reason in a few words."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """Exclude and include globs (matched against relative paths)."""
+
+    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    includes: tuple[str, ...] = ()
+
+
+def check_tree(tree: Path) -> Path:
+    """Return the tree's resolved path, or raise UsageError when it is missing or not a folder."""
+    if not tree.exists():
+        raise UsageError(f"no such folder: {tree}")
+    if not tree.is_dir():
+        raise UsageError(f"not a folder: {tree} (give the root of a source tree)")
+    return tree.resolve()
+
+
+def read_options(tree: Path, excludes: list[str] | None = None, includes: list[str] | None = None) -> ScanOptions:
+    """Return scan options: defaults, then `chaintrace.toml` at the tree root, then the command line."""
+    options_excludes = list(DEFAULT_EXCLUDES)
+    options_includes: list[str] = []
+    config = tree / "chaintrace.toml"
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise UsageError(f"{config}: not valid TOML: {error}") from None
+        section = data.get("index", data)
+        options_excludes += list(section.get("exclude", []))
+        options_includes += list(section.get("include", []))
+    options_excludes += excludes or []
+    options_includes += includes or []
+    return ScanOptions(tuple(options_excludes), tuple(options_includes))
+
+
+def _excluded(path: str, options: ScanOptions) -> bool:
+    if any(fnmatch.fnmatchcase(path, pattern) for pattern in options.includes):
+        return False
+    return any(fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path + "/", pattern) for pattern in options.excludes)
+
+
+def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFile], list[Skipped]]:
+    """Return the tree's source files sorted by path, and the files skipped with their reasons.
+
+    Symbolic links to folders are not followed, so link loops cannot trap the
+    walk; links to files are indexed under their own path.
+    """
+    options = options or ScanOptions()
+    files: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    stack = [""]
+    while stack:
+        relative = stack.pop()
+        try:
+            entries = list(os.scandir(tree / relative if relative else tree))
+        except OSError as error:
+            skipped.append(Skipped(relative or ".", f"unreadable folder: {error.strerror}"))
+            continue
+        for entry in entries:
+            path = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not _excluded(path + "/x", options) or any(p.startswith(path + "/") for p in options.includes):
+                        stack.append(path)
+                    continue
+                if not entry.name.endswith(SOURCE_SUFFIXES) or _excluded(path, options):
+                    continue
+                stat = entry.stat()
+            except OSError as error:
+                skipped.append(Skipped(path, f"unreadable: {error.strerror}"))
+                continue
+            if stat.st_size > MAX_FILE_BYTES:
+                skipped.append(Skipped(path, f"too large ({stat.st_size // 1_000_000} MB)"))
+                continue
+            files.append(SourceFile(path, stat.st_size, stat.st_mtime_ns))
+    files.sort(key=lambda f: f.path)
+    return files, skipped

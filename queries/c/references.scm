@@ -1,0 +1,38 @@
+; Identifiers used as values (not called): candidates for address-taken
+; functions. Whether a name is a function is decided against the whole tree.
+
+(argument_list
+  [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.argument
+
+(initializer_pair
+  designator: (field_designator (field_identifier) @field)
+  value: [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.initializer
+
+(initializer_list
+  [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.initializer
+
+(assignment_expression
+  right: [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.assignment
+
+(init_declarator
+  value: [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.assignment

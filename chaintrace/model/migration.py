@@ -66,7 +66,7 @@ class Round:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """The loop's state when a BUFFER_DELAY window closes: what the plot draws."""
+    """The loop's state when a BUFFER_DELAY window closes, and on both sides of a sync: what the plot draws."""
 
     time: float
     pending: float
@@ -174,6 +174,7 @@ def simulate(scenario: Scenario, rules: Rules) -> Result:
     def sync(now: float) -> None:
         nonlocal last_sync, dirty_last_sync, syncs, rate_period_start, dirtied_in_period, dirty_rate_known
         nonlocal round_sent
+        samples.append(Sample(now, memory.total(), threshold, measured))
         written = dirtied_since_sync(now)
         # Pages written since the last sync join those still dirty; the share
         # already dirty in the bitmap is not new (independent placement).
@@ -189,6 +190,7 @@ def simulate(scenario: Scenario, rules: Rules) -> Result:
         rounds.append(Round(len(rounds), now, round_sent, memory.total(), measured, threshold,
                             dirty_last_sync / bw if bw > 0 else expected_downtime))
         round_sent = 0.0
+        samples.append(Sample(now, memory.total(), threshold, measured))
 
     while t < sc.time_limit:
         # migration_iteration_run(): sync when below threshold, then the completion test.

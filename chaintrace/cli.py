@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worst", type=int, default=20, help="how many files to list (default 20)")
     _index_options(p)
     _common(p)
+
+    p = sub.add_parser("model", help="run a bundled executable model of a traced loop")
+    models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
+    from chaintrace.model import command as model_command
+
+    model_command.add_arguments(
+        models.add_parser("migration", help="QEMU's precopy migration loop, anchored to the source it mirrors")
+    )
     return parser
 
 
@@ -88,7 +96,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "stats": cmd_stats}
+def cmd_model(args: argparse.Namespace) -> int:
+    """Run a bundled model."""
+    from chaintrace.model import command as model_command
+
+    return model_command.main(args)
+
+
+COMMANDS = {"index": cmd_index, "stats": cmd_stats, "model": cmd_model}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ FETCH_QEMU_SCRIPT = REPO_ROOT / "scripts" / "fetch-qemu"
 QEMU_CACHE_ENV = "CHAINTRACE_QEMU_CACHE"
 
 # Fixtures that need a real QEMU tree; tests using them are marked `qemu`.
-QEMU_FIXTURES = frozenset({"qemu_tree", "newest_qemu_tree", "any_qemu_tree"})
+QEMU_FIXTURES = frozenset({"qemu_tree", "newest_qemu_tree", "any_qemu_tree", "indexed_qemu"})
 
 
 # --------------------------------------------------------------------------
@@ -185,6 +185,30 @@ def any_qemu_tree(request: pytest.FixtureRequest, qemu_trees: dict[str, QemuTree
     if family is None or family not in qemu_trees:
         qemu_missing("no QEMU tree fetched: run `make qemu`")
     return qemu_trees[family]
+
+
+@pytest.fixture(scope="session")
+def index_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return one chaintrace cache folder shared by the whole session, so each tree is indexed cold once."""
+    return tmp_path_factory.mktemp("chaintrace-cache")
+
+
+@pytest.fixture(scope="session")
+def indexed_qemu(qemu_tree: Callable[[str], QemuTree], index_cache: Path) -> Callable[[str], QemuTree]:
+    """Return a factory: indexed_qemu("10.2") indexes that family's tree into `index_cache` (once) and returns it."""
+    from chaintrace import api
+
+    done: set[str] = set()
+
+    def get(family: str) -> QemuTree:
+        tree = qemu_tree(family)
+        if family not in done:
+            with api.open_store(index_cache) as store:
+                api.index(tree.path, store, warn=lambda message: None)
+            done.add(family)
+        return tree
+
+    return get
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""Anchors: the source facts the model mirrors, read from small trees written here and from real QEMU trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaintrace.model import csource
+from chaintrace.model.anchors import ANCHORS, AnchorDrift, locate, read_rules
+from chaintrace.model.rules import (
+    COMPLETE_AT_OR_BELOW,
+    COMPLETE_BELOW,
+    FINAL_UNLIMITED,
+    THRESHOLD_MEASURED,
+    THRESHOLD_SWITCHOVER,
+    Rules,
+)
+
+# Trees of a few lines each, laid out as 7.2 and 10.2 lay the facts out.
+TREE_72 = {
+    "VERSION": "7.2.0\n",
+    "migration/migration.c": """
+#define MAX_THROTTLE  (128 << 20)      /* speed throttling */
+#define BUFFER_DELAY     100
+#define XFER_LIMIT_RATIO (1000 / BUFFER_DELAY)
+#define DEFAULT_MIGRATE_SET_DOWNTIME 300
+
+static void migration_update_counters(MigrationState *s, int64_t current_time)
+{
+    double bandwidth = (double)transferred / time_spent;
+    s->threshold_size = bandwidth * s->parameters.downtime_limit;
+    if (ram_counters.dirty_pages_rate && transferred > 10000) {
+        s->expected_downtime = ram_counters.remaining / bandwidth;
+    }
+}
+
+static MigIterateState migration_iteration_run(MigrationState *s)
+{
+    if (pending_size && pending_size >= s->threshold_size) {
+        qemu_savevm_state_iterate(s->to_dst_file, in_postcopy);
+    } else {
+        migration_completion(s);
+    }
+}
+
+bool migration_rate_limit(void)
+{
+    int ms = s->iteration_start_time + BUFFER_DELAY - now;
+}
+
+static void migration_completion(MigrationState *s)
+{
+    if (ret >= 0) {
+        qemu_file_set_rate_limit(s->to_dst_file, INT64_MAX);
+    }
+}
+
+static Property migration_properties[] = {
+    DEFINE_PROP_SIZE("max-bandwidth", MigrationState,
+                      parameters.max_bandwidth, MAX_THROTTLE),
+};
+""",
+    "migration/ram.c": """
+#define MAX_WAIT 50 /* ms */
+
+static int save_zero_page_to_file(RAMState *rs, QEMUFile *file, RAMBlock *block, ram_addr_t offset)
+{
+    if (buffer_is_zero(p, TARGET_PAGE_SIZE)) {
+        len += save_page_header(rs, file, block, offset | RAM_SAVE_FLAG_ZERO);
+        qemu_put_byte(file, 0);
+    }
+}
+
+static void ram_save_pending(QEMUFile *f, void *opaque, uint64_t max_size)
+{
+    if (!migration_in_postcopy() &&
+        remaining_size < max_size) {
+        migration_bitmap_sync_precopy(rs);
+    }
+}
+""",
+    "qapi/migration.json": "{ 'struct': 'MigrationParameters',\n  'data': { '*downtime-limit': 'uint64' } }\n",
+}
+
+TREE_102 = {
+    "VERSION": "10.2.2\n",
+    "migration/migration-stats.h": "#define BUFFER_DELAY     100\n#define RATE_LIMIT_DISABLED 0\n",
+    "migration/migration-stats.c": "#define XFER_LIMIT_RATIO (1000 / BUFFER_DELAY)\n",
+    "migration/options.c": """
+#define MAX_THROTTLE  (128 << 20)
+#define DEFAULT_MIGRATE_SET_DOWNTIME 300
+const Property migration_properties[] = {
+    DEFINE_PROP_SIZE("max-bandwidth", MigrationState,
+                      parameters.max_bandwidth, MAX_THROTTLE),
+};
+""",
+    "migration/migration.c": """
+static void migration_update_counters(MigrationState *s, int64_t current_time)
+{
+    if (switchover_bw) {
+        expected_bw_per_ms = switchover_bw / 1000;
+    } else {
+        expected_bw_per_ms = bandwidth;
+    }
+    /* was: s->threshold_size = bandwidth * s->parameters.downtime_limit; */
+    s->threshold_size = expected_bw_per_ms * migrate_downtime_limit();
+    s->expected_downtime =
+        stat64_get(&mig_stats.dirty_bytes_last_sync) / expected_bw_per_ms;
+}
+
+static MigIterateState migration_iteration_run(MigrationState *s)
+{
+    if (pending_size < s->threshold_size) {
+        qemu_savevm_state_pending_exact(&must_precopy, &can_postcopy);
+    }
+    complete_ready = can_switchover && (pending_size <= s->threshold_size);
+}
+
+bool migration_rate_limit(void)
+{
+    int ms = s->iteration_start_time + BUFFER_DELAY - now;
+}
+
+static bool migration_switchover_start(MigrationState *s, Error **errp)
+{
+    migration_rate_set(RATE_LIMIT_DISABLED);
+    return true;
+}
+""",
+    "migration/ram.c": """
+#define MAX_WAIT 50 /* ms, half buffered_file limit */
+
+static int save_zero_page(RAMState *rs, PageSearchStatus *pss, ram_addr_t offset)
+{
+    len += save_page_header(pss, file, pss->block, offset | RAM_SAVE_FLAG_ZERO);
+    qemu_put_byte(file, 0);
+}
+
+static void ram_state_pending_exact(void *opaque, uint64_t *must_precopy, uint64_t *can_postcopy)
+{
+    if (!migration_in_postcopy()) {
+        WITH_RCU_READ_LOCK_GUARD() {
+            migration_bitmap_sync_precopy(false);
+        }
+    }
+}
+""",
+    "qapi/migration.json": "{ 'struct': 'MigrationParameters',\n"
+                           "  'data': { '*avail-switchover-bandwidth': 'size' } }\n",
+}
+
+
+def _write(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_a_7_2_tree_gives_7_2_rules(tmp_path: Path) -> None:
+    rules, results = read_rules(_write(tmp_path, TREE_72))
+    assert rules.version == "7.2.0"
+    assert rules.threshold_formula == THRESHOLD_MEASURED
+    assert rules.completion_compare == COMPLETE_BELOW
+    assert rules.has_switchover_bandwidth is False
+    assert rules.final_stage_rate_limit == FINAL_UNLIMITED
+    assert (rules.buffer_delay_ms, rules.max_wait_ms, rules.default_downtime_limit_ms) == (100, 50, 300)
+    assert rules.default_max_bandwidth == 128 << 20
+    assert rules.zero_page_bytes == 9
+    where = {result.name: result.where for result in results}
+    assert where["threshold-formula"] == "migration/migration.c:10"
+    assert where["sync-trigger"] == "migration/ram.c:14"
+    assert where["final-rate-limit"] == "migration/migration.c:33"
+    assert where["buffer-delay"] == "migration/migration.c:3"
+    assert {result.name for result in results} == {anchor.name for anchor in ANCHORS}
+
+
+def test_a_10_2_tree_gives_10_2_rules(tmp_path: Path) -> None:
+    rules, results = read_rules(_write(tmp_path, TREE_102))
+    assert rules.version == "10.2.2"
+    assert rules.threshold_formula == THRESHOLD_SWITCHOVER
+    assert rules.completion_compare == COMPLETE_AT_OR_BELOW
+    assert rules.has_switchover_bandwidth is True
+    where = {result.name: result.where for result in results}
+    # The commented-out 7.2 formula on line 9 is not the fact; line 10 is.
+    assert where["threshold-formula"] == "migration/migration.c:10"
+    assert where["expected-downtime"] == "migration/migration.c:11"
+    assert where["buffer-delay"] == "migration/migration-stats.h:1"
+    assert where["switchover-bandwidth"] == "qapi/migration.json:2"
+    assert where["sync-call"] == "migration/ram.c:14"
+    newest = Rules.newest()
+    same = {name: getattr(rules, name) for name in Rules.__slots__ if name not in ("version", "origin")}
+    assert same == {name: getattr(newest, name) for name in same}
+
+
+def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) -> None:
+    drifted = dict(TREE_102)
+    drifted["migration/migration.c"] = drifted["migration/migration.c"].replace(
+        "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit();",
+        "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2;",
+    )
+    with pytest.raises(AnchorDrift) as caught:
+        read_rules(_write(tmp_path, drifted))
+    drift = caught.value
+    assert drift.fact == "threshold-formula"
+    assert drift.where == "migration/migration.c:10"
+    assert drift.found_text == "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2"
+    assert "threshold-formula" in str(drift) and "migration/migration.c:10" in str(drift)
+
+
+def test_a_vanished_define_is_drift_naming_the_places_tried(tmp_path: Path) -> None:
+    drifted = dict(TREE_102)
+    drifted["migration/migration-stats.h"] = "#define RATE_LIMIT_DISABLED 0\n"
+    with pytest.raises(AnchorDrift) as caught:
+        read_rules(_write(tmp_path, drifted))
+    assert caught.value.fact == "buffer-delay"
+    assert "migration/migration-stats.h" in caught.value.where
+    assert "BUFFER_DELAY" in caught.value.found_text
+
+
+def test_a_changed_define_value_is_read_not_assumed(tmp_path: Path) -> None:
+    changed = dict(TREE_72)
+    changed["migration/migration.c"] = changed["migration/migration.c"].replace(
+        "#define BUFFER_DELAY     100", "#define BUFFER_DELAY     50")
+    rules, _ = read_rules(_write(tmp_path, changed))
+    assert rules.buffer_delay_ms == 50
+
+
+def test_a_missing_tree_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_rules(tmp_path / "nowhere")
+
+
+def test_locate_works_on_path_and_text_alone() -> None:
+    anchor = next(a for a in ANCHORS if a.name == "completion-test")
+    text = "void migration_iteration_run(void)\n{\n    if (pending_size && pending_size >= s->threshold_size) {\n"
+    text += "    }\n}\n"
+    found = locate(anchor, "migration/migration.c", text)
+    assert found is not None and found.matched
+    assert (found.where, found.value) == ("migration/migration.c:3", COMPLETE_BELOW)
+    assert locate(anchor, "migration/migration.c", "int x;\n") is None
+
+
+def test_find_function_skips_calls_prototypes_and_braces_in_strings() -> None:
+    code = csource.code_view(
+        'static void f(void);\nvoid g(void) { f(); puts("}"); }\nstatic void f(void)\n{\n    x = 1; /* } */\n}\n'
+    )
+    start, end = csource.find_function(code, "f")
+    assert csource.line_of(code, start) == 3
+    assert [s.text for s in csource.statements(code, start, end)] == ["f(void)", "x = 1"]
+    assert csource.int_value("(128 << 20)") == 134217728
+    assert csource.int_value("100ULL") == 100
+    assert csource.int_value("sizeof(x)") is None
+
+
+def test_real_7_2_tree_runs_7_2_rules(qemu_tree) -> None:
+    tree = qemu_tree("7.2")
+    rules, results = read_rules(tree.path)
+    assert rules.version.startswith("7.2")
+    assert rules.threshold_formula == THRESHOLD_MEASURED
+    assert rules.completion_compare == COMPLETE_BELOW
+    assert not rules.has_switchover_bandwidth
+    assert rules.final_stage_rate_limit == FINAL_UNLIMITED
+    assert all(":" in result.where or result.found_text == "(not mentioned)" for result in results)
+
+
+def test_real_10_2_tree_runs_10_2_rules(qemu_tree) -> None:
+    tree = qemu_tree("10.2")
+    rules, results = read_rules(tree.path)
+    assert rules.version.startswith("10.2")
+    assert rules.threshold_formula == THRESHOLD_SWITCHOVER
+    assert rules.completion_compare == COMPLETE_AT_OR_BELOW
+    assert rules.has_switchover_bandwidth
+    where = {result.name: result.where for result in results}
+    assert where["buffer-delay"].startswith("migration/migration-stats.h:")
+    assert where["final-rate-limit"].startswith("migration/migration.c:")
+
+
+def test_every_fetched_tree_reads_without_drift(any_qemu_tree) -> None:
+    rules, results = read_rules(any_qemu_tree.path)
+    assert len(results) == len(ANCHORS)
+    assert rules.buffer_delay_ms == 100 and rules.default_max_bandwidth == 128 << 20

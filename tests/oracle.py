@@ -18,7 +18,11 @@ translation unit:
 A node's title is the plain name for external linkage and
 "<translation unit>:<name>" for `static` functions; its label is
 "<name>\\n<file>:<line>:<col>" of the definition, or of the declaration for a
-function that is not defined in the unit (those get `shape : ellipse`).  An
+function that is not defined in the unit (those get `shape : ellipse`).
+A function renamed by an assembler label (`__asm__("x")`, or glibc's
+redirects under _FILE_OFFSET_BITS=64: `lseek` -> `lseek64`) has the title
+"*<assembler name>" and its source name in the label; the oracle uses the
+source name.  An
 edge's label is the call site "<file>:<line>:<col>", the line of the called
 name.  The `\\n` is a backslash and an `n` in the file.  Calls through
 pointers all go to the one node "__indirect_call": they are not direct edges.
@@ -156,7 +160,8 @@ def _relative(path: str, fixture_dir: Path) -> str:
 def node_id(title: str, label: str, unit: str, fixture_dir: Path) -> str:
     """Return chaintrace's node id for a gcc node.
 
-    External linkage: the plain name.  `static`: "<file>::<name>" where file
+    External linkage: the plain name (the source name from the label when
+    the title is an assembler name "*x").  `static`: "<file>::<name>" where file
     is where the function is defined (from the label; a `static inline` in a
     header is named after the header), relative to the fixture; the
     translation unit when the label has no location.
@@ -167,6 +172,10 @@ def node_id(title: str, label: str, unit: str, fixture_dir: Path) -> str:
         match = _LOCATION_RE.match(parts[1]) if len(parts) > 1 else None
         file = _relative(match.group(1), fixture_dir) if match else unit
         return f"{file}::{name}"
+    if title.startswith("*"):
+        # An assembler name (`__asm__("x")`, glibc's redirects such as
+        # lseek -> *lseek64): the label holds the name the source calls.
+        return label.split("\\n")[0]
     return title
 
 

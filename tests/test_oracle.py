@@ -115,3 +115,32 @@ def test_parse_vcg_reads_gcc12_format() -> None:
     assert oracle.node_id("a.c:helper", labels["a.c:helper"], "a.c", Path(".")) == "a.c::helper"
     assert oracle.node_id("puts", labels["puts"], "a.c", Path(".")) == "puts"
     assert oracle.is_builtin("puts", "__builtin_puts\\n<built-in>")
+    assert oracle.node_id("*lseek64", "lseek\\n/usr/include/unistd.h:342:18", "a.c", Path(".")) == "lseek"
+
+
+def test_gcc_call_sites_on_a_small_tree(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "h.h").write_text(
+        "void ext(int x);\n"
+        "static inline int twice(int x) { ext(x); return 2 * x; }\n"
+    )
+    (tmp_path / "sub" / "a.c").write_text(
+        '#include "sub/h.h"\n'
+        "extern int renamed(int) __asm__(\"real_name\");\n"
+        "static void helper(void) { ext(1); }\n"
+        "int run(void (*cb)(int), int x)\n"
+        "{\n"
+        "    helper();\n"
+        "    cb(x);\n"
+        "    __builtin_expect(x, 0);\n"
+        "    return renamed(twice(x));\n"
+        "}\n"
+    )
+    sites = {(s.caller, s.callee, s.file, s.line) for s in oracle.gcc_call_sites(tmp_path)}
+    assert sites == {
+        ("sub/h.h::twice", "ext", "sub/h.h", 2),
+        ("sub/a.c::helper", "ext", "sub/a.c", 3),
+        ("run", "sub/a.c::helper", "sub/a.c", 6),
+        ("run", "sub/h.h::twice", "sub/a.c", 9),
+        ("run", "renamed", "sub/a.c", 9),
+    }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from chaintrace import __version__, api
-from chaintrace.errors import ChaintraceError
+from chaintrace.errors import ChaintraceError, UsageError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +42,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worst", type=int, default=20, help="how many files to list (default 20)")
     _index_options(p)
     _common(p)
+
+    p = sub.add_parser("trace", help="every call path from an entry to a target")
+    p.add_argument("tree", type=Path)
+    p.add_argument("--from", dest="source", required=True, metavar="ENTRY", help="FUNC, qmp:COMMAND or hmp:COMMAND")
+    p.add_argument("--to", dest="target", required=True, metavar="TARGET",
+                   help="FUNC, assign:FIELD, assign:EXPR (s->threshold_size), call:FUNC or FILE:LINE")
+    p.add_argument("--max-paths", type=int, default=50, help="paths to enumerate per target, shortest first (default 50)")
+    p.add_argument("--max-depth", type=int, help="longest path, in hops")
+    p.add_argument("--via", action="append", default=[], metavar="FUNC", help="paths must pass through FUNC (repeatable, in order)")
+    p.add_argument("--avoid", action="append", default=[], metavar="FUNC", help="paths must not pass through FUNC (repeatable)")
+    p.add_argument("--edges", metavar="KINDS", help="edge kinds to follow, comma-separated (default: direct,thread,callback,ops,fnptr)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the trace to FILE (.json, .txt)")
+    _index_options(p)
+    _common(p)
+
+    for name, what in (("callers", "functions that reach FUNC"), ("callees", "functions FUNC reaches")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("tree", type=Path)
+        p.add_argument("function", metavar="FUNC")
+        p.add_argument("--depth", type=int, default=1, help="hops (default 1)")
+        p.add_argument("--edges", metavar="KINDS", help="edge kinds to follow, comma-separated")
+        _index_options(p)
+        _common(p)
 
     p = sub.add_parser("model", help="run a bundled executable model of a traced loop")
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -96,6 +119,80 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edge_kinds(text: str | None) -> list[str] | None:
+    from chaintrace.graph import EDGE_KINDS
+
+    if not text:
+        return None
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in EDGE_KINDS]
+    if unknown:
+        raise UsageError(f"unknown edge kind {unknown[0]!r} (known: {', '.join(EDGE_KINDS)})")
+    return kinds
+
+
+def _tree_graph(args: argparse.Namespace, store) -> "api.TreeGraph":
+    return api.tree_graph(store, args.tree, jobs=args.jobs, progress=sys.stderr.isatty() and not args.json, warn=_warn)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Trace every path from an entry to a target; print text, JSON, or write an output file."""
+    from chaintrace.render.json import trace_document
+    from chaintrace.render.text import render_trace
+
+    kinds = _edge_kinds(args.edges)
+    with api.open_store(args.cache, warn=_warn) as store:
+        tg = _tree_graph(args, store)
+    result = api.trace(tg, args.source, args.target, max_paths=args.max_paths, max_depth=args.max_depth,
+                       via=args.via, avoid=args.avoid, edge_kinds=kinds)
+    document = trace_document(tg.graph, result, query={"from": args.source, "to": args.target},
+                              tree=str(tg.root), version=tg.version)
+    if args.output:
+        write_output(args.output, document, render_trace(tg.graph, result))
+    if args.json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    elif not args.output:
+        print(render_trace(tg.graph, result))
+    reached = any(target["paths"] for target in document.get("targets", []))
+    return 0 if reached else 1
+
+
+def write_output(path: Path, document: dict, text: str) -> None:
+    """Write a trace to `path` in the format its extension names."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        elif suffix in (".txt", ".text"):
+            path.write_text(text + "\n", encoding="utf-8")
+        else:
+            from chaintrace.render import diagram
+
+            diagram.write(document, path)
+    except OSError as error:
+        raise ChaintraceError(f"cannot write {path}: {error.strerror}") from None
+
+
+def cmd_neighbours(args: argparse.Namespace) -> int:
+    """List callers or callees of a function with their distance."""
+    from chaintrace import query
+
+    kinds = _edge_kinds(args.edges)
+    with api.open_store(args.cache, warn=_warn) as store:
+        tg = _tree_graph(args, store)
+    walk = query.callers if args.command == "callers" else query.callees
+    found = list(walk(tg.graph, args.function, depth=args.depth, edge_kinds=kinds))
+    rows = [{"id": node, "distance": distance, "file": tg.graph.node(node).get("file", ""),
+             "line": tg.graph.node(node).get("line", 0)} for node, distance in found]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            where = f"{row['file']}:{row['line']}" if row["file"] else "(external)"
+            print(f"{row['distance']:3d}  {row['id']}  {where}")
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     """Run a bundled model."""
     from chaintrace.model import command as model_command
@@ -103,7 +200,14 @@ def cmd_model(args: argparse.Namespace) -> int:
     return model_command.main(args)
 
 
-COMMANDS = {"index": cmd_index, "stats": cmd_stats, "model": cmd_model}
+COMMANDS = {
+    "index": cmd_index,
+    "stats": cmd_stats,
+    "trace": cmd_trace,
+    "callers": cmd_neighbours,
+    "callees": cmd_neighbours,
+    "model": cmd_model,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

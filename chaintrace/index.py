@@ -273,7 +273,7 @@ def _finish(summary: IndexSummary, store: Store, keys: list[str], state: str, st
 
 def indexed_keys(store: Store, tree: Path) -> dict[str, str]:
     """Return path -> fact key of an indexed tree; raises ChaintraceError when it was never indexed."""
-    rows = store.tree_files(str(tree))
-    if not rows:
+    if store.tree_state(str(tree)) is None:
         raise ChaintraceError(f"{tree} is not indexed: run `chaintrace index {tree}`")
+    rows = store.tree_files(str(tree))
     return {path: row.key for path, row in rows.items()}

@@ -14,7 +14,10 @@ rebuilt, with a warning. SQLite's locking lets two runs share one store.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import operator
 import os
 import pickle
 import sqlite3
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
+from chaintrace import facts as _facts
 from chaintrace.facts import FileFacts
 
 SCHEMA_VERSION = "1"
@@ -60,9 +64,33 @@ class FileRow:
     key: str
 
 
+def _reducer(cls: type) -> object:
+    """Return a pickle reducer that stores a fact as (class, field values)."""
+    names = [field.name for field in dataclasses.fields(cls)]
+    get = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda obj: (cls, (get(obj),))
+    return lambda obj: (cls, get(obj))
+
+
+# Pickling a slotted dataclass the default way calls dataclasses.fields() per
+# object, which made encoding a third of the indexer's Python time; one
+# attrgetter per class does the same work in C. Blobs load with plain
+# pickle.loads (each fact is rebuilt by calling its class).
+_REDUCERS = {
+    cls: _reducer(cls)
+    for cls in vars(_facts).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == _facts.__name__
+}
+
+
 def encode_facts(facts: FileFacts) -> bytes:
     """Return the stored form of a file's facts."""
-    return zlib.compress(pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _REDUCERS
+    pickler.dump(facts)
+    return zlib.compress(buffer.getvalue(), 1)
 
 
 def decode_facts(data: bytes) -> FileFacts:

@@ -1,6 +1,6 @@
-; Variable and parameter declarations; Python reads their declarators
+; Variable declarations, global and local; Python reads their declarators
 ; (names, pointer levels, function pointers) and keeps their type text.
-
-(parameter_declaration type: (_) @type) @definition.parameter
+; Parameters are read from each function definition's declarator
+; (definitions.scm): only a definition's own parameters are variables.
 
 (declaration type: (_) @type) @definition.variable

@@ -1,12 +1,9 @@
 ; Identifiers used as values (not called): candidates for address-taken
 ; functions. Whether a name is a function is decided against the whole tree.
-
-(argument_list
-  [
-    (identifier) @name
-    (cast_expression value: (identifier) @name)
-    (pointer_expression argument: (identifier) @name)
-  ]) @reference.argument
+;
+; Identifier arguments of calls (`qemu_thread_create(..., migration_thread,
+; ...)`) are read by Python from each call's argument list (calls.scm), which
+; it walks anyway: a pattern per argument would cost a capture per argument.
 
 (initializer_pair
   designator: (field_designator (field_identifier) @field)

@@ -105,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(argv: list[str] | None = None) -> int:
+def run_model(argv: list[str] | None = None) -> int:
     """Parse `argv` as `chaintrace model migration` would and run it; return the exit status."""
     parser = argparse.ArgumentParser(prog=PROG, description="Simulate QEMU's precopy migration loop.")
     add_arguments(parser)
@@ -113,4 +113,4 @@ def run(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run())
+    raise SystemExit(run_model())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from chaintrace.model import csource
-from chaintrace.model.anchors import ANCHORS, AnchorDrift, locate, read_rules
+from chaintrace.model.anchors import ANCHORS, AnchorDrift
+from chaintrace.model.tree import locate, read_rules
 from chaintrace.model.rules import (
     COMPLETE_AT_OR_BELOW,
     COMPLETE_BELOW,

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import guest  # noqa: E402
 from migrate import Measured, migrate  # noqa: E402
 
-from chaintrace.model.anchors import read_rules  # noqa: E402
+from chaintrace.model.tree import read_rules  # noqa: E402
 from chaintrace.model.migration import Result, Scenario, simulate  # noqa: E402
 from chaintrace.model.rules import Rules  # noqa: E402
 from chaintrace.model.units import format_duration, format_size  # noqa: E402

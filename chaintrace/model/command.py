@@ -12,7 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from chaintrace.model.anchors import AnchorDrift, AnchorResult, read_rules
+from chaintrace.model.anchors import AnchorDrift, AnchorResult
+from chaintrace.model.tree import read_rules
 from chaintrace.model.migration import ModelError, Scenario, simulate
 from chaintrace.model.report import format_outcome, format_rules, format_scenario, format_table, result_to_dict
 from chaintrace.model.rules import Rules

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
-import zlib
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound
 from chaintrace.facts import FieldWrite, FileFacts
+from chaintrace.graphstore import GraphStore
 from chaintrace.index import IndexSummary, index_tree, indexed_keys
 from chaintrace.scan import check_tree, read_options
 from chaintrace.store import Store, default_cache_dir
@@ -67,18 +68,23 @@ def parse_error_stats(facts: list[FileFacts], worst: int = 20) -> dict:
 
 # --- the call graph and traces -------------------------------------------------------
 
-_GRAPH_BLOB = "callgraph/1"
-
 
 @dataclass
 class TreeGraph:
-    """An indexed tree's resolved call graph and the field writes that `assign:` targets match."""
+    """An indexed tree's resolved call graph, kept in the store's graph tables (see `graphstore`)."""
 
     root: Path
     state: str
-    graph: "CallGraph"
-    writes: list[FieldWrite]
     version: str
+    tables: GraphStore
+    _whole: "CallGraph | None" = None
+
+    @property
+    def graph(self) -> "CallGraph":
+        """Return the whole call graph (loads every edge: slow on QEMU; traces load only their chop)."""
+        if self._whole is None:
+            self._whole = self.tables.whole()
+        return self._whole
 
 
 def tree_version(root: Path) -> str:
@@ -92,22 +98,17 @@ def tree_version(root: Path) -> str:
 def tree_graph(store: Store, tree: Path, jobs: int = 0, progress: bool = False,
                warn: Callable[[str], None] | None = None) -> TreeGraph:
     """Return the tree's call graph: indexed first (a no-op when fresh), resolved once per fact-store state."""
-    from chaintrace.graph import build_graph
-
     root = check_tree(tree)
     summary = index(root, store, jobs=jobs, progress=progress, warn=warn)
-    blob = store.derived(summary.state, _GRAPH_BLOB)
-    if blob is not None:
-        try:
-            graph, writes = pickle.loads(zlib.decompress(blob))
-            return TreeGraph(root, summary.state, graph, writes, tree_version(root))
-        except Exception:  # a damaged entry is rebuilt below
-            pass
-    facts = load_facts(store, root)
-    graph = build_graph(facts)
-    writes = [write for file_facts in facts for write in file_facts.writes]
-    store.put_derived(summary.state, _GRAPH_BLOB, zlib.compress(pickle.dumps((graph, writes), pickle.HIGHEST_PROTOCOL), 1))
-    return TreeGraph(root, summary.state, graph, writes, tree_version(root))
+    tables = GraphStore(store.db, summary.state)
+    if not tables.exists():
+        from chaintrace.graph import build_graph
+
+        if progress:
+            print("resolving the call graph ...", file=sys.stderr)
+        facts = load_facts(store, root)
+        tables.save(build_graph(facts), (write for file_facts in facts for write in file_facts.writes))
+    return TreeGraph(root, summary.state, tree_version(root), tables)
 
 
 def _read_line(root: Path) -> Callable[[str, int], str]:
@@ -121,14 +122,98 @@ def _read_line(root: Path) -> Callable[[str, int], str]:
     return read
 
 
-def trace(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
-          via: list[str] | None = None, avoid: list[str] | None = None, edge_kinds: list[str] | None = None) -> "Trace":
-    """Return every path from entry `source` (FUNC, qmp:CMD, hmp:CMD) to `target` (FUNC, assign:X, call:F, FILE:LINE)."""
+def _function(tables: GraphStore, name: str) -> str:
+    """Return the node id of a function given by id or name; NotFound (one line, close matches) otherwise."""
+    ids = tables.ids_named(name)
+    if name in ids or len(ids) == 1:
+        return name if name in ids else ids[0]
+    if ids:
+        raise NotFound(f"ambiguous function {name!r}: {', '.join(ids[:8])}; give one of these ids")
+    raise NotFound(f"unknown function {name!r}{tables.close_names(name)}")
+
+
+def _target_functions(tg: TreeGraph, target: str) -> tuple[set[str], list, list[FieldWrite]]:
+    """Return (functions holding the target's sites, extra edges to load, field writes) for a target spec."""
+    tables = tg.tables
+    kind, _, value = target.partition(":")
+    if kind == "assign" and value:
+        field = re.split(r"->|\.", value)[-1].strip()
+        writes = tables.writes(field)
+        return set(tables.write_functions(writes)), [], writes
+    if kind == "call" and value:
+        callee = _function(tables, value)
+        edges = [edge for edge in tables.in_edges(callee) if edge[2] in ("direct", "ops", "fnptr")]
+        return {src for src, *_ in edges} | {callee}, edges, []
+    file, _, line = target.rpartition(":")
+    if file and line.isdigit():
+        rows = tables.node_rows(tables.ids_in_file(file))
+        holding = [row for row in rows if row[3] <= int(line) <= row[4]]
+        if not holding:
+            raise NotFound(f"no function of {tg.root} holds {target}")
+        return {min(holding, key=lambda row: row[4] - row[3])[0]}, [], []
+    return {_function(tables, target)}, [], []
+
+
+def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
+                     via: list[str] | None = None, avoid: list[str] | None = None,
+                     edge_kinds: list[str] | None = None) -> tuple["Trace", "CallGraph"]:
+    """Return the trace and the chop graph it was computed on (what renderers need)."""
     from chaintrace import entries, query
 
-    entry = entries.entry_node(tg.graph, source, tg.root)
-    sites = query.find_targets(tg.graph, target, writes=tg.writes, read_line=_read_line(tg.root))
+    tables = tg.tables
+    entry = _function(tables, entries.entry_function(source, tg.root))
+    via_ids = [_function(tables, name) for name in via or ()]
+    avoid_ids = [_function(tables, name) for name in avoid or ()]
+    targets, extra_edges, writes = _target_functions(tg, target)
+    forward = tables.reachable([entry], True, edge_kinds)
+    chop = forward & tables.reachable(targets & forward, False, edge_kinds) if targets & forward else set()
+    edges = tables.edges_among(chop, edge_kinds) + [e for e in extra_edges if e[0] not in chop]
+    cg = tables.subgraph(chop | targets | {entry, *via_ids, *avoid_ids}, edges)
+    sites = query.find_targets(cg, target, writes=writes, read_line=_read_line(tg.root))
     if not sites:
         raise NotFound(f"no site in {tg.root} matches the target {target!r}")
-    return query.trace(tg.graph, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via or (),
-                       avoid=avoid or (), edge_kinds=edge_kinds)
+    result = query.trace(cg, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
+                         avoid=avoid_ids, edge_kinds=edge_kinds)
+    return result, cg
+
+
+def trace(tg: TreeGraph, source: str, target: str, **options) -> "Trace":
+    """Return every path from entry `source` (FUNC, qmp:CMD, hmp:CMD) to `target` (FUNC, assign:X, call:F, FILE:LINE).
+
+    Options: max_paths, max_depth, via, avoid, edge_kinds (see `trace_with_graph`).
+    """
+    return trace_with_graph(tg, source, target, **options)[0]
+
+
+def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
+    """Return the JSON-able trace document (schema `docs/trace-schema.md`) of a query."""
+    from chaintrace.render.json import trace_document as document
+
+    result, cg = trace_with_graph(tg, source, target, **options)
+    return document(cg, result, query={"from": source, "to": target}, tree=str(tg.root), version=tg.version)
+
+
+def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
+               edge_kinds: list[str] | None = None) -> list[dict]:
+    """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line, kinds}], nearest first."""
+    tables = tg.tables
+    start = _function(tables, function)
+    kinds = set(edge_kinds or ()) or None
+    seen = {start: 0}
+    frontier = [start]
+    found: list[dict] = []
+    for distance in range(1, depth + 1):
+        following = []
+        for node in frontier:
+            edges = tables.in_edges(node) if callers else tables.out_edges(node)
+            for src, dst, kind, _ in edges:
+                other = src if callers else dst
+                if (kinds is None or kind in kinds) and other not in seen:
+                    seen[other] = distance
+                    following.append(other)
+        rows = {row[0]: row for row in tables.node_rows(following)}
+        for node in sorted(set(following)):
+            row = rows.get(node)
+            found.append({"id": node, "distance": distance, "file": row[2] if row else "", "line": row[3] if row else 0})
+        frontier = following
+    return found

@@ -143,16 +143,18 @@ def cmd_trace(args: argparse.Namespace) -> int:
     kinds = _edge_kinds(args.edges)
     with api.open_store(args.cache, warn=_warn) as store:
         tg = _tree_graph(args, store)
-    result = api.trace(tg, args.source, args.target, max_paths=args.max_paths, max_depth=args.max_depth,
-                       via=args.via, avoid=args.avoid, edge_kinds=kinds)
-    document = trace_document(tg.graph, result, query={"from": args.source, "to": args.target},
+        result, graph = api.trace_with_graph(
+            tg, args.source, args.target, max_paths=args.max_paths, max_depth=args.max_depth,
+            via=args.via, avoid=args.avoid, edge_kinds=kinds,
+        )
+    document = trace_document(graph, result, query={"from": args.source, "to": args.target},
                               tree=str(tg.root), version=tg.version)
     if args.output:
-        write_output(args.output, document, render_trace(tg.graph, result))
+        write_output(args.output, document, render_trace(graph, result))
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     elif not args.output:
-        print(render_trace(tg.graph, result))
+        print(render_trace(graph, result))
     reached = any(target["paths"] for target in document.get("targets", []))
     return 0 if reached else 1
 
@@ -175,15 +177,10 @@ def write_output(path: Path, document: dict, text: str) -> None:
 
 def cmd_neighbours(args: argparse.Namespace) -> int:
     """List callers or callees of a function with their distance."""
-    from chaintrace import query
-
     kinds = _edge_kinds(args.edges)
     with api.open_store(args.cache, warn=_warn) as store:
         tg = _tree_graph(args, store)
-    walk = query.callers if args.command == "callers" else query.callees
-    found = list(walk(tg.graph, args.function, depth=args.depth, edge_kinds=kinds))
-    rows = [{"id": node, "distance": distance, "file": tg.graph.node(node).get("file", ""),
-             "line": tg.graph.node(node).get("line", 0)} for node, distance in found]
+        rows = api.neighbours(tg, args.function, callers=args.command == "callers", depth=args.depth, edge_kinds=kinds)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

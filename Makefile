@@ -29,7 +29,14 @@ test: venv
 ## The main job: trace QMP `migrate` to the `threshold_size` assignment on QEMU 10.2.
 demo: venv
 	scripts/fetch-qemu --cache $(QEMU_CACHE) sid
-	$(BIN)/chaintrace index "$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path sid)"
+	mkdir -p $(DEMO_OUT)
+	tree="$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path sid)" && \
+	$(BIN)/chaintrace index "$$tree" && \
+	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.json && \
+	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.txt && \
+	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.svg && \
+	cat $(DEMO_OUT)/chain.txt
+	@echo "demo: wrote $(DEMO_OUT)/chain.txt, chain.json and chain.svg"
 
 bench: venv
 	$(BIN)/python bench/index_bench.py

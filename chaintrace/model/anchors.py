@@ -95,16 +95,12 @@ class AnchorDrift(Exception):
         super().__init__(f"anchor {fact!r} drifted{expected}: at {where} the source now reads: {found_text}")
 
 
-def _p(file: str, function: str = "") -> Place:
-    return Place(file, function)
-
-
 ANCHORS: tuple[Anchor, ...] = (
     Anchor(
         name="buffer-delay",
         mirrors="BUFFER_DELAY, the rate-limit and bandwidth-measurement window in ms",
         kind=DEFINE, symbol="BUFFER_DELAY",
-        places=(_p("migration/migration-stats.h"), _p("migration/migration.c")),
+        places=(Place("migration/migration-stats.h"), Place("migration/migration.c")),
         variants=(Variant(r"^\(?\s*\d+\s*\)?$", INT_VALUE),),
         field="buffer_delay_ms",
     ),
@@ -112,7 +108,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="iterate-max-wait",
         mirrors="MAX_WAIT, the longest one ram_save_iterate() call sends before the loop checks again (ms)",
         kind=DEFINE, symbol="MAX_WAIT",
-        places=(_p("migration/ram.c"),),
+        places=(Place("migration/ram.c"),),
         variants=(Variant(r"^\(?\s*\d+\s*\)?$", INT_VALUE),),
         field="max_wait_ms",
     ),
@@ -120,7 +116,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="default-downtime-limit",
         mirrors="DEFAULT_MIGRATE_SET_DOWNTIME, the default downtime-limit in ms",
         kind=DEFINE, symbol="DEFAULT_MIGRATE_SET_DOWNTIME",
-        places=(_p("migration/options.c"), _p("migration/migration.c")),
+        places=(Place("migration/options.c"), Place("migration/migration.c")),
         variants=(Variant(r"^\(?\s*\d+\s*\)?$", INT_VALUE),),
         field="default_downtime_limit_ms",
     ),
@@ -128,7 +124,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="max-throttle",
         mirrors="MAX_THROTTLE, the default max-bandwidth in bytes/s",
         kind=DEFINE, symbol="MAX_THROTTLE",
-        places=(_p("migration/options.c"), _p("migration/migration.c")),
+        places=(Place("migration/options.c"), Place("migration/migration.c")),
         variants=(Variant(r"^[\s()\d<*+]+$", INT_VALUE),),
         field="default_max_bandwidth",
     ),
@@ -136,14 +132,14 @@ ANCHORS: tuple[Anchor, ...] = (
         name="max-bandwidth-default",
         mirrors="the max-bandwidth property defaults to MAX_THROTTLE",
         kind=MENTION,
-        places=(_p("migration/options.c"), _p("migration/migration.c")),
+        places=(Place("migration/options.c"), Place("migration/migration.c")),
         variants=(Variant(r"parameters\.max_bandwidth,\s*MAX_THROTTLE\b", True),),
     ),
     Anchor(
         name="threshold-formula",
         mirrors="threshold_size = bandwidth per ms * downtime limit, once per window",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_update_counters"),),
+        places=(Place("migration/migration.c", "migration_update_counters"),),
         variants=(
             Variant(r"^s->threshold_size = bandwidth \* s->parameters\.downtime_limit$", THRESHOLD_MEASURED),
             Variant(r"^s->threshold_size = bandwidth \* migrate_downtime_limit\(\)$", THRESHOLD_MEASURED),
@@ -156,7 +152,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="switchover-bandwidth",
         mirrors="whether the avail-switchover-bandwidth parameter exists",
         kind=MENTION,
-        places=(_p("qapi/migration.json"),),
+        places=(Place("qapi/migration.json"),),
         variants=(Variant(r"'\*avail-switchover-bandwidth'", True),),
         field="has_switchover_bandwidth", absent=False,
     ),
@@ -164,7 +160,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="expected-downtime",
         mirrors="expected_downtime = dirty bytes at the last bitmap sync / expected bandwidth",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_update_counters"),),
+        places=(Place("migration/migration.c", "migration_update_counters"),),
         variants=(
             # 7.2: ram_counters.remaining is only assigned in migration_bitmap_sync().
             Variant(r"^s->expected_downtime = ram_counters\.remaining / bandwidth$", DIVIDE_BY_MEASURED),
@@ -179,7 +175,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="completion-test",
         mirrors="precopy completes when pending <= threshold_size (7.2: pending < threshold_size)",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_iteration_run"),),
+        places=(Place("migration/migration.c", "migration_iteration_run"),),
         variants=(
             Variant(r"^if \(pending_size && pending_size >= s->threshold_size\)$", COMPLETE_BELOW),
             Variant(r"^if \(!pending_size \|\| pending_size < s->threshold_size\)$", COMPLETE_BELOW),
@@ -194,8 +190,8 @@ ANCHORS: tuple[Anchor, ...] = (
         name="sync-trigger",
         mirrors="the dirty bitmap is synced when the pending estimate drops below threshold_size",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_iteration_run"),
-                _p("migration/ram.c", "ram_save_pending")),
+        places=(Place("migration/migration.c", "migration_iteration_run"),
+                Place("migration/ram.c", "ram_save_pending")),
         variants=(
             Variant(r"^if \(pending_size < s->threshold_size\)$", True),
             Variant(r"^if \(!migration_in_postcopy\(\) && remaining_size < max_size\)$", True),
@@ -206,7 +202,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="sync-call",
         mirrors="the exact pending query syncs the dirty bitmap (one sync per round)",
         kind=STATEMENT,
-        places=(_p("migration/ram.c", "ram_state_pending_exact"), _p("migration/ram.c", "ram_save_pending")),
+        places=(Place("migration/ram.c", "ram_state_pending_exact"), Place("migration/ram.c", "ram_save_pending")),
         variants=(Variant(r"^migration_bitmap_sync_precopy\((rs|false)\)$", True),),
         near=r"bitmap_sync",
     ),
@@ -214,7 +210,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="rate-limit-window",
         mirrors="max-bandwidth is enforced per BUFFER_DELAY window (limit / XFER_LIMIT_RATIO)",
         kind=DEFINE, symbol="XFER_LIMIT_RATIO",
-        places=(_p("migration/migration-stats.c"), _p("migration/migration.c")),
+        places=(Place("migration/migration-stats.c"), Place("migration/migration.c")),
         variants=(Variant(r"^\(\s*1000\s*/\s*BUFFER_DELAY\s*\)$", True),),
         field="rate_limit_per_window",
     ),
@@ -222,7 +218,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="rate-limit-wait",
         mirrors="a thread over its window budget sleeps until the window ends",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_rate_limit"),),
+        places=(Place("migration/migration.c", "migration_rate_limit"),),
         variants=(Variant(r"^int ms = s->iteration_start_time \+ BUFFER_DELAY - now$", True),),
         near=r"BUFFER_DELAY|timedwait",
     ),
@@ -230,9 +226,9 @@ ANCHORS: tuple[Anchor, ...] = (
         name="final-rate-limit",
         mirrors="the rate limit is lifted once the VM is stopped for the final copy",
         kind=STATEMENT,
-        places=(_p("migration/migration.c", "migration_switchover_start"),
-                _p("migration/migration.c", "migration_completion_precopy"),
-                _p("migration/migration.c", "migration_completion")),
+        places=(Place("migration/migration.c", "migration_switchover_start"),
+                Place("migration/migration.c", "migration_completion_precopy"),
+                Place("migration/migration.c", "migration_completion")),
         variants=(
             Variant(r"^migration_rate_set\(RATE_LIMIT_DISABLED\)$", FINAL_UNLIMITED),
             Variant(r"^qemu_file_set_rate_limit\(s->to_dst_file, INT64_MAX\)$", FINAL_UNLIMITED),
@@ -243,7 +239,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="zero-page",
         mirrors="a zero page is sent as an 8-byte header plus one byte, not as a page",
         kind=STATEMENT,
-        places=(_p("migration/ram.c", "save_zero_page"), _p("migration/ram.c", "save_zero_page_to_file")),
+        places=(Place("migration/ram.c", "save_zero_page"), Place("migration/ram.c", "save_zero_page_to_file")),
         variants=(Variant(r"^len \+= save_page_header\(.*\| RAM_SAVE_FLAG_ZERO\)$", PAGE_HEADER_BYTES + 1),),
         field="zero_page_bytes", near=r"RAM_SAVE_FLAG_ZERO",
     ),
@@ -251,7 +247,7 @@ ANCHORS: tuple[Anchor, ...] = (
         name="zero-page-byte",
         mirrors="the byte after a zero page's header",
         kind=STATEMENT,
-        places=(_p("migration/ram.c", "save_zero_page"), _p("migration/ram.c", "save_zero_page_to_file")),
+        places=(Place("migration/ram.c", "save_zero_page"), Place("migration/ram.c", "save_zero_page_to_file")),
         variants=(Variant(r"^qemu_put_byte\(file, 0\)$", True),),
         near=r"qemu_put",
     ),

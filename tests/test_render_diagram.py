@@ -231,31 +231,53 @@ def test_external_function_stands_outside_the_clusters() -> None:
     assert source.index("\tg_free [") > last_cluster_end
 
 
-def test_max_nodes_folds_the_rest_per_file() -> None:
+def _with_detour(files: dict[str, int]) -> dict:
+    """Return small_document() plus a longer second path to set_limit through `files` (file -> functions in it)."""
     document = small_document()
-    # a second, longer path through two more files
-    document["nodes"] += [_node("e.c::alpha", "e.c", 10), _node("e.c::beta", "e.c", 20), _node("f.c::gamma", "f.c", 5)]
-    extra = [("main", "e.c::alpha"), ("e.c::alpha", "e.c::beta"), ("e.c::beta", "f.c::gamma"), ("f.c::gamma", "set_limit")]
+    detour = [f"{file}::fn{index}" for file, count in files.items() for index in range(count)]
+    document["nodes"] += [_node(node_id, node_id.split("::")[0], 10 * (index + 1)) for index, node_id in enumerate(detour)]
+    hops = list(zip(["main", *detour], [*detour, "set_limit"]))
     document["edges"] += [{"src": a, "dst": b, "kind": "direct", "confidence": "high", "proof": None,
-                           "sites": [_site(99)]} for a, b in extra]
-    document["paths"].append({"nodes": ["main", "e.c::alpha", "e.c::beta", "f.c::gamma", "set_limit"],
-                              "kinds": [["direct"]] * 4, "targets": [0]})
+                           "sites": [{**_site(99), "file": (a.split("::")[0] if "::" in a else "a.c")}]} for a, b in hops]
+    document["paths"].append({"nodes": ["main", *detour, "set_limit"], "kinds": [["direct"]] * len(hops), "targets": [0]})
     document["targets"][0]["paths"] = [0, 2]
-    folded = build(document, DiagramOptions(max_nodes=7))
+    return document
+
+
+def test_max_nodes_folds_the_rest_per_file() -> None:
+    document = _with_detour({"e.c": 3, "sub/f.c": 3})  # 7 + 6 functions
+    folded = build(document, DiagramOptions(max_nodes=12))  # 2 '+N more' boxes, 10 functions
     ids = {box.id for box in folded.boxes}
     assert {"main", "a.c::start", "b.c::worker", "b.c::on_ready", "c.c::save_iter", "set_limit", "g_free"} <= ids  # paths 0, 1 fit
-    assert {"more:e.c", "more:f.c"} <= ids and "e.c::alpha" not in ids
+    assert {"more:e.c", "more:sub/f.c"} <= ids and "e.c::fn0" not in ids
     more_e = next(box for box in folded.boxes if box.id == "more:e.c")
-    assert more_e.lines[0] == "+2 more" and "alpha  e.c:10" in more_e.tooltip and "beta  e.c:20" in more_e.tooltip
+    assert more_e.lines == ("+3 more",) and more_e.cluster == "e.c"  # the cluster names the file
+    assert "fn0  e.c:10" in more_e.tooltip and "fn2  e.c:30" in more_e.tooltip
     pairs = {(arrow.src, arrow.dst) for arrow in folded.arrows}
-    assert ("main", "more:e.c") in pairs and ("more:e.c", "more:f.c") in pairs and ("more:f.c", "set_limit") in pairs
-    assert ("more:e.c", "more:e.c") not in pairs  # alpha -> beta is inside the folded box
-    assert folded.folded == 3
-    # entry and target are kept whatever the budget
+    assert ("main", "more:e.c") in pairs and ("more:e.c", "more:sub/f.c") in pairs and ("more:sub/f.c", "set_limit") in pairs
+    assert ("more:e.c", "more:e.c") not in pairs  # fn0 -> fn1 is inside the folded box
+    assert folded.folded == 6
+    # entry and targets are kept whatever the budget
     tiny = {box.id for box in build(document, DiagramOptions(max_nodes=1)).boxes}
     assert {"main", "set_limit", "g_free"} <= tiny and "a.c::start" not in tiny
     # everything drawn when it fits
-    assert "more:e.c" not in {box.id for box in build(document, DiagramOptions(max_nodes=60)).boxes}
+    assert "more:e.c" not in {box.id for box in build(document, DiagramOptions(max_nodes=13)).boxes}
+
+
+def test_max_nodes_folds_per_dir_when_files_are_many() -> None:
+    document = _with_detour({"hw/x.c": 1, "hw/y.c": 1, "hw/z.c": 1, "util/u.c": 1, "util/v.c": 1, "util/w.c": 1})
+    folded = build(document, DiagramOptions(max_nodes=12))  # 2 '+N more' boxes for 6 files: per dir
+    more = {box.id: box for box in folded.boxes if box.id.startswith("more:")}
+    assert set(more) == {"more:hw/", "more:util/"}
+    assert more["more:hw/"].lines == ("+3 more", "in hw/") and more["more:hw/"].cluster == ""
+    by_dir = build(document, DiagramOptions(max_nodes=12, cluster="dir"))
+    hw = next(box for box in by_dir.boxes if box.id == "more:hw/")
+    assert hw.lines == ("+3 more",) and hw.cluster == "hw"  # the dir cluster names the dir
+    one = build(document, DiagramOptions(max_nodes=8))  # 1 box: everything folded together
+    assert {box.id for box in one.boxes if box.id.startswith("more:")} == {"more:*"}
+    assert next(box for box in one.boxes if box.id == "more:*").lines[1] == "elsewhere"
+    source = dot.render_dot(document, DiagramOptions(max_nodes=8))
+    assert "shape=box3d" in _node_line(source, "more:*") and 'label="+6 more\\nelsewhere"' in _node_line(source, "more:*")
 
 
 def test_collapse_file_draws_one_box_per_file() -> None:
@@ -448,6 +470,42 @@ def test_mermaid_rankdir_and_folding() -> None:
     assert any(re.fullmatch(r'n\d+\[\["b\.c<br/>2 functions"\]\]', line) for line in lines)
 
 
+MERMAID_CHECK = r"""
+import { JSDOM } from "jsdom";
+import fs from "fs";
+const dom = new JSDOM("<!doctype html><html><body></body></html>");
+globalThis.window = dom.window; globalThis.document = dom.window.document;
+globalThis.DOMParser = dom.window.DOMParser; globalThis.Element = dom.window.Element;
+const { default: mermaid } = await import("mermaid");
+mermaid.initialize({ startOnLoad: false });
+for (const file of process.argv.slice(2)) {
+  try { await mermaid.parse(fs.readFileSync(file, "utf8")); }
+  catch (error) { console.log(file + ": " + error.message); process.exitCode = 1; }
+}
+"""
+
+
+def test_mermaid_parses_with_mermaid_itself(mini: dict, tmp_path: Path) -> None:
+    """Mermaid's own parser, where a folder with `npm install mermaid jsdom` is named by CHAINTRACE_MERMAID_NODE."""
+    import os
+    import shutil
+    import subprocess
+
+    folder = os.environ.get("CHAINTRACE_MERMAID_NODE")
+    if not folder or not shutil.which("node") or not (Path(folder) / "node_modules" / "mermaid").is_dir():
+        pytest.skip("set CHAINTRACE_MERMAID_NODE to a folder with `npm install mermaid jsdom` to run Mermaid's parser")
+    files = []
+    for name, document, options in (("mini", mini, DiagramOptions()), ("small", small_document(), DiagramOptions(
+            rankdir="TB", link_template="https://x/{file}#L{line}")), ("folded", small_document(), DiagramOptions(
+            collapse_file=("b.c",), max_nodes=2, cluster="dir"))):
+        files.append(tmp_path / f"{name}.mmd")
+        files[-1].write_text(mermaid.render_mermaid(document, options), encoding="utf-8")
+    script = Path(folder) / "chaintrace-mermaid-check.mjs"
+    script.write_text(MERMAID_CHECK, encoding="utf-8")
+    run = subprocess.run(["node", str(script), *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 # ---------------------------------------------------------------- command line
 
 
@@ -486,6 +544,8 @@ def test_trace_subparser_gets_the_diagram_options() -> None:
     ("{not json", "is not JSON: Expecting property name"),
     ('{"schema": "chaintrace.trace/0"}', "not a chaintrace.trace/1 document"),
     ("[1, 2]", "not a chaintrace trace document"),
+    ('{"schema": "chaintrace.trace/1", "query": {}, "targets": [], "paths": [], "edges": [], '
+     '"nodes": [{"id": "f"}]}', r"malformed trace document \(KeyError: 'name'\)"),
 ])
 def test_render_command_refuses_bad_documents(tmp_path: Path, content: str, says: str) -> None:
     saved = tmp_path / "trace.json"

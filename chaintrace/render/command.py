@@ -75,4 +75,7 @@ def run(args: argparse.Namespace) -> int:
         write(document, args.output, options)
     except OSError as error:
         raise ChaintraceError(f"cannot write {args.output}: {error.strerror or error}") from None
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        # a document with the right schema but edited by hand or cut short
+        raise UsageError(f"{args.document}: malformed trace document ({type(error).__name__}: {error})") from None
     return 0

@@ -31,8 +31,8 @@ class DiagramOptions:
     """How a trace is drawn.
 
     * `cluster`: group functions in boxes per source `"file"`, per `"dir"`, or `"none"`;
-    * `max_nodes`: functions drawn one by one; the others are folded into one
-      `+N more` box per file (the entry and the target functions are always drawn);
+    * `max_nodes`: functions drawn one by one (the entry and the target functions
+      always are); the others are folded into `+N more` boxes (see `_fold`);
     * `collapse_file`: files or globs (`util/*`) whose functions are drawn as one
       box per file (the entry and target functions stay visible);
     * `rankdir`: `"LR"` (calls go left to right) or `"TB"` (top to bottom);
@@ -156,24 +156,50 @@ def _path_order(document: dict) -> list[list[str]]:
     return [document["paths"][index]["nodes"] for index in order]
 
 
-def _fold(document: dict, nodes: dict[str, dict], keep: set[str], options: DiagramOptions) -> dict[str, str]:
-    """Return node id -> box id: itself, its `collapse_file` group, or its file's `+N more` group.
+FOLD_SCOPES = ("file", "dir", "top dir", "anywhere")
 
-    Whole paths are kept, shortest first, while they fit in `max_nodes`
-    (a half-drawn path would show arrows that lead nowhere).
+
+def _scope(file: str, level: int) -> str:
+    """Return the `+N more` box a folded function of `file` goes to at fold `level` (see FOLD_SCOPES)."""
+    if not file:
+        return "more:"  # defined outside the tree
+    top = file.split("/", 1)[0] if "/" in file else "."
+    return (f"more:{file}", f"more:{posixpath.dirname(file) or '.'}/", f"more:{top}/", "more:*")[level]
+
+
+def _fold(document: dict, nodes: dict[str, dict], keep: set[str], options: DiagramOptions) -> dict[str, str]:
+    """Return node id -> box id: itself, its `collapse_file` box (`file:F`) or a `+N more` box (`more:...`, see `_scope`).
+
+    When more than `max_nodes` functions would be drawn, whole paths are
+    kept, shortest first and round-robin over targets, while they fit (a
+    half-drawn path would show arrows that lead nowhere).  The other
+    functions are folded into one `+N more` box per file when the file has
+    functions drawn (the box sits in the file's cluster); those of the
+    other files go to at most `max_nodes // 6` boxes, per file, dir, top
+    dir, or one for all, the finest that fits: forty grey boxes in clusters
+    of their own are no easier to read than the functions they hide.
     """
     group: dict[str, str] = {}
     for node_id, node in nodes.items():
         if node_id not in keep and node["file"] and _matches(node["file"], options.collapse_file):
             group[node_id] = f"file:{node['file']}"
+    free = [node_id for node_id in nodes if node_id not in group]
+    if len(free) <= options.max_nodes:
+        group.update((node_id, node_id) for node_id in free)
+        return group
+    more_budget = max(1, options.max_nodes // 6)
     shown = set(keep)
     for path in _path_order(document):
         new = {node for node in path if node not in shown and node not in group}
         if len(shown) + len(new) <= options.max_nodes:
             shown |= new
-    for node_id, node in nodes.items():
-        if node_id not in group:
-            group[node_id] = node_id if node_id in shown else f"more:{node['file']}"
+    drawn_files = {nodes[node_id]["file"] for node_id in shown}
+    rest = [node_id for node_id in free if node_id not in shown and nodes[node_id]["file"] not in drawn_files]
+    level = next(level for level in range(len(FOLD_SCOPES))
+                 if level == len(FOLD_SCOPES) - 1 or len({_scope(nodes[n]["file"], level) for n in rest}) <= more_budget)
+    for node_id in free:
+        file = nodes[node_id]["file"]
+        group[node_id] = node_id if node_id in shown else _scope(file, 0 if file in drawn_files else level)
     return group
 
 
@@ -296,14 +322,16 @@ def build(document: dict, options: DiagramOptions | None = None) -> Diagram:
         file = functions[0]["file"]
         if box_id.startswith("file:"):
             head = (posixpath.basename(file) if options.cluster != "none" else file, f"{len(functions)} function{'s' * (len(functions) != 1)}")
+            cluster = _cluster_key(file, options.cluster)
         else:
             folded += len(functions)
-            head = (f"+{len(functions)} more", posixpath.basename(file) if options.cluster == "none" and file else "")
+            where, cluster = _more_place(box_id, file, options.cluster)
+            head = (f"+{len(functions)} more", where)
         listed = [f"{n['name']}  {n['file']}:{n['line']}" for n in functions[:25]]
         if len(functions) > 25:
             listed.append(f"... and {len(functions) - 25} more")
         boxes.append(Box(box_id, "group", tuple(line for line in head if line), "\n".join(listed),
-                         _cluster_key(file, options.cluster), _link(options.link_template, file, functions[0]["line"])))
+                         cluster, _link(options.link_template, file, functions[0]["line"])))
 
     for index, target in enumerate(document["targets"]):
         if target["kind"] == "function":  # the target is the function itself: its box says it all
@@ -339,6 +367,19 @@ def build(document: dict, options: DiagramOptions | None = None) -> Diagram:
     clusters = {key: key + ("/" if options.cluster == "dir" and key != "." else "") for key in sorted({box.cluster for box in boxes} - {""})}
     kinds = tuple(kind for kind in EDGE_KINDS if any(arrow.kind == kind for arrow in arrows))
     return Diagram(_title(document), tuple(boxes), tuple(arrows), clusters, kinds, options, folded)
+
+
+def _more_place(box_id: str, file: str, mode: str) -> tuple[str, str]:
+    """Return where the functions of a `+N more` box are (as far as its cluster does not say it), and its cluster."""
+    scope = box_id.removeprefix("more:")
+    if not scope:
+        return "outside the tree", ""
+    if scope == "*":
+        return "elsewhere", ""
+    if scope.endswith("/"):  # a dir or top dir: its own cluster when clustering by dir
+        return ("", scope.rstrip("/")) if mode == "dir" else (f"in {scope}", "")
+    # one file: in a file cluster the cluster names the file; in a dir cluster several files share it
+    return {"file": "", "dir": posixpath.basename(file), "none": file}[mode], _cluster_key(file, mode)
 
 
 def _wrap(text: str, width: int, most: int) -> list[str]:

@@ -195,13 +195,12 @@ def draw(source: str, path: Path, fmt: str) -> None:
     Tries pygraphviz, then a system `dot`; when neither is there, writes
     `source` next to `path` (`.dot`) and raises ChaintraceError naming the fix.
     """
-    errors = []
     for drawer in (_draw_with_pygraphviz, _draw_with_system_dot):
         try:
             drawer(source, path, fmt)
             return
-        except (ImportError, graphviz.ExecutableNotFound) as error:
-            errors.append(error)
+        except (ImportError, graphviz.ExecutableNotFound):
+            continue
     fallback = path.with_suffix(".dot")
     fallback.write_text(source, encoding="utf-8")
     raise ChaintraceError(

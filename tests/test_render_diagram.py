@@ -416,6 +416,7 @@ MERMAID_LINE = re.compile("|".join([
     rf"{NODE_ID} (-->|==>|-\.->|-\.-)(\|{LABEL}\|)? {NODE_ID}",
     r"linkStyle \d+ [a-z-]+:[#\w. ]+(,[a-z-]+:[#\w. ]+)*",
     r"classDef \w+ [a-z-]+:[#\w. ]+(,[a-z-]+:[#\w. ]+)*",
+    r"style c\d+ [a-z-]+:[#\w. ]+(,[a-z-]+:[#\w. ]+)*",
     rf"class {NODE_ID}(,{NODE_ID})* \w+",
     rf'click {NODE_ID} href "[^"\s]+" "[^"\n]*" _blank',
 ]))

@@ -20,6 +20,7 @@ LINK_STYLE = {
     "fnptr": "stroke:#808080,stroke-width:1px,stroke-dasharray:6 4",
     "note": "stroke:#b08d00,stroke-width:1px,stroke-dasharray:3 3",
 }
+CLUSTER_STYLE = "fill:#f3f6fb,stroke:#9aaccc,color:#34495e"
 LOW_CONFIDENCE_OPS = "stroke:#8e44ad,stroke-width:2px,stroke-dasharray:2 3"
 CLASS_STYLE = {
     "function": "fill:#ffffff,stroke:#333333",
@@ -82,6 +83,8 @@ def mermaid_source(diagram: Diagram) -> str:
     for index, arrow in enumerate(diagram.arrows):
         style = LOW_CONFIDENCE_OPS if arrow.low_confidence and arrow.kind == "ops" else LINK_STYLE.get(arrow.kind, LINK_STYLE["direct"])
         out.append(f"    linkStyle {index} {style}")
+    for index in range(len(diagram.clusters)):  # the Graphviz clusters' colours, not the theme's yellow
+        out.append(f"    style c{index} {CLUSTER_STYLE}")
     for name, style in CLASS_STYLE.items():
         out.append(f"    classDef {name} {style}")
     by_role: dict[str, list[str]] = {}

@@ -22,7 +22,8 @@ def add_diagram_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cluster", choices=CLUSTERS, default=defaults.cluster,
                        help=f"group functions per source file, per directory, or not (default {defaults.cluster})")
     group.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
-                       help=f"functions drawn one by one; the rest fold into '+N more' per file (default {defaults.max_nodes})")
+                       help=f"functions drawn one by one; the others fold into '+N more' boxes, one per file "
+                            f"where it fits (default {defaults.max_nodes})")
     group.add_argument("--collapse-file", action="append", default=[], metavar="GLOB",
                        help="draw the functions of matching files as one box per file (repeatable; e.g. 'util/*')")
     group.add_argument("--rankdir", choices=RANKDIRS, default=defaults.rankdir,

@@ -26,6 +26,8 @@ from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan
 from chaintrace.store import FileRow, Store, encode_facts
 
 _BATCH = 200
+# Stored #define summaries are keyed by content hash and this format tag.
+_DEFINES_FORMAT = "d2:"
 
 
 @dataclass(slots=True)
@@ -96,7 +98,9 @@ def _first_pass(path: str) -> tuple[str, str, list | None, str]:
         data = _read(path)
     except ValueError as error:
         return path, "", None, str(error)
-    defines = [[name, fn, body[:120]] for name, fn, body in normalize.scan_defines(data)]
+    # Long bodies are kept whole up to a limit: their end says whether they
+    # expand to a declaration (normalize.DECL).
+    defines = [[name, params, body if len(body) <= 2000 else body[:1000] + " " + body[-1000:]] for name, params, body in normalize.scan_defines(data)]
     return path, hashlib.sha256(data).hexdigest(), defines, ""
 
 
@@ -120,11 +124,12 @@ def _second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[in
     path, sha = job
     try:
         data = _read(path)
-        used = normalize.used_macros(data, _CLASSES)
-        key = fact_key(path, sha, normalize.classes_signature(_CLASSES, used))
+        classes = normalize.local_classes(data, _CLASSES)
+        used = normalize.used_macros(data, classes)
+        key = fact_key(path, sha, normalize.classes_signature(classes, used))
         if _has_key(key):
             return path, key, None, None, ""
-        text = normalize.normalize(data, _CLASSES, used)
+        text = normalize.normalize(data, classes, used)
         if path.endswith(".hx"):
             text = normalize.hx_to_c(text)
         facts = extract(path, data, text)
@@ -201,7 +206,7 @@ def index_tree(
     bar = Progress(progress)
     # First pass: content hashes and #defines of the files that changed.
     shas = {path: row.sha for path, row in unchanged.items()}
-    defines = store.defines(set(shas.values()))
+    defines = {sha[len(_DEFINES_FORMAT):]: found for sha, found in store.defines(_DEFINES_FORMAT + sha for sha in set(shas.values())).items()}
     todo = [f.path for f in files if f.path not in shas or shas[f.path] not in defines]
     new_defines = []
     bad: set[str] = set()
@@ -216,7 +221,7 @@ def index_tree(
         defines[sha] = found
         new_defines.append((sha, found))
         bar.update("reading", done, len(todo), t0)
-    store.put_defines(new_defines)
+    store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in new_defines)
     all_defines = [tuple(d) for path in sorted(shas) if path not in bad for d in defines.get(shas[path], ())]
     classes = normalize.derive_classes(all_defines)
     classes_hash = normalize.classes_signature(classes, set(classes))

@@ -18,47 +18,236 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections import ChainMap
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 ATTRIBUTE = "attribute"  # object-like, expands to nothing or __attribute__((...)): blank the name
-ATTRIBUTE_FN = "attribute_fn"  # function-like, expands to __attribute__((...)): blank name and arguments
+ATTRIBUTE_FN = "attribute_fn"  # function-like, expands to __attribute__((...)) or nothing: blank name and arguments
 LOOP = "loop"  # expands to a `for (...)` header: make it a `while (...)`
 AUTOPTR = "autoptr"  # g_autoptr(T) x: a declaration of `T *x`
 AUTO = "auto"  # g_auto(T) x: a declaration of `T x`
+DECL = "decl"  # expands to whole declarations (`FIELD(R, F, 0, 1)`): blank a use that stands alone on its line
+TYPE_HEAD = "type_head"  # `QTAILQ_HEAD(name, T) x;` expands to a struct: keep only the last argument, a type
+TYPE_ARG = "type_arg"  # `g_new(struct Foo, n)`: the first argument is a type: keep its last word
+OPERATOR_ARG = "operator_arg"  # `g_assert_cmpint(a, ==, b)`: the second argument is an operator: make it `0`
+CLASSES = (ATTRIBUTE, ATTRIBUTE_FN, LOOP, AUTOPTR, AUTO, DECL, TYPE_HEAD, TYPE_ARG, OPERATOR_ARG)
+_EMPTY = "empty"  # a definition with no body: agrees with any blanking class
 
 _DEFINE = re.compile(
     rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)\n]*\))?([^\n\\]*(?:\\\r?\n[^\n\\]*)*)",
     re.MULTILINE,
 )
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
-_ATTRIBUTE_BODY = re.compile(r"^(__attribute__|__declspec|_Pragma|\[\[)")
+_FUNCTION_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+[A-Za-z_]\w*\(", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_ATTRIBUTE_WORDS = ("__attribute__", "__attribute", "__declspec", "_Pragma")
 _FIRST_WORD = re.compile(r"^([A-Za-z_]\w*)")
+# A parameter passed on to a function (lower-case name, QEMU's convention)
+# or assigned may carry a function reference (`type_init(fn)` registers fn):
+# such a macro is never blanked.
+_LOWER_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
-def scan_defines(source: bytes) -> list[tuple[str, bool, str]]:
-    """Return the file's `#define`s as (name, is_function_like, body) with continuations joined."""
+def scan_defines(source: bytes) -> list[tuple[str, str, str]]:
+    """Return the file's `#define`s as (name, parameter list or "" when object-like, body), continuations joined.
+
+    The parameter list is the text in parentheses, `(a, b)`; `bool()` of it
+    says whether the macro is function-like.
+    """
     found = []
     for match in _DEFINE.finditer(source):
         body = re.sub(rb"\\\r?\n", b" ", match.group(3)).decode("utf-8", "replace")
         body = re.sub(r"/\*.*?\*/|//.*$", " ", body).strip()
-        found.append((match.group(1).decode("ascii"), match.group(2) is not None, body))
+        params = match.group(2).decode("utf-8", "replace") if match.group(2) is not None else ""
+        found.append((match.group(1).decode("ascii"), params, body))
     return found
 
 
-def classify_define(is_function_like: bool, body: str) -> str | None:
-    """Return the class a single `#define` implies on its own (ATTRIBUTE, LOOP, or None).
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What one `#define` says about its class before other macros are known.
 
-    Loop-like macros whose body starts with another macro are resolved later
-    by `derive_classes`, which follows such chains.
+    `fixed` is the class when the body alone decides it (`_EMPTY`, LOOP,
+    TYPE_HEAD, DECL, or None for "never"); otherwise `attributes` lists the
+    words of a body made only of attribute-like tokens (each must be an
+    attribute macro), and `first` names the macro a `NAME(...)`-only body
+    invokes (its LOOP or DECL class carries over).
     """
-    if body.startswith(("for (", "for(")) and is_function_like:
+
+    function_like: bool
+    fixed: str | None | bool = False  # False: not decided by the body alone
+    attributes: tuple[tuple[str, bool], ...] | None = None
+    first: str = ""
+    one_invocation: bool = False
+    last: str = ""  # the macro a body ending in `NAME(...)` invokes last (DECL carries over)
+
+
+def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> _Shape:
+    function_like = bool(params)
+    if not body:
+        return _Shape(function_like, _EMPTY)
+    if function_like and body.startswith(("for (", "for(")):
+        return _Shape(function_like, LOOP)
+    attributes = _attribute_tokens(body)
+    first = _first_word(body)
+    if function_like and body.startswith(("struct ", "union ")) and "{" in body:
+        return _Shape(function_like, TYPE_HEAD)
+    names = [n.strip() for n in str(params).strip("()").split(",")]
+    if function_like and body.endswith((";", "}")) and attributes is None:
+        return _Shape(function_like, None if _passes_on(body, [n for n in names if n and n != "..."], macros) else DECL)
+    if attributes is None and not function_like:
+        return _Shape(function_like, None)
+    last = ""
+    if function_like and body.endswith(")") and attributes is None:
+        last = _last_invocation(body)
+        if last and _passes_on(body, [n for n in names if n and n != "..."], macros):
+            return _Shape(function_like, None)
+    return _Shape(function_like, False, attributes, first, function_like and _one_invocation(body), last)
+
+
+def _last_invocation(body: str) -> str:
+    """Return NAME when a body ends with `NAME(...)`, else ""."""
+    depth = 0
+    for k in range(len(body) - 1, -1, -1):
+        if body[k] == ")":
+            depth += 1
+        elif body[k] == "(":
+            depth -= 1
+            if depth == 0:
+                match = re.search(r"([A-Za-z_]\w*)\s*$", body[:k])
+                return match.group(1) if match else ""
+    return ""
+
+
+def _resolve(shape: _Shape, classes: dict[str, str]) -> str | None | bool:
+    """Return the class of a definition given the classes known so far; False while it depends on unknown ones."""
+    if shape.fixed is not False:
+        return shape.fixed
+    target = classes.get(shape.first)
+    if shape.function_like and target == LOOP:
         return LOOP
-    if _ATTRIBUTE_BODY.match(body):
-        return ATTRIBUTE_FN if is_function_like else ATTRIBUTE
-    if not body and not is_function_like:
-        return ATTRIBUTE
-    return None
+    if (shape.one_invocation and target == DECL) or (shape.last and classes.get(shape.last) == DECL):
+        return DECL
+    if shape.attributes is not None:
+        pending = False
+        for word, has_args in shape.attributes:
+            cls = classes.get(word)
+            if word in _ATTRIBUTE_WORDS or (cls == ATTRIBUTE_FN and has_args) or (cls == ATTRIBUTE and not has_args):
+                continue
+            if cls is not None:
+                return None
+            pending = True
+        if not pending:
+            return ATTRIBUTE_FN if shape.function_like else ATTRIBUTE
+    return False
+
+
+def classify_define(params: str | bool, body: str, classes: dict[str, str] | None = None) -> str | None:
+    """Return the class one `#define` implies, given the classes known so far (None: no class).
+
+    `params` is the parameter list ("" or False for object-like macros). An
+    empty body gives the internal `_EMPTY`, which agrees with any class.
+    """
+    found = _resolve(_shape(params, body, frozenset()), classes or {})
+    return None if found is False else found
+
+
+def _first_word(body: str) -> str:
+    match = _FIRST_WORD.match(body)
+    return match.group(1) if match else ""
+
+
+def _skip_parens(text: str, i: int) -> int:
+    """Return the index after the balanced group opening at text[i] ("(" or "["), or -1."""
+    opening = text[i]
+    closing = ")" if opening == "(" else "]"
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == opening:
+            depth += 1
+        elif text[j] == closing:
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return -1
+
+
+def _attribute_tokens(body: str) -> tuple[tuple[str, bool], ...] | None:
+    """Return the (word, has arguments) tokens of a body made only of words with optional `(...)` and `[[...]]`, else None."""
+    tokens = []
+    i = 0
+    n = len(body)
+    while i < n:
+        if body[i] in " \t":
+            i += 1
+            continue
+        if body.startswith("[[", i):
+            i = _skip_parens(body, i)
+            if i < 0:
+                return None
+            continue
+        word = _WORD.match(body, i)
+        if not word:
+            return None
+        i = word.end()
+        while i < n and body[i] in " \t":
+            i += 1
+        has_args = i < n and body[i] == "("
+        if has_args:
+            i = _skip_parens(body, i)
+            if i < 0:
+                return None
+        tokens.append((word.group(0), has_args))
+    return tuple(tokens)
+
+
+def _one_invocation(body: str) -> bool:
+    """Return True when a body is exactly one macro invocation: `NAME(...)`."""
+    word = _WORD.match(body)
+    if not word:
+        return False
+    i = body.find("(", word.end())
+    if i < 0 or body[word.end():i].strip():
+        return False
+    return _skip_parens(body, i) == len(body)
+
+
+_KEYWORDS = frozenset({"if", "while", "for", "switch", "return", "sizeof", "typeof", "__typeof__", "defined"})
+
+
+_TOKEN = re.compile(r"[A-Za-z_]\w*|##|#|==|!=|<=|>=|\S")
+
+
+def _passes_on(body: str, params: list[str], macros: frozenset[str] | set[str]) -> bool:
+    """Return True when a parameter is assigned (`= p`) or passed as is to a function (not a macro) call.
+
+    One pass over the body's tokens with a stack of the calls whose
+    argument lists are open.
+    """
+    wanted = set(params)
+    if not wanted:
+        return False
+    tokens = _TOKEN.findall(body)
+    calls: list[bool] = []  # per open "(": is it a function call's argument list?
+    previous = ""
+    for i, token in enumerate(tokens):
+        if token == "(":
+            calls.append(bool(_LOWER_NAME.fullmatch(previous)) and previous not in _KEYWORDS and previous not in macros)
+        elif token == ")":
+            if calls:
+                calls.pop()
+        elif token in wanted and previous not in ("#", "##"):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if following not in ("##", "("):
+                lead = "".join(tokens[max(0, i - 3):i])
+                if following in ("", ",", ";", "}", ")") and lead.endswith(("=", "=&", "=&(")) and not lead.endswith("=="):
+                    return True  # `.f = p`, `.vmsd = &(p)`
+                if previous in ("(", ",") and following in (",", ")") and calls and calls[-1]:
+                    return True
+        previous = token
+    return False
 
 
 @cache
@@ -67,48 +256,92 @@ def builtin_classes() -> dict[str, str]:
     text = (resources.files("chaintrace.queries") / "qemu" / "macros.toml").read_text()
     table = tomllib.loads(text)
     classes: dict[str, str] = {}
-    for cls in (ATTRIBUTE, ATTRIBUTE_FN, LOOP, AUTOPTR, AUTO):
+    for cls in CLASSES:
         for name in table.get(cls, {}).get("names", []):
             classes[name] = cls
     return classes
 
 
-def derive_classes(defines: list[tuple[str, bool, str]]) -> dict[str, str]:
+def derive_classes(defines: list[tuple[str, str, str]]) -> dict[str, str]:
     """Return macro name -> class for a whole tree, from all its `#define`s plus the builtin table.
 
-    A name defined several ways (under different `#if` branches) keeps a class
-    only when every definition agrees; a function-like macro whose body starts
-    with a loop-like macro is loop-like too (`WITH_QEMU_LOCK_GUARD` ->
-    `WITH_QEMU_LOCK_GUARD_` -> `for (`), and an object-like macro whose body
-    is one attribute-like macro is attribute-like.
+    A name defined several ways (under different `#if` branches, or locally
+    in several files) keeps a class only when every definition agrees (an
+    empty definition agrees with any); `local_classes` gives a file its own
+    definitions' classes. Definitions that use other macros are classified
+    once those are: the table grows to a fixed point, so `coroutine_fn` ->
+    `QEMU_ANNOTATE(x)` -> `__attribute__((annotate(x)))` is an attribute, and
+    `WITH_QEMU_LOCK_GUARD` -> `WITH_QEMU_LOCK_GUARD_` -> `for (` a loop.
     """
-    votes: dict[str, set[str | None]] = {}
-    first_words: dict[str, tuple[bool, str]] = {}
-    for name, is_function_like, body in defines:
-        votes.setdefault(name, set()).add(classify_define(is_function_like, body))
-        word = _FIRST_WORD.match(body)
-        if word and name not in first_words:
-            first_words[name] = (is_function_like, word.group(1))
-    classes = {name: cls.pop() for name, cls in votes.items() if len(cls) == 1 and None not in cls}
-    for name, cls in builtin_classes().items():
-        classes.setdefault(name, cls)
-    changed = True
-    while changed:  # follow macro-to-macro chains to a fixed point
+    macros = frozenset(name for name, params, _ in defines if params)
+    by_name: dict[str, list[_Shape]] = {}
+    for name, params, body in defines:
+        by_name.setdefault(name, []).append(_shape(params, body, macros))
+    return _fixed_point(by_name, dict(builtin_classes()))
+
+
+def local_classes(source: bytes, classes: dict[str, str]) -> dict[str, str]:
+    """Return `classes` with the file's own `#define`s deciding the class of the names it defines.
+
+    A `.c` file's private `INSN(...)` or `DEF(...)` means what its own
+    definition says, whatever other files define under that name. Returns
+    `classes` itself when the file changes nothing.
+    """
+    # Only function-like definitions are looked at: the classes that need
+    # care (DECL, LOOP, TYPE_HEAD, ATTRIBUTE_FN) apply to `NAME(...)` only.
+    if _FUNCTION_DEFINE.search(source) is None:
+        return classes
+    own: dict[str, list[_Shape]] = {}
+    for name, params, body in scan_defines(source):
+        if params:
+            own.setdefault(name, []).append(_shape(params, body, classes.keys()))
+    if not own:
+        return classes
+    # The file's names start unclassified (None hides the tree-wide class).
+    local: dict[str, str | None] = dict.fromkeys(own)
+    _fixed_point(own, ChainMap(local, classes), list(own))  # type: ignore[arg-type]
+    if all(local[name] == classes.get(name) for name in own):
+        return classes
+    merged = dict(classes)
+    for name, cls in local.items():
+        if cls is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = cls
+    return merged
+
+
+def _fixed_point(by_name: dict[str, list[_Shape]], classes: dict[str, str], pending: list[str] | None = None) -> dict[str, str]:
+    """Classify the `pending` names (default: those of `by_name` not in `classes`) into `classes`; return it."""
+    if pending is None:
+        pending = [name for name in by_name if name not in classes]
+    while True:
         changed = False
-        for name, (is_function_like, word) in first_words.items():
-            if name in classes or votes.get(name) != {None}:
+        still = []
+        for name in pending:
+            shapes = by_name[name]
+            if any(shape.function_like for shape in shapes):
+                # only a function-like definition can be what `NAME(...)` invokes
+                shapes = [shape for shape in shapes if shape.function_like]
+            votes = {_resolve(shape, classes) for shape in shapes}
+            votes.discard(_EMPTY)
+            if None in votes or len(votes) > 1:
+                if False in votes and None not in votes:
+                    still.append(name)
                 continue
-            target = classes.get(word)
-            if target == LOOP and is_function_like or (
-                target in (ATTRIBUTE, ATTRIBUTE_FN) and is_function_like == (target == ATTRIBUTE_FN) and _only_word(name, defines)
-            ):
-                classes[name] = target
-                changed = True
-    return classes
-
-
-def _only_word(name: str, defines: list[tuple[str, bool, str]]) -> bool:
-    return all(_FIRST_WORD.fullmatch(body) for n, _, body in defines if n == name)
+            if False in votes:
+                still.append(name)
+                continue
+            if not votes:  # only empty definitions
+                kinds = {shape.function_like for shape in shapes}
+                if len(kinds) > 1:
+                    continue
+                votes = {ATTRIBUTE_FN if kinds.pop() else ATTRIBUTE}
+            classes[name] = votes.pop()
+            changed = True
+        pending = still
+        if not changed:
+            return classes
 
 
 def classes_signature(classes: dict[str, str], used: set[str]) -> str:
@@ -119,32 +352,145 @@ def classes_signature(classes: dict[str, str], used: set[str]) -> str:
 
 def used_macros(source: bytes, classes: dict[str, str]) -> set[str]:
     """Return the classified macro names that occur in `source`."""
-    names = {word.decode("ascii") for word in set(_IDENT.findall(source))}
-    return names & classes.keys()
+    return {word.decode("ascii") for word in set(_IDENT.findall(source)) & _byte_names(classes)}
+
+
+_BYTE_NAMES: list = [None, frozenset()]
+
+
+def _byte_names(classes: dict[str, str]) -> frozenset[bytes]:
+    """Return the names of `classes` as bytes (kept for the last table: a worker uses one table)."""
+    if _BYTE_NAMES[0] is not classes:
+        _BYTE_NAMES[:] = [classes, frozenset(name.encode() for name in classes)]
+    return _BYTE_NAMES[1]
+
+
+def _occurrences(source: bytes, names: set[str]) -> list[tuple[int, int, str]]:
+    """Return (start, end, name) of every whole-word occurrence of `names`, in source order."""
+    found = []
+    length = len(source)
+    for name in names:
+        word = name.encode()
+        i = source.find(word)
+        while i >= 0:
+            end = i + len(word)
+            if (i == 0 or not _is_word_byte(source[i - 1])) and (end >= length or not _is_word_byte(source[end])):
+                found.append((i, end, name))
+            i = source.find(word, end)
+    found.sort()
+    return found
+
+
+def _is_word_byte(c: int) -> bool:
+    return c == 0x5F or 0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
 
 
 def normalize(source: bytes, classes: dict[str, str], used: set[str]) -> bytes:
-    """Return `source` with the classified macros in `used` neutralised; same length, same newlines."""
-    if not used:
+    """Return `source` with the classified macros in `used` neutralised; same length, same newlines.
+
+    Comments inside a multi-line `#define` are blanked too: tree-sitter-c
+    loses the definition (and what follows) at `/* ... */ \\`.
+    """
+    commented = _COMMENT_THEN_CONTINUATION.search(source) is not None
+    if not used and not commented:
         return source
     buffer = bytearray(source)
-    pattern = re.compile(rb"\b(" + b"|".join(re.escape(n.encode()) for n in sorted(used, key=len, reverse=True)) + rb")\b")
-    for match in pattern.finditer(source):
-        start, end = match.span()
+    if commented:
+        _blank_define_comments(source, buffer)
+    for start, end, name in _occurrences(source, used):
         if _in_directive(source, start):
             continue
-        cls = classes[match.group(1).decode()]
-        args = _balanced_parens(source, end)
+        cls = classes[name]
         if cls == ATTRIBUTE:
             _blank(buffer, start, end)
-        elif cls == ATTRIBUTE_FN and args:
+            continue
+        args = _balanced_parens(source, end)
+        if not args:
+            continue
+        if cls == ATTRIBUTE_FN:
             _blank(buffer, start, args[1])
-        elif cls == LOOP and args:
+        elif cls == LOOP:
             _rewrite_loop(buffer, start, end, args)
-        elif cls in (AUTOPTR, AUTO) and args:
+        elif cls in (AUTOPTR, AUTO):
             _blank(buffer, start, args[0] + 1)  # name and "(": the type stays
             buffer[args[1] - 1] = ord("*") if cls == AUTOPTR else ord(" ")
+        elif cls == DECL:
+            if _stands_alone(source, start, args[1]):
+                _blank(buffer, start, args[1])
+        elif cls == TYPE_HEAD:
+            spans = _arg_spans(source, args)
+            if len(spans) > 1:  # `QTAILQ_HEAD(name, T)`: a one-argument macro type `QTAILQ_HEAD(T)` parses
+                _blank(buffer, args[0] + 1, spans[-1][0])
+        elif cls == TYPE_ARG:
+            _rewrite_type_arg(source, buffer, _arg_spans(source, args)[0])
+        elif cls == OPERATOR_ARG:
+            spans = _arg_spans(source, args)
+            if len(spans) > 2 and source[spans[1][0]:spans[1][1]].strip().strip(b"=<>!") == b"":
+                _blank(buffer, spans[1][0], spans[1][1])
+                buffer[spans[1][0] + 1 if spans[1][1] - spans[1][0] > 1 else spans[1][0]] = ord("0")
     return bytes(buffer)
+
+
+# What may follow a declaration macro standing alone: the next declaration,
+# a directive, a comment, the end of the file. Not `}`: the last member of an
+# initializer list (`VMSTATE_STRUCT(...)` without a comma) must stay.
+_DECL_FOLLOWERS = re.compile(rb"[ \t\r\n]*(?:$|[A-Za-z_#]|/[*/])")
+_C_KEYWORDS = frozenset({
+    b"struct", b"union", b"enum", b"const", b"volatile", b"unsigned", b"signed", b"char", b"short", b"int",
+    b"long", b"float", b"double", b"void", b"_Bool",
+})
+
+
+_COMMENT_THEN_CONTINUATION = re.compile(rb"\*/[ \t]*\\\r?\n")
+_COMMENT = re.compile(rb"/\*.*?\*/", re.DOTALL)
+
+
+def _blank_define_comments(source: bytes, buffer: bytearray) -> None:
+    """Blank the `/* ... */` comments inside multi-line `#define`s."""
+    for match in _DEFINE.finditer(source):
+        if b"\n" not in match.group(0) or b"/*" not in match.group(0):
+            continue
+        for comment in _COMMENT.finditer(source, match.start(), match.end()):
+            _blank(buffer, comment.start(), comment.end())
+
+
+def _stands_alone(source: bytes, start: int, end: int) -> bool:
+    """Return True when an invocation is alone on its line(s): nothing before it, no `;` or operator after it."""
+    line_start = source.rfind(b"\n", 0, start) + 1
+    if source[line_start:start].strip():
+        return False
+    return _DECL_FOLLOWERS.match(source, end) is not None
+
+
+def _arg_spans(source: bytes, args: tuple[int, int]) -> list[tuple[int, int]]:
+    """Return the (start, end) of each top-level argument inside the parentheses `args`."""
+    spans = []
+    depth = 0
+    begin = args[0] + 1
+    for i in range(args[0] + 1, args[1] - 1):
+        c = source[i]
+        if c in b"([{":
+            depth += 1
+        elif c in b")]}":
+            depth -= 1
+        elif c == 0x2C and depth == 0:  # ","
+            spans.append((begin, i))
+            begin = i + 1
+    spans.append((begin, args[1] - 1))
+    return spans
+
+
+def _rewrite_type_arg(source: bytes, buffer: bytearray, span: tuple[int, int]) -> None:
+    """Turn a type argument (`struct Foo *`) into an identifier: keep its last non-keyword word, or write `x`."""
+    start, end = span
+    words = [m for m in _IDENT.finditer(source, start, end) if m.group(0) not in _C_KEYWORDS]
+    _blank(buffer, start, end)
+    if words:
+        buffer[words[-1].start():words[-1].end()] = words[-1].group(0)
+    else:
+        first = start + len(source[start:end]) - len(source[start:end].lstrip())
+        if first < end:
+            buffer[first] = ord("x")
 
 
 def _rewrite_loop(buffer: bytearray, start: int, end: int, args: tuple[int, int]) -> None:

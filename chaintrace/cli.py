@@ -9,6 +9,7 @@ from pathlib import Path
 
 from chaintrace import __version__, api
 from chaintrace.errors import ChaintraceError, UsageError
+from chaintrace.render import command as diagram_command
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--via", action="append", default=[], metavar="FUNC", help="paths must pass through FUNC (repeatable, in order)")
     p.add_argument("--avoid", action="append", default=[], metavar="FUNC", help="paths must not pass through FUNC (repeatable)")
     p.add_argument("--edges", metavar="KINDS", help="edge kinds to follow, comma-separated (default: direct,thread,callback,ops,fnptr)")
-    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the trace to FILE (.json, .txt)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="write the trace to FILE: .json, .txt, or a diagram (.dot, .svg, .png, .pdf, .mmd)")
+    diagram_command.add_diagram_arguments(p)
     _index_options(p)
     _common(p)
 
@@ -65,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--edges", metavar="KINDS", help="edge kinds to follow, comma-separated")
         _index_options(p)
         _common(p)
+
+    diagram_command.register(sub)
 
     p = sub.add_parser("model", help="run a bundled executable model of a traced loop")
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -150,7 +155,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     document = trace_document(graph, result, query={"from": args.source, "to": args.target},
                               tree=str(tg.root), version=tg.version)
     if args.output:
-        write_output(args.output, document, render_trace(graph, result))
+        write_output(args.output, document, render_trace(graph, result), diagram_command.options_from_args(args))
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     elif not args.output:
@@ -159,7 +164,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0 if reached else 1
 
 
-def write_output(path: Path, document: dict, text: str) -> None:
+def write_output(path: Path, document: dict, text: str, options: "diagram_command.DiagramOptions | None" = None) -> None:
     """Write a trace to `path` in the format its extension names."""
     suffix = path.suffix.lower()
     try:
@@ -170,7 +175,7 @@ def write_output(path: Path, document: dict, text: str) -> None:
         else:
             from chaintrace.render import diagram
 
-            diagram.write(document, path)
+            diagram.write(document, path, options)
     except OSError as error:
         raise ChaintraceError(f"cannot write {path}: {error.strerror}") from None
 
@@ -204,6 +209,7 @@ COMMANDS = {
     "callers": cmd_neighbours,
     "callees": cmd_neighbours,
     "model": cmd_model,
+    "render": diagram_command.run,
 }
 
 

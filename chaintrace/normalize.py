@@ -30,7 +30,8 @@ AUTOPTR = "autoptr"  # g_autoptr(T) x: a declaration of `T *x`
 AUTO = "auto"  # g_auto(T) x: a declaration of `T x`
 DECL = "decl"  # expands to whole declarations (`FIELD(R, F, 0, 1)`): blank a use that stands alone on its line
 TYPE_HEAD = "type_head"  # `QTAILQ_HEAD(name, T) x;` expands to a struct: keep only the last argument, a type
-TYPE_ARG = "type_arg"  # `g_new(struct Foo, n)`: the first argument is a type: keep its last word
+TYPE_ARG = "type_arg"  # `g_new(struct Foo, n)`: the first argument is a type: keep its last word;
+# "type_arg:N" when argument N is (derived from a `(param *)` cast in the body: container_of)
 OPERATOR_ARG = "operator_arg"  # `g_assert_cmpint(a, ==, b)`: the second argument is an operator: make it `0`
 CLASSES = (ATTRIBUTE, ATTRIBUTE_FN, LOOP, AUTOPTR, AUTO, DECL, TYPE_HEAD, TYPE_ARG, OPERATOR_ARG)
 _EMPTY = "empty"  # a definition with no body: agrees with any blanking class
@@ -99,6 +100,10 @@ def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> 
         return _Shape(function_like, None if _passes_on(body, [n for n in names if n and n != "..."], macros) else DECL)
     if attributes is None and not function_like:
         return _Shape(function_like, None)
+    if function_like and attributes is None:
+        types = [i for i, name in enumerate(names) if name and re.search(rf"\(\s*{re.escape(name)}\s*\*+\s*\)", body)]
+        if len(types) == 1 and types[0] < len(names) - 1:  # `(type *)`: container_of(ptr, type, member)
+            return _Shape(function_like, f"{TYPE_ARG}:{types[0]}")
     last = ""
     if function_like and body.endswith(")") and attributes is None:
         last = _last_invocation(body)
@@ -256,8 +261,10 @@ def builtin_classes() -> dict[str, str]:
     text = (resources.files("chaintrace.queries") / "qemu" / "macros.toml").read_text()
     table = tomllib.loads(text)
     classes: dict[str, str] = {}
-    for cls in CLASSES:
-        for name in table.get(cls, {}).get("names", []):
+    for cls, section in table.items():
+        if cls.partition(":")[0] not in CLASSES:
+            raise ValueError(f"macros.toml: unknown macro class {cls!r}")
+        for name in section.get("names", []):
             classes[name] = cls
     return classes
 
@@ -421,8 +428,11 @@ def normalize(source: bytes, classes: dict[str, str], used: set[str]) -> bytes:
             spans = _arg_spans(source, args)
             if len(spans) > 1:  # `QTAILQ_HEAD(name, T)`: a one-argument macro type `QTAILQ_HEAD(T)` parses
                 _blank(buffer, args[0] + 1, spans[-1][0])
-        elif cls == TYPE_ARG:
-            _rewrite_type_arg(source, buffer, _arg_spans(source, args)[0])
+        elif cls.startswith(TYPE_ARG):
+            spans = _arg_spans(source, args)
+            position = int(cls.partition(":")[2] or 0)
+            if position < len(spans):
+                _rewrite_type_arg(source, buffer, spans[position])
         elif cls == OPERATOR_ARG:
             spans = _arg_spans(source, args)
             if len(spans) > 2 and source[spans[1][0]:spans[1][1]].strip().strip(b"=<>!") == b"":

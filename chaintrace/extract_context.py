@@ -66,8 +66,8 @@ def conditional(source: Source, node: Node) -> list[tuple[int, int, str]]:
         text = fold(source.text(condition)) if condition is not None else ""
     else:
         name = node.child_by_field_name("name")
-        head = source.original[node.start_byte:node.start_byte + 12].split(b"(")[0].rstrip()
-        negated = head.endswith((b"ifndef", b"elifndef"))
+        directive = source.original[node.start_byte:node.start_byte + 16].lstrip(b"# \t").split(None, 1)
+        negated = bool(directive) and directive[0] in (b"ifndef", b"elifndef")
         text = f"{'!' if negated else ''}defined({source.text(name) if name else '?'})"
     alternative = node.child_by_field_name("alternative")
     if alternative is None:

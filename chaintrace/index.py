@@ -201,7 +201,9 @@ def index_tree(
     current = {f.path: f for f in files}
     if state and len(unchanged) == len(files) == len(previous):
         keys = [row.key for row in unchanged.values()]
-        return _finish(summary, store, keys, state[0], started)
+        if len(store.has_facts(keys)) == len(set(keys)):
+            return _finish(summary, store, keys, state[0], started)
+        # some facts were lost (a damaged entry was dropped): the full path re-extracts them
 
     bar = Progress(progress)
     # First pass: content hashes and #defines of the files that changed.

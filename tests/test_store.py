@@ -1,0 +1,114 @@
+"""The SQLite fact store: blobs, per-tree file lists, damage handling."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chaintrace.extract import extract
+from chaintrace.facts import FileFacts
+from chaintrace.store import FileRow, Store, decode_facts, encode_facts
+
+
+@pytest.fixture
+def warnings() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def store(tmp_path: Path, warnings: list[str]):
+    with Store(tmp_path / "cache", warn=warnings.append) as opened:
+        yield opened
+
+
+FACTS = extract("a.c", b"int g(int);\nint f(void) { return g(1); }\n")
+
+
+def test_encode_decode_round_trip() -> None:
+    assert decode_facts(encode_facts(FACTS)) == FACTS
+    assert decode_facts(encode_facts(FileFacts("empty.c"))) == FileFacts("empty.c")
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x00garbage", encode_facts(FACTS)[:-5]])
+def test_damaged_blob_raises_value_error(blob: bytes) -> None:
+    with pytest.raises(ValueError, match="damaged facts"):
+        decode_facts(blob)
+
+
+def test_a_blob_of_another_object_is_damaged() -> None:
+    import pickle
+    import zlib
+
+    with pytest.raises(ValueError, match="not a FileFacts"):
+        decode_facts(zlib.compress(pickle.dumps({"not": "facts"})))
+
+
+def test_facts_are_stored_once_per_key(store: Store) -> None:
+    store.put_facts([("k1", encode_facts(FACTS), (1, 1, 0, 0))])
+    store.put_facts([("k1", b"other", (9, 9, 9, 9))])  # same key: kept as first stored
+    assert store.has_facts(["k1", "k2"]) == {"k1"}
+    assert store.counts(["k1"]) == (1, 1, 0, 0)
+    assert list(store.iter_facts(["k1"])) == [("k1", FACTS)]
+
+
+def test_missing_and_damaged_entries_yield_none_and_damage_is_dropped(store: Store, warnings: list[str]) -> None:
+    store.put_facts([("bad", b"\x00\x01", (0, 0, 0, 0))])
+    assert list(store.iter_facts(["bad", "absent"])) == [("bad", None), ("absent", None)]
+    assert warnings and "damaged" in warnings[0]
+    assert store.has_facts(["bad"]) == set()
+
+
+def test_tree_file_list_is_replaced_whole(store: Store) -> None:
+    rows = [FileRow("a.c", 10, 1, "sha-a", "ka"), FileRow("b.c", 20, 2, "sha-b", "kb")]
+    store.replace_tree("/t", rows, "state1", "classes1")
+    assert store.tree_files("/t") == {r.path: r for r in rows}
+    assert store.tree_state("/t") == ("state1", "classes1")
+    store.replace_tree("/t", rows[:1], "state2", "classes1")
+    assert list(store.tree_files("/t")) == ["a.c"]
+    assert store.tree_state("/other") is None
+
+
+def test_defines_and_derived_data(store: Store) -> None:
+    store.put_defines([("sha1", [["A", "", "1"]])])
+    assert store.defines(["sha1", "sha2"]) == {"sha1": [["A", "", "1"]]}
+    store.put_derived("state", "graph", b"data")
+    assert store.derived("state", "graph") == b"data"
+    assert store.derived("state", "other") is None
+
+
+def test_a_corrupt_database_is_moved_aside_and_rebuilt(tmp_path: Path, warnings: list[str]) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    with Store(cache, warn=warnings.append) as store:
+        assert store.tree_files("/t") == {}
+        store.put_facts([("k", encode_facts(FACTS), (1, 1, 0, 0))])
+    assert len(warnings) == 1 and "moved aside" in warnings[0]
+    assert len(list(cache.glob("index.sqlite.broken-*"))) == 1
+    with Store(cache, warn=warnings.append) as store:
+        assert store.has_facts(["k"]) == {"k"}
+    assert len(warnings) == 1
+
+
+def test_a_store_of_another_schema_is_rebuilt(tmp_path: Path, warnings: list[str]) -> None:
+    cache = tmp_path / "cache"
+    with Store(cache, warn=warnings.append):
+        pass
+    db = sqlite3.connect(cache / "index.sqlite")
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with Store(cache, warn=warnings.append) as store:
+        assert store.tree_files("/t") == {}
+    assert warnings and "schema 0" in warnings[0]
+
+
+def test_an_uncreatable_cache_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    from chaintrace.errors import ChaintraceError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ChaintraceError, match="cannot create cache folder"):
+        Store(blocker / "cache")

@@ -26,6 +26,7 @@ from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan
 from chaintrace.store import FileRow, Store, encode_facts
 
 _BATCH = 200
+_FLUSH_SECONDS = 1.0
 # Stored #define summaries are keyed by content hash and this format tag.
 _DEFINES_FORMAT = "d2:"
 
@@ -194,6 +195,8 @@ def index_tree(
     workers = jobs or os.cpu_count() or 1
     root = str(tree)
     files, skipped = scan(tree, options)
+    for left_out in skipped:
+        warn(f"skipped {left_out.path}: {left_out.reason}")
     summary = IndexSummary(tree=root, skipped=skipped)
     previous = store.tree_files(root)
     state = store.tree_state(root)
@@ -202,6 +205,7 @@ def index_tree(
     if state and len(unchanged) == len(files) == len(previous):
         keys = [row.key for row in unchanged.values()]
         if len(store.has_facts(keys)) == len(set(keys)):
+            summary.reused = len(keys)
             return _finish(summary, store, keys, state[0], started)
         # some facts were lost (a damaged entry was dropped): the full path re-extracts them
 
@@ -237,7 +241,7 @@ def index_tree(
         keys = {path: key for path, key in keys.items() if key in present}
     jobs_list = [(path, shas[path]) for path in sorted(shas) if path not in keys and path not in bad]
     batch: list = []
-    t0 = time.monotonic()
+    t0 = flushed = time.monotonic()
     try:
         for done, (path, key, data, counts, error) in enumerate(
             _run(_second_pass, jobs_list, workers, (root, classes, str(store.path))), 1
@@ -253,9 +257,11 @@ def index_tree(
                 continue
             summary.extracted += 1
             batch.append((key, data, counts))
-            if len(batch) >= _BATCH:
+            if len(batch) >= _BATCH or time.monotonic() - flushed > _FLUSH_SECONDS:
+                # stored as we go: a run killed mid-way leaves its finished files for the next
                 store.put_facts(batch)
                 batch = []
+                flushed = time.monotonic()
         store.put_facts(batch)
     finally:
         bar.done()

@@ -9,6 +9,7 @@ whole tree), the second normalises, parses and extracts. Unchanged files
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -212,8 +213,9 @@ def index_tree(
     bar = Progress(progress)
     # First pass: content hashes and #defines of the files that changed.
     shas = {path: row.sha for path, row in unchanged.items()}
-    defines = {sha[len(_DEFINES_FORMAT):]: found for sha, found in store.defines(_DEFINES_FORMAT + sha for sha in set(shas.values())).items()}
-    todo = [f.path for f in files if f.path not in shas or shas[f.path] not in defines]
+    known = {key[len(_DEFINES_FORMAT):] for key in store.has_defines(_DEFINES_FORMAT + sha for sha in set(shas.values()))}
+    defines: dict[str, list] = {}  # of the files read now; the others' are loaded only if classes must be derived
+    todo = [f.path for f in files if f.path not in shas or shas[f.path] not in known]
     new_defines = []
     bad: set[str] = set()
     t0 = time.monotonic()
@@ -228,8 +230,7 @@ def index_tree(
         new_defines.append((sha, found))
         bar.update("reading", done, len(todo), t0)
     store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in new_defines)
-    all_defines = [tuple(d) for path in sorted(shas) if path not in bad for d in defines.get(shas[path], ())]
-    classes = normalize.derive_classes(all_defines)
+    classes = _classes(store, shas, bad, defines)
     classes_hash = normalize.classes_signature(classes, set(classes))
 
     # Second pass: facts for every file whose key may have changed.
@@ -270,6 +271,25 @@ def index_tree(
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
     return _finish(summary, store, [r.key for r in rows], tree_state, started)
+
+
+def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[str, list]) -> dict[str, str]:
+    """Return the tree's macro classes, derived once per set of file contents (stored by its hash)."""
+    contents = sorted({shas[path] for path in shas if path not in bad})
+    key = hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *contents]).encode()).hexdigest()
+    stored = store.derived(key, "macro-classes")
+    if stored is not None:
+        try:
+            return json.loads(stored)
+        except ValueError:
+            pass  # damaged: derive again
+    missing = {shas[path] for path in shas if path not in bad and shas[path] not in defines}
+    stored = store.defines(_DEFINES_FORMAT + sha for sha in missing)
+    defines = {**{key[len(_DEFINES_FORMAT):]: found for key, found in stored.items()}, **defines}
+    all_defines = [tuple(d) for path in sorted(shas) if path not in bad for d in defines.get(shas[path], ())]
+    classes = normalize.derive_classes(all_defines)
+    store.put_derived(key, "macro-classes", json.dumps(classes).encode())
+    return classes
 
 
 def _same(row: FileRow | None, file: SourceFile) -> bool:

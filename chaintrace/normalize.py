@@ -22,6 +22,7 @@ from collections import ChainMap
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 ATTRIBUTE = "attribute"  # object-like, expands to nothing or __attribute__((...)): blank the name
 ATTRIBUTE_FN = "attribute_fn"  # function-like, expands to __attribute__((...)) or nothing: blank name and arguments
@@ -101,7 +102,7 @@ def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> 
     if attributes is None and not function_like:
         return _Shape(function_like, None)
     if function_like and attributes is None:
-        types = [i for i, name in enumerate(names) if name and re.search(rf"\(\s*{re.escape(name)}\s*\*+\s*\)", body)]
+        types = [i for i, name in enumerate(names) if name and "*" in body and _cast_to(body, name)]
         if len(types) == 1 and types[0] < len(names) - 1:  # `(type *)`: container_of(ptr, type, member)
             return _Shape(function_like, f"{TYPE_ARG}:{types[0]}")
     last = ""
@@ -110,6 +111,19 @@ def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> 
         if last and _passes_on(body, [n for n in names if n and n != "..."], macros):
             return _Shape(function_like, None)
     return _Shape(function_like, False, attributes, first, function_like and _one_invocation(body), last)
+
+
+def _cast_to(body: str, name: str) -> bool:
+    """Return True when `body` casts to a pointer to `name`: `(name *)`."""
+    i = body.find(name)
+    while i >= 0:
+        before = body[:i].rstrip()
+        after = body[i + len(name):].lstrip()
+        if before.endswith("(") and after.startswith("*") and after.lstrip("* \t").startswith(")"):
+            if not (i > 0 and (body[i - 1].isalnum() or body[i - 1] == "_")):
+                return True
+        i = body.find(name, i + len(name))
+    return False
 
 
 def _last_invocation(body: str) -> str:
@@ -253,6 +267,12 @@ def _passes_on(body: str, params: list[str], macros: frozenset[str] | set[str]) 
                     return True
         previous = token
     return False
+
+
+def _derivation_version() -> str:
+    """Return a hash of this module and the builtin table: derived classes stored under another one are stale."""
+    table = (resources.files("chaintrace.queries") / "qemu" / "macros.toml").read_bytes()
+    return hashlib.sha1(Path(__file__).read_bytes() + b"\0" + table).hexdigest()[:16]
 
 
 @cache
@@ -575,3 +595,6 @@ def hx_to_c(source: bytes) -> bytes:
         elif not opened and stripped.startswith(b"{"):
             return source  # no room to open the array: leave the file as it is
     return b"\n".join(lines) + (b"\n};\n" if opened else b"")
+
+
+DERIVATION_VERSION = _derivation_version()

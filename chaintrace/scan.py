@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +71,20 @@ def read_options(tree: Path, excludes: list[str] | None = None, includes: list[s
     return ScanOptions(tuple(options_excludes), tuple(options_includes))
 
 
+@functools.lru_cache(maxsize=64)
+def _globs(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Return one regex matching any of the globs (fnmatch semantics), or None when there are none."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
 def _excluded(path: str, options: ScanOptions) -> bool:
-    if any(fnmatch.fnmatchcase(path, pattern) for pattern in options.includes):
+    includes = _globs(options.includes)
+    if includes is not None and includes.match(path):
         return False
-    return any(fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path + "/", pattern) for pattern in options.excludes)
+    excludes = _globs(options.excludes)
+    return excludes is not None and (excludes.match(path) is not None or excludes.match(path + "/") is not None)
 
 
 def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFile], list[Skipped]]:

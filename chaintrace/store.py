@@ -245,6 +245,16 @@ class Store:
                     continue
         return found
 
+    def has_defines(self, shas: Iterable[str]) -> set[str]:
+        """Return which of `shas` have stored `#define` summaries."""
+        shas = list(shas)
+        found: set[str] = set()
+        for start in range(0, len(shas), 500):
+            chunk = shas[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self.db.execute(f"SELECT sha FROM defines WHERE sha IN ({marks})", chunk))
+        return found
+
     def put_defines(self, rows: Iterable[tuple[str, list]]) -> None:
         """Store `#define` summaries by content hash."""
         with self.transaction():

@@ -98,6 +98,7 @@ class Contexts:
 
     def _restart(self) -> None:
         self._last = -1
+        self._next_event = -1  # the first byte at which a stack may change (-1: compute)
         self._indexes = [0, 0, 0]
         self._stacks: tuple[list, list, list] = ([], [], [])
         # the sweep's state (indexes, stack sizes, function) at the last site, and its answer
@@ -122,10 +123,16 @@ class Contexts:
         self._last = start
         indexes = self._indexes
         stacks = self._stacks
-        for kind, intervals in enumerate((self.loops, self.conditionals, self._guards)):
-            stack = stacks[kind]
-            if (stack and stack[-1][1] <= start) or (indexes[kind] < len(intervals) and intervals[indexes[kind]][0] <= start):
+        if start >= self._next_event:
+            upcoming = []
+            for kind, intervals in enumerate((self.loops, self.conditionals, self._guards)):
+                stack = stacks[kind]
                 indexes[kind] = _advance(intervals, indexes[kind], stack, start)
+                if stack:
+                    upcoming.append(stack[-1][1])
+                if indexes[kind] < len(intervals):
+                    upcoming.append(intervals[indexes[kind]][0])
+            self._next_event = min(upcoming) if upcoming else 1 << 62
         loop_stack, cond_stack, guard_stack = stacks
         state = (*indexes, len(loop_stack), len(cond_stack), len(guard_stack), function_start)
         if state == self._cached[0]:

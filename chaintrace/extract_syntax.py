@@ -24,7 +24,20 @@ _SKIPPED_BEFORE_TYPE = frozenset({"storage_class_specifier", "attribute_specifie
 
 
 def fold(text: str) -> str:
-    """Return `text` with every run of white space folded to one space."""
+    """Return `text` with every run of white space folded to one space (and none at either end)."""
+    # Most texts (arguments, names) have nothing to fold: checking is cheaper than splitting.
+    if (
+        text.isascii()
+        and "  " not in text
+        and "\n" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and "\x0b" not in text
+        and "\x0c" not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        return text
     return " ".join(text.split())
 
 

@@ -240,7 +240,11 @@ def index_tree(
         keys = {path: row.key for path, row in unchanged.items() if row.sha == shas.get(path)}
         present = store.has_facts(keys.values())
         keys = {path: key for path, key in keys.items() if key in present}
-    jobs_list = [(path, shas[path]) for path in sorted(shas) if path not in keys and path not in bad]
+    # Largest files first, so that no worker is left parsing a big one at the end.
+    sizes = {f.path: f.size for f in files}
+    jobs_list = sorted(
+        ((path, shas[path]) for path in shas if path not in keys and path not in bad), key=lambda job: -sizes.get(job[0], 0)
+    )
     batch: list = []
     t0 = flushed = time.monotonic()
     try:

@@ -275,9 +275,10 @@ def _calls(file: _File, matches: list[dict]) -> tuple[list[CallSite], list[Funct
         context = file.contexts.at(start_byte, node.end_byte, function_start)
         args = []
         for arg in captures["arguments"][0].named_children:
-            if arg.type == "comment":
+            arg_kind = arg.type
+            if arg_kind == "comment":
                 continue
-            value = _value_name(arg)
+            value = (arg, None) if arg_kind == "identifier" else _value_name(arg) if arg_kind in _VALUE_WRAPPERS else None
             if value is not None:
                 name_node, wrapper = value
                 name = source.text(name_node)
@@ -288,9 +289,9 @@ def _calls(file: _File, matches: list[dict]) -> tuple[list[CallSite], list[Funct
                         name, file.path, point[0] + 1, point[1] + 1, function, "argument", callee, len(args),
                         cast=_cast(source, wrapper), context=context,
                     ))
-                args.append(name if wrapper is None else source.folded(arg))
+                args.append(name if wrapper is None else fold(source.text(arg)))
             else:
-                args.append(source.folded(arg))
+                args.append(fold(source.text(arg)))
         point = node.start_point
         calls.append(CallSite(function, file.path, point[0] + 1, point[1] + 1, callee, via, tuple(args), context, field, receiver))
     return calls, refs

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = timed("normalise", lambda: [normalise(p, d) for p, d in data])
     trees = timed("parse", lambda: [parse.parse(t) for t in texts])
     timed("query", lambda: [parse.matches(t) for t in trees])
-    del trees
+    trees = []  # free the trees before extraction builds its own
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()

@@ -121,13 +121,9 @@ class CallGraph:
 
     def function_at(self, file: str, line: int) -> str | None:
         """Return the id of the innermost function of `file` whose span holds `line`, or None."""
-        best = None
-        for node_id in self.ids_in_file(file):
-            attrs = self.graph.nodes[node_id]
-            if attrs["line"] <= line <= attrs["end_line"]:
-                if best is None or attrs["end_line"] - attrs["line"] < self.graph.nodes[best]["end_line"] - self.graph.nodes[best]["line"]:
-                    best = node_id
-        return best
+        spans = [(a["end_line"] - a["line"], node_id) for node_id in self.ids_in_file(file)
+                 if (a := self.graph.nodes[node_id])["line"] <= line <= a["end_line"]]
+        return min(spans)[1] if spans else None
 
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
@@ -158,10 +154,14 @@ def call_site(call: CallSite, **extra: object) -> dict:
     return site_of(call.file, call.line, call.col, call.context, **extra)
 
 
-# Called names that are compiler builtins or C-library macros, never functions of the tree.
+# Names that are never functions of the tree: compiler builtins and C-library macros, and
+# C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
+# a "function" (`if (x) {...}` read as a definition).
 _BUILTIN_PREFIXES = ("__builtin_", "__atomic_", "__sync_")
-_BUILTIN_NAMES = {"va_start", "va_end", "va_arg", "va_copy", "offsetof", "sizeof", "alignof",
-                  "_Alignof", "_Static_assert", "static_assert", "typeof", "__typeof__", "defined"}
+_KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "alignof", "_Alignof",
+                       "_Static_assert", "static_assert", "if", "else", "while", "for", "do", "switch", "case",
+                       "return", "goto", "sizeof", "typeof", "__typeof__", "_Generic", "__attribute__",
+                       "__asm__", "asm", "defined"})
 _IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _NON_TYPE_WORDS = {"const", "volatile", "struct", "union", "enum", "static", "restrict"}
 
@@ -221,6 +221,8 @@ class Symbols:
 
     def _index(self, facts: FileFacts, externals: dict[str, list[FunctionDef]]) -> None:
         for definition in facts.functions:
+            if definition.name in _KEYWORDS:
+                continue
             self.returns.setdefault(definition.name, definition.return_type)
             if definition.is_static:
                 self._define(definition, f"{definition.file}::{definition.name}")
@@ -304,7 +306,7 @@ class Symbols:
             return self._expanded[file, name]
         if name in self.macros:
             return self._expand(file, name, depth)
-        if depth or name in self.types or name.startswith(_BUILTIN_PREFIXES) or name in _BUILTIN_NAMES:
+        if depth or name in self.types or name.startswith(_BUILTIN_PREFIXES) or name in _KEYWORDS:
             return []
         if self.is_pointer_variable(file, name):
             return []
@@ -317,7 +319,7 @@ class Symbols:
         found: dict[str, Target] = {}
         for params, body in self.macros[name]:
             for word in _IDENT_CALL.findall(body):
-                if word not in params and word != name:
+                if word not in params and word != name and word not in _KEYWORDS:
                     for t in self.direct_targets(file, word, depth + 1):
                         if not t.external:
                             found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, t.macro or name))

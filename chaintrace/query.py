@@ -205,15 +205,22 @@ def callers(cg: CallGraph, func: str, depth: int = 1, edge_kinds: Iterable[str] 
 
 
 def chop(cg: CallGraph, source: str, target: str, edge_kinds: Iterable[str] | None = None,
-         avoid: Iterable[str] = (), min_confidence: str = "low") -> nx.DiGraph:
-    """Return the chop: the DiGraph of allowed edges among nodes reachable from `source` that reach `target`."""
-    kinds, banned = frozenset(edge_kinds or EDGE_KINDS), frozenset(avoid) - {source, target}
+         avoid: Iterable[str] = (), min_confidence: str = "low", _forward: dict | None = None) -> nx.DiGraph:
+    """Return the chop: the DiGraph of allowed edges among nodes reachable from `source` that reach `target`.
+
+    `_forward` caches the nodes reachable from each source, for several chops from one entry.
+    """
+    kinds, banned = frozenset(edge_kinds or EDGE_KINDS), frozenset(avoid)
     if source in banned or target in banned:
         return nx.DiGraph()
-    forward = {node for node, _ in _bfs(cg, source, True, kinds, min_confidence, banned)}
+    cache = _forward if _forward is not None else {}
+    if (source, banned) not in cache:  # a dict, not a set: its order, hence the paths', is the same every run
+        cache[source, banned] = dict.fromkeys(node for node, _ in _bfs(cg, source, True, kinds, min_confidence, banned))
+    forward = cache[source, banned]
     if target not in forward:
         return nx.DiGraph()
-    nodes = {node for node, _ in _bfs(cg, target, False, kinds, min_confidence, banned) if node in forward}
+    backward = {node for node, _ in _bfs(cg, target, False, kinds, min_confidence, banned)}
+    nodes = dict.fromkeys(node for node in forward if node in backward)
     sub = nx.DiGraph()
     sub.add_nodes_from(nodes)
     for u in nodes:
@@ -247,8 +254,11 @@ def count_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | No
     if source == target:
         return PathCount(1, True, "dag")
     if max_depth is not None:
-        total, complete = _walk_count(graph, source, target, max_depth, budget)
-        return PathCount(total, complete, "enumerated" if complete else "enumerated lower bound")
+        # a depth-bounded walk, pruned by each node's distance to the target
+        distance = nx.single_target_shortest_path_length(graph, target)
+        counts, finished = _walk({n: list(graph.successors(n)) for n in graph}, source, target, [budget],
+                                 lambda node, edges: edges + distance.get(node, max_depth + 1) <= max_depth)
+        return PathCount(counts.get(target, 0), finished, "enumerated" if finished else "enumerated lower bound")
     succ = {node: list(graph.successors(node)) for node in graph}
     condensation = nx.condensation(graph)
     members = condensation.graph["mapping"]
@@ -270,8 +280,9 @@ def count_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | No
         for x in entries:
             if x == target:
                 continue
-            inner = _inner_paths(succ, x, nodes, target, remaining)
-            if inner is None:  # too many: every endpoint reachable inside the component counts once
+            inner, finished = ({x: 1}, True) if len(nodes) == 1 else \
+                _walk(succ, x, target, remaining, lambda node, _: node in nodes)
+            if not finished:  # too many: every endpoint reachable inside the component counts once
                 exact = False
                 if lower is None:
                     lower = _reachable_exits(succ, nodes, target, exits)
@@ -310,55 +321,30 @@ def _reachable_exits(succ: dict, nodes: set, target, exits: dict) -> Callable:
     return lower
 
 
-def _inner_paths(succ: dict, start, nodes: set, target, remaining: list[int]) -> dict | None:
-    """Return {end: number of simple paths start -> end inside `nodes`, stopping at `target`}, or None past budget.
+def _walk(succ: dict, start, stop, remaining: list[int], allowed: Callable[[object, int], bool]) -> tuple[dict, bool]:
+    """Return ({end: number of simple paths from `start` to it}, finished) over the steps `allowed(node, edges so far)`.
 
-    `remaining` holds the steps left; this walk's steps are taken from it.
+    Paths end at `stop`. `remaining` holds the steps left, shared between
+    walks; when they run out the counts so far come back with False.
     """
     counts = {start: 1}
-    if len(nodes) == 1:
-        return counts
     path, on_path = [start], {start}
-    stack = [iter([w for w in succ[start] if w in nodes])]
+    stack = [iter(succ[start])]
     while stack:
         remaining[0] -= 1
         if remaining[0] < 0:
-            return None
+            return counts, False
         nxt = next(stack[-1], None)
         if nxt is None:
             stack.pop()
             on_path.discard(path.pop())
-        elif nxt not in on_path:
+        elif nxt not in on_path and allowed(nxt, len(path)):
             counts[nxt] = counts.get(nxt, 0) + 1
-            if nxt != target:
+            if nxt != stop:
                 path.append(nxt)
                 on_path.add(nxt)
-                stack.append(iter([w for w in succ[nxt] if w in nodes]))
-    return counts
-
-
-def _walk_count(graph: nx.DiGraph, source: str, target: str, max_depth: int, budget: int) -> tuple[int, bool]:
-    """Return (simple paths of at most `max_depth` edges, whether the walk finished within budget)."""
-    distance = nx.single_target_shortest_path_length(graph, target)
-    total, steps = 0, 0
-    path, on_path = [source], {source}
-    stack = [iter(graph.successors(source))]
-    while stack:
-        steps += 1
-        if steps > budget:
-            return total, False
-        nxt = next(stack[-1], None)
-        if nxt is None:
-            stack.pop()
-            on_path.discard(path.pop())
-        elif nxt not in on_path and len(path) + distance.get(nxt, max_depth + 1) <= max_depth:
-            if nxt == target:
-                total += 1
-            else:
-                path.append(nxt)
-                on_path.add(nxt)
-                stack.append(iter(graph.successors(nxt)))
-    return total, True
+                stack.append(iter(succ[nxt]))
+    return counts, True
 
 
 def iter_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | None = None) -> Iterator[list[str]]:
@@ -374,13 +360,13 @@ def iter_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | Non
         yield path
 
 
-def _layered(cg: CallGraph, stops: list[str], kinds, avoid, min_confidence) -> tuple[nx.DiGraph, bool]:
+def _layered(cg: CallGraph, stops: list[str], kinds, avoid, min_confidence, forward: dict) -> tuple[nx.DiGraph, bool]:
     """Return the chop through `stops` in order, as a graph of (node, leg) pairs, and whether the legs are disjoint."""
     layered = nx.DiGraph()
     seen: set[str] = set()
     disjoint = True
     for leg, (a, b) in enumerate(zip(stops, stops[1:])):
-        part = chop(cg, a, b, kinds, avoid, min_confidence)
+        part = chop(cg, a, b, kinds, avoid, min_confidence, forward)
         disjoint = disjoint and not (set(part) - {a}) & seen
         seen |= set(part)
         layered.add_edges_from(((u, leg), (v, leg)) for u, v in part.edges)
@@ -403,11 +389,12 @@ def trace(cg: CallGraph, entry: str, targets: list[TargetSite], *, max_paths: in
              "edge_kinds": list(kinds), "min_confidence": min_confidence}
     results: list[TargetTrace] = []
     done: dict[str, tuple] = {}
+    forward: dict = {}
     chop_nodes: set[str] = set()
     for site in targets:
         if site.function not in done:
             stops = [entry, *via, site.function]
-            layered, disjoint = _layered(cg, stops, kinds, avoid, min_confidence)
+            layered, disjoint = _layered(cg, stops, kinds, avoid, min_confidence, forward)
             start, end = (entry, 0), (site.function, len(stops) - 2)
             depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
             count = count_paths(layered, start, end, depth)

@@ -62,3 +62,13 @@ def test_tree_facts_normalises_loop_macros():
     facts = {f.path: f for f in fixture_facts("foreach_macro")}
     callees = {c.callee for c in facts["clients.c"].calls}
     assert "QTAILQ_FOREACH" not in callees
+
+
+# The directories of a QEMU tree the migration traces need (the whole tree takes minutes).
+QEMU_DIRS = ("migration", "io", "util", "include")
+
+
+@functools.cache
+def qemu_facts(root: Path, dirs: tuple[str, ...] = QEMU_DIRS) -> tuple[FileFacts, ...]:
+    """Return the facts of `dirs` of a real QEMU tree (cached for the session)."""
+    return tuple(tree_facts(root, dirs))

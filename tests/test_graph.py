@@ -1,0 +1,166 @@
+"""The call graph against the fixtures: every edge kind against expected.json, direct edges against gcc."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from oracle import expected_graph, fixture_dirs, gcc_call_sites
+from test_graph_facts import fixture_facts
+
+from chaintrace.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
+from chaintrace.graph import CallGraph, build_graph, graph_from_rows, graph_rows, is_stub
+from chaintrace.resolve import load_registrars
+
+FIXTURES = [d.name for d in fixture_dirs()]
+
+# Fixtures whose expectations need facts the extractor does not give yet
+# (see the report of the trace issue); they pass as soon as it does.
+EXTRACTOR_GAPS = {
+    "ifdef_call": "a definition whose signature is split by #ifdef/#else is not extracted: its calls have no caller",
+    "local_fnptr": "no reference is recorded for the arms of a conditional initializer (`h = flag ? a : &c`)",
+}
+
+
+def graph_of(name: str) -> CallGraph:
+    return build_graph(fixture_facts(name))
+
+
+def site_edges(cg: CallGraph) -> set[tuple[str, str, str, str, int]]:
+    """Return (from, to, kind, file, line) for every site of every edge."""
+    return {(u, v, kind, site["file"], site["line"])
+            for u, v, kind, data in cg.graph.edges(keys=True, data=True) for site in data["sites"]}
+
+
+def describe(title: str, rows: set) -> str:
+    return f"{title} ({len(rows)}):\n" + "".join(f"  {row}\n" for row in sorted(rows))
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_edges_equal_expected(name: str, request: pytest.FixtureRequest) -> None:
+    if name in EXTRACTOR_GAPS:
+        request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
+    expected = expected_graph(fixtures_dir(name))
+    want = {(e["from"], e["to"], e["kind"], e["file"], e["line"]) for e in expected["edges"]}
+    got = site_edges(graph_of(name))
+    assert got == want, describe("missing", want - got) + describe("extra", got - want)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_absent_edges_are_absent(name: str) -> None:
+    cg = graph_of(name)
+    present = {(a["from"], a["to"]) for a in expected_graph(fixtures_dir(name))["absent"]
+               if cg.graph.has_edge(a["from"], a["to"])}
+    assert not present, describe("present but expected absent", present)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_low_confidence_as_expected(name: str) -> None:
+    cg = graph_of(name)
+    for edge in expected_graph(fixtures_dir(name))["edges"]:
+        data = cg.graph.get_edge_data(edge["from"], edge["to"], key=edge["kind"])
+        if data is not None:
+            assert data["confidence"] == edge.get("confidence", "high"), edge
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is the oracle")
+@pytest.mark.parametrize("name", FIXTURES)
+def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest) -> None:
+    if name == "ifdef_call":
+        request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
+    want = {(s.caller, s.callee, "direct", s.file, s.line) for s in gcc_call_sites(fixtures_dir(name))}
+    got = {row for row in site_edges(graph_of(name)) if row[2] == "direct"}
+    assert got == want, describe("missing (gcc has them)", want - got) + describe("extra (gcc has not)", got - want)
+
+
+def fixtures_dir(name: str):
+    return next(d for d in fixture_dirs() if d.name == name)
+
+
+# -- node ids and name resolution -------------------------------------------------
+def test_static_and_external_node_ids():
+    cg = graph_of("static_clash")
+    assert cg.node("block/a.c::helper")["static"] is True
+    assert cg.node("common_log")["file"] == "util/log.c"
+    stub = cg.node("stubs/log.c::common_log")
+    assert stub["static"] is False and stub["file"] == "stubs/log.c"
+
+
+def test_external_leaves_are_marked():
+    cg = graph_of("thread_entry")
+    assert cg.node("pthread_create")["external"] is True
+    assert cg.node("qemu_thread_create")["external"] is False
+
+
+def test_duplicate_definition_in_one_file_is_one_node():
+    cg = graph_of("ifdef_call")
+    assert cg.ids_named("host_cpus") == ["host_cpus"]
+
+
+def _def(name: str, file: str, static: bool = False) -> FunctionDef:
+    return FunctionDef(name, file, 1, 3, static, False, "void", ())
+
+
+def _call(caller: str, file: str, callee: str, line: int = 2, via: str = "name", **kw) -> CallSite:
+    return CallSite(caller, file, line, 5, callee, via, (), Context(), **kw)
+
+
+def test_ambiguous_external_prefers_the_non_stub_and_keeps_candidates():
+    facts = [
+        FileFacts("stubs/vm.c", functions=(_def("vm_stop", "stubs/vm.c"),)),
+        FileFacts("system/cpus.c", functions=(_def("vm_stop", "system/cpus.c"),)),
+        FileFacts("main.c", functions=(_def("main", "main.c"),), calls=(_call("main", "main.c", "vm_stop"),)),
+    ]
+    cg = build_graph(facts)
+    assert cg.node("vm_stop")["file"] == "system/cpus.c"
+    data = cg.graph.get_edge_data("main", "vm_stop", key="direct")
+    assert data["ambiguous"] == ["vm_stop", "stubs/vm.c::vm_stop"]
+    assert data["preferred"] == "non-stub definition preferred"
+    assert is_stub("stubs/vm.c") and is_stub("target/i386/kvm/kvm-stub.c") and not is_stub("system/cpus.c")
+
+
+def test_call_through_local_is_never_a_direct_edge_and_unresolved_is_a_diagnostic():
+    facts = [FileFacts("a.c", functions=(_def("run", "a.c"), _def("cb", "a.c")),
+                       calls=(_call("run", "a.c", "cb", via="param"), _call("run", "a.c", "s->ops->go", via="field",
+                                                                          field="go", receiver="s->ops")))]
+    cg = build_graph(facts)
+    assert not cg.graph.has_edge("run", "cb")
+    assert {(d["kind"], d["callee"]) for d in cg.diagnostics} == {("fnptr", "cb"), ("ops", "s->ops->go")}
+
+
+def test_unknown_registrar_gives_a_generic_callback():
+    ref = FunctionRef("handler", "a.c", 2, 20, "setup", "argument", call="my_register", arg_index=1)
+    facts = [FileFacts("a.c", functions=(_def("setup", "a.c"), _def("handler", "a.c", static=True)),
+                       calls=(_call("setup", "a.c", "my_register"),), refs=(ref,))]
+    data = build_graph(facts).graph.get_edge_data("setup", "a.c::handler", key="callback")
+    assert data["detail"] == "unknown registrar"
+    assert data["proof"]["registrar"] == "my_register" and data["proof"]["arg_index"] == 1
+
+
+def test_registrar_table_is_data():
+    table = load_registrars()
+    assert table["calls"]["qemu_thread_create"] == {2: "thread"}
+    assert table["calls"]["qio_channel_socket_connect_async"][2] == "QIO"
+    assert table["fields"]["notify"] == "notifier"
+    custom = load_registrars('[[registrar]]\nname = "spawn"\nkind = "thread"\nargs = [0]\n')
+    assert custom["calls"] == {"spawn": {0: "thread"}}
+
+
+# -- rows -------------------------------------------------------------------------
+def test_rows_round_trip_and_are_plain_json():
+    cg = graph_of("mini_qemu")
+    nodes, edges = graph_rows(cg)
+    json.dumps([nodes, edges])  # plain rows
+    back = graph_from_rows(nodes, edges, cg.diagnostics)
+    assert graph_rows(back) == (nodes, edges)
+    assert back.diagnostics == cg.diagnostics
+
+
+def test_rows_of_a_chop_load_alone():
+    cg = graph_of("mini_qemu")
+    _, edges = graph_rows(cg)
+    part = [row for row in edges if row[0] == "qmp_migrate"]
+    small = graph_from_rows([], part)
+    assert small.node("qmp_migrate")["name"] == "qmp_migrate"
+    assert small.node("migration/migration.c::migrate_prepare")["name"] == "migrate_prepare"

@@ -1,0 +1,171 @@
+"""Queries: targets, paths on the mini_qemu fixture, filters, path counts with cycles, callers and callees."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+from test_graph_facts import FIXTURES, fixture_facts
+
+from chaintrace.entries import entry_node
+from chaintrace.graph import CallGraph, build_graph, graph_from_rows
+from chaintrace.query import (
+    UnknownFunction,
+    callees,
+    callers,
+    chop,
+    count_paths,
+    find_targets,
+    iter_paths,
+    trace,
+)
+
+MINI = FIXTURES / "mini_qemu"
+MIG = "migration/migration.c"
+CHAIN = ["qmp_migrate", "socket_start_outgoing_migration", "migration/socket.c::socket_outgoing_migration",
+         "migration_channel_connect", "migrate_fd_connect", f"{MIG}::migration_thread"]
+
+
+@pytest.fixture(scope="module")
+def mini() -> tuple[CallGraph, list]:
+    facts = fixture_facts("mini_qemu")
+    return build_graph(facts), [w for f in facts for w in f.writes]
+
+
+def toy(edges: list[tuple[str, str]], kind: str = "direct") -> CallGraph:
+    """Return a graph of plain-name functions with the given edges."""
+    return graph_from_rows([], [(u, v, kind, {"sites": [{"file": "t.c", "line": 1, "col": 1, "conditions": [],
+                                                         "loops": []}], "confidence": "high"}) for u, v in edges])
+
+
+# -- targets ----------------------------------------------------------------------
+def test_assign_field_matches_every_write_with_its_statement(mini):
+    cg, writes = mini
+    sites = find_targets(cg, "assign:threshold_size", writes)
+    assert [(s.function, s.line, s.statement) for s in sites] == [
+        ("migrate_init", 56, "s->threshold_size = 0;"),
+        (f"{MIG}::migration_update_counters", 121, "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit();"),
+    ]
+    guard = sites[1].context["guards"][0]
+    assert guard["line"] == 112 and "BUFFER_DELAY" in guard["condition"]
+
+
+def test_assign_expression_ignores_white_space(mini):
+    cg, writes = mini
+    assert len(find_targets(cg, "assign:s -> threshold_size", writes)) == 2
+    assert find_targets(cg, "assign:t->threshold_size", writes) == []
+
+
+def test_call_line_and_function_targets(mini):
+    cg, _ = mini
+    calls = find_targets(cg, "call:migration_rate_exceeded")
+    assert {s.function for s in calls} >= {f"{MIG}::migration_thread", "migration/ram.c::ram_save_iterate"}
+    line = find_targets(cg, f"{MIG}:121", read_line=lambda f, n: "  s->threshold_size = x;  ")
+    assert [(s.kind, s.function, s.statement) for s in line] == [
+        ("line", f"{MIG}::migration_update_counters", "s->threshold_size = x;")]
+    (function,) = find_targets(cg, "migrate_init")
+    assert function.kind == "function" and function.function == "migrate_init"
+    with pytest.raises(UnknownFunction, match="migrate_init"):
+        find_targets(cg, "migrate_int")
+
+
+# -- paths on mini_qemu ---------------------------------------------------------------
+def test_qmp_migrate_to_threshold_size_exact_paths(mini):
+    cg, writes = mini
+    result = trace(cg, entry_node(cg, "qmp:migrate", MINI), find_targets(cg, "assign:threshold_size", writes))
+    init, counters = result.targets
+    assert init.paths == [["qmp_migrate", f"{MIG}::migrate_prepare", "migrate_init"]]
+    assert counters.paths == [[*CHAIN, f"{MIG}::migration_update_counters"]]
+    assert (counters.count.total, counters.count.exact, counters.omitted) == (1, True, 0)
+    kinds = [[k for k, _ in cg.edges_between(a, b)] for a, b in zip(counters.paths[0], counters.paths[0][1:])]
+    assert kinds == [["direct"], ["callback"], ["direct"], ["direct"], ["thread"], ["direct"]]
+
+
+def test_path_through_the_ops_hop(mini):
+    cg, _ = mini
+    targets = [s for s in find_targets(cg, "call:migration_rate_exceeded") if s.function.endswith("ram_save_iterate")]
+    (result,) = trace(cg, "qmp_migrate", targets).targets
+    assert result.paths == [[*CHAIN, f"{MIG}::migration_iteration_run", "qemu_savevm_state_iterate",
+                             "migration/ram.c::ram_save_iterate"]]
+    assert cg.edges_between("qemu_savevm_state_iterate", "migration/ram.c::ram_save_iterate")[0][0] == "ops"
+
+
+def test_edge_kind_filter_cuts_indirect_hops(mini):
+    cg, writes = mini
+    targets = find_targets(cg, "assign:threshold_size", writes)
+    result = trace(cg, "qmp_migrate", targets, edge_kinds=["direct", "thread"])
+    assert result.targets[0].count.total == 1
+    assert result.targets[1].paths == [] and result.targets[1].count.total == 0
+
+
+def test_avoid_via_and_max_depth(mini):
+    cg, writes = mini
+    targets = find_targets(cg, "assign:threshold_size", writes)
+    avoided = trace(cg, "qmp_migrate", targets, avoid=["migrate_fd_connect"])
+    assert avoided.targets[1].paths == [] and avoided.targets[0].count.total == 1
+    via = trace(cg, "qmp_migrate", targets, via=["migration_thread"])
+    assert via.targets[0].paths == [] and via.targets[1].paths == [[*CHAIN, f"{MIG}::migration_update_counters"]]
+    assert via.targets[1].count.total == 1
+    shallow = trace(cg, "qmp_migrate", targets, max_depth=5)
+    assert shallow.targets[0].count.total == 1 and shallow.targets[1].count.total == 0
+    assert trace(cg, "qmp_migrate", targets, max_depth=6).targets[1].count.total == 1
+
+
+def test_entry_is_target(mini):
+    cg, _ = mini
+    (result,) = trace(cg, "migrate_init", find_targets(cg, "migrate_init")).targets
+    assert result.paths == [["migrate_init"]] and result.count.total == 1
+
+
+# -- counting -------------------------------------------------------------------------
+def diamonds(k: int) -> CallGraph:
+    edges = []
+    for i in range(k):
+        edges += [(f"n{i}", f"a{i}"), (f"n{i}", f"b{i}"), (f"a{i}", f"n{i + 1}"), (f"b{i}", f"n{i + 1}")]
+    return toy(edges)
+
+
+def test_count_on_a_dag_is_exact_and_enumeration_is_shortest_first():
+    cg = diamonds(20)
+    sub = chop(cg, "n0", "n20")
+    assert count_paths(sub, "n0", "n20").total == 2 ** 20
+    cg = toy([("s", "a"), ("a", "b"), ("b", "t"), ("s", "t"), ("s", "c"), ("c", "t")])
+    sub = chop(cg, "s", "t")
+    assert [len(p) for p in iter_paths(sub, "s", "t")] == [2, 3, 4]
+    result = trace(cg, "s", find_targets(cg, "t"), max_paths=2).targets[0]
+    assert len(result.paths) == 2 and result.omitted == 1 and result.count.method == "dag"
+
+
+CYCLIC = [("s", "a"), ("s", "b"), ("a", "b"), ("b", "a"), ("a", "c"), ("b", "c"), ("c", "t"), ("a", "t"),
+          ("c", "d"), ("d", "c"), ("d", "t"), ("t", "a")]
+
+
+def test_count_with_cycles_is_exact_simple_paths():
+    cg = toy(CYCLIC)
+    sub = chop(cg, "s", "t")
+    brute = sum(1 for _ in nx.all_simple_paths(sub, "s", "t"))
+    count = count_paths(sub, "s", "t")
+    assert (count.total, count.exact, count.method) == (brute, True, "scc")
+    assert sorted(map(tuple, iter_paths(sub, "s", "t"))) == sorted(map(tuple, nx.all_simple_paths(sub, "s", "t")))
+    bounded = count_paths(sub, "s", "t", max_depth=3)
+    assert bounded.total == sum(1 for p in nx.all_simple_paths(sub, "s", "t") if len(p) <= 4) and bounded.exact
+
+
+def test_count_past_the_budget_is_a_lower_bound():
+    edges = [(f"v{i}", f"v{j}") for i in range(7) for j in range(7) if i != j] + [("s", "v0"), ("v6", "t")]
+    sub = chop(toy(edges), "s", "t")
+    exact = count_paths(sub, "s", "t")
+    assert exact.exact and exact.total == 1 + 5 + 20 + 60 + 120 + 120  # v0 to v6 through 0..5 of the other 5
+    count = count_paths(sub, "s", "t", budget=50)
+    assert not count.exact and count.method == "scc lower bound"
+    assert 1 <= count.total < exact.total
+
+
+# -- neighbourhoods -------------------------------------------------------------------
+def test_callers_and_callees(mini):
+    cg, _ = mini
+    assert dict(callers(cg, "migration_thread")) == {"migrate_fd_connect": 1}
+    near = dict(callees(cg, "migrate_fd_connect", depth=2))
+    assert near[f"{MIG}::migration_thread"] == 1 and near[f"{MIG}::migration_update_counters"] == 2
+    assert f"{MIG}::migration_thread" not in dict(callees(cg, "migrate_fd_connect", edge_kinds=["direct"]))
+    with pytest.raises(UnknownFunction):
+        list(callers(cg, "no_such_function"))

@@ -167,13 +167,15 @@ def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int 
     targets, extra_edges, writes = _target_functions(tg, target)
     forward = tables.reachable([entry], True, edge_kinds)
     chop = forward & tables.reachable(targets & forward, False, edge_kinds) if targets & forward else set()
-    edges = tables.edges_among(chop, edge_kinds) + [e for e in extra_edges if e[0] not in chop]
-    cg = tables.subgraph(chop | targets | {entry, *via_ids, *avoid_ids}, edges)
+    edges = {edge[:3]: edge for edge in tables.edges_among(chop, edge_kinds)}
+    edges.update({edge[:3]: edge for edge in extra_edges})  # call: targets read their sites from these
+    cg = tables.subgraph(chop | targets | {entry, *via_ids, *avoid_ids}, list(edges.values()))
     sites = query.find_targets(cg, target, writes=writes, read_line=_read_line(tg.root))
     if not sites:
         raise NotFound(f"no site in {tg.root} matches the target {target!r}")
     result = query.trace(cg, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
                          avoid=avoid_ids, edge_kinds=edge_kinds)
+    tables.fill_edge_data(cg, ((a, b) for target in result.targets for path in target.paths for a, b in zip(path, path[1:])))
     return result, cg
 
 

@@ -161,19 +161,33 @@ class GraphStore:
         return {row[0] for row in self.db.execute(sql, (*starts, self.state, *kinds))}
 
     def edges_among(self, nodes: set[str], kinds: Iterable[str] | None = None) -> list[tuple[str, str, str, dict]]:
-        """Return the edges (src, dst, kind, data) whose both ends are in `nodes`."""
+        """Return the edges (src, dst, kind, data) whose both ends are in `nodes`.
+
+        The data holds only the edge's confidence: a chop of QEMU has tens
+        of thousands of edges, of which a trace shows a few dozen, so their
+        sites and proofs are read later, for those (`fill_edge_data`).
+        """
         kinds = set(kinds or EDGE_KINDS)
         found = []
         ordered = sorted(nodes)
         for start in range(0, len(ordered), 500):
             chunk = ordered[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for src, dst, kind, data in self.db.execute(
-                f"SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src IN ({marks})", (self.state, *chunk)
+            for src, dst, kind, low in self.db.execute(
+                f"SELECT src, dst, kind, low FROM g_edges WHERE state = ? AND src IN ({marks})", (self.state, *chunk)
             ):
                 if dst in nodes and kind in kinds:
-                    found.append((src, dst, kind, json.loads(data)))
+                    found.append((src, dst, kind, {"sites": [], "confidence": "low" if low else "high"}))
         return found
+
+    def fill_edge_data(self, cg: CallGraph, pairs: Iterable[tuple[str, str]]) -> None:
+        """Load the full data (sites, proofs) of every edge between the given (src, dst) pairs into `cg`."""
+        for src, dst in sorted(set(pairs)):
+            for _, _, kind, data in self.db.execute(
+                "SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?", (self.state, src, dst)
+            ):
+                if cg.graph.has_edge(src, dst, key=kind):
+                    cg.graph.edges[src, dst, kind].update(json.loads(data))
 
     def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node`."""

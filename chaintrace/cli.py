@@ -23,6 +23,9 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include", action="append", default=[], metavar="GLOB", help="index matching paths even when excluded")
 
 
+EXTRA_COMMANDS: dict = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -70,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
 
     diagram_command.register(sub)
+    # Subcommands that live with their own modules register themselves.
+    from chaintrace import check_command, doc_command
+
+    EXTRA_COMMANDS.update(check_command.register(sub))
+    doc_command.register(sub)
+    EXTRA_COMMANDS["doc"] = doc_command.run
 
     p = sub.add_parser("model", help="run a bundled executable model of a traced loop")
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        return (COMMANDS.get(args.command) or EXTRA_COMMANDS[args.command])(args)
     except ChaintraceError as error:
         print(f"chaintrace: error: {error}", file=sys.stderr)
         return error.exit_code

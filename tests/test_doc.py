@@ -275,7 +275,7 @@ def test_markdown_is_commonmark_with_tables_fences_and_working_links(written: Pa
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     assert sum(token.type == "table_open" for token in tokens) == 3
     fences = [token for token in tokens if token.type == "fence"]
-    assert len(fences) == text.count("```c") and all(token.info == "c" for token in fences)
+    assert len(fences) == text.count("```text") and all(token.info == "text" for token in fences)
     assert all(token.level == 0 for token in fences)  # Python-Markdown (MkDocs) reads no fence inside a list
     headings, links = _anchors_of_markdown(text)
     assert links and links <= headings, links - headings
@@ -303,7 +303,7 @@ def test_markdown_reads_in_python_markdown_as_mkdocs_does(written: Path) -> None
     md = pytest.importorskip("markdown", reason="pip install markdown to check the page as MkDocs reads it")
     text = (written / "index.md").read_text(encoding="utf-8")
     out = md.markdown(text, extensions=["toc", "tables", "fenced_code"])
-    assert out.count("<table>") == 3 and out.count('<code class="language-c">') == text.count("```c")
+    assert out.count("<table>") == 3 and out.count('<code class="language-text">') == text.count("```text")
     ids, links = set(re.findall(r'id="([^"]+)"', out)), set(re.findall(r'href="#([^"]+)"', out))
     assert links and links <= ids, links - ids
 
@@ -457,3 +457,8 @@ def test_sites_keeps_the_matching_targets(cache: Path, tmp_path: Path) -> None:
     assert "--sites expected_bw" in text and "### `migrate_prepare`" not in text
     with pytest.raises(UsageError, match="bad --sites"):
         run_doc(MINI_QEMU, *QUERY, "--sites", "(", "-o", out, "--cache", cache)
+
+
+def test_fences_outgrow_backticks_in_the_code() -> None:
+    assert markdown.fenced(["a ``` b"], "c") == ["````c", "a ``` b", "````"]
+    assert markdown.fenced(["x"], "text") == ["```text", "x", "```"]

@@ -2,7 +2,7 @@
 
 The text renders the same in Sphinx (MyST), MkDocs and on code hosts:
 links inside the page go to the heading anchors code hosts and MkDocs make
-(Sphinx: set `myst_heading_anchors = 3`), excerpts are fenced `c` blocks with a line
+(Sphinx: set `myst_heading_anchors = 3`), excerpts are fenced `text` blocks with a line
 number gutter (`>` marks the call or target line, `...` skips lines), the diagram is an image
 (`chain.svg`) with its Mermaid source linked.
 """
@@ -37,7 +37,11 @@ def arrow(kind: str) -> str:
 
 
 def excerpt(block: Excerpt) -> list[str]:
-    """Return a fenced `c` block of the excerpt: `  4122 | code`, `>` before the marked line, `...` between windows."""
+    """Return a fenced block of the excerpt: `  4122 | code`, `>` before the marked line, `...` between windows.
+
+    Its info string is `text`: with the line numbers in front, a `#if` line is no
+    longer C that a strict highlighter (Sphinx's) accepts.
+    """
     width = len(str(max(start + len(lines) - 1 for start, lines in block.windows)))
     body: list[str] = []
     for number, (start, lines) in enumerate(block.windows):
@@ -46,8 +50,14 @@ def excerpt(block: Excerpt) -> list[str]:
         for offset, line in enumerate(lines):
             mark = ">" if start + offset == block.marked else " "
             body.append(f"{mark} {start + offset:>{width}} | {line}".rstrip())
-    fence = "```" if not any("```" in line for line in body) else "````"
-    return [f"{block.file}:", "", f"{fence}c", *body, fence, ""]
+    return [f"{block.file}:", "", *fenced(body, "text"), ""]
+
+
+def fenced(lines: list[str], info: str) -> list[str]:
+    """Return `lines` as a fenced code block, its fence longer than any run of backticks in them."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", *lines, fence]
 
 
 def when_items(when: When, place: str) -> list[str]:
@@ -108,7 +118,7 @@ def _section(section: Section) -> list[str]:
     out += [f"- defined only under {inline('`#if ' + condition + '`')}" for condition in section.conditions]
     out.append("")
     if section.comment:
-        out += ["The comment above it:", "", "```c", *section.comment.splitlines(), "```", ""]
+        out += ["The comment above it:", "", *fenced(section.comment.splitlines(), "c"), ""]
     if section.calls:
         out += ["Reached:", ""]
         for call in section.calls:

@@ -34,9 +34,10 @@ demo: venv
 	$(BIN)/chaintrace index "$$tree" && \
 	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.json && \
 	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.txt && \
-	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 -o $(DEMO_OUT)/chain.svg && \
+	$(BIN)/chaintrace trace "$$tree" --from qmp:migrate --to assign:threshold_size --max-paths 12 --rankdir TB -o $(DEMO_OUT)/chain.svg && \
+	$(BIN)/chaintrace doc "$$tree" --from qmp:migrate --to assign:threshold_size -o $(DEMO_OUT)/doc && \
 	cat $(DEMO_OUT)/chain.txt
-	@echo "demo: wrote $(DEMO_OUT)/chain.txt, chain.json and chain.svg"
+	@echo "demo: wrote $(DEMO_OUT)/chain.txt, chain.json, chain.svg and doc/index.md, doc/index.html"
 
 bench: venv
 	$(BIN)/python bench/index_bench.py

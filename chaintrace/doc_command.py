@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--spec", nargs="+", type=Path, metavar="SPEC",
                    help="trace spec files (TOML with name, from, to, [options]): a page per spec and an index page")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="folder to write the pages to")
-    p.add_argument("--max-paths", type=int, default=50, help="paths to enumerate per target, shortest first (default 50)")
-    p.add_argument("--max-depth", type=int, help="longest path, in hops")
+    p.add_argument("--max-paths", type=int, default=50, metavar="N", help="paths to enumerate per target, shortest first (default 50)")
+    p.add_argument("--max-depth", type=int, metavar="N", help="longest path, in hops")
     p.add_argument("--via", action="append", default=[], metavar="FUNC", help="paths must pass through FUNC (repeatable)")
     p.add_argument("--avoid", action="append", default=[], metavar="FUNC", help="paths must not pass through FUNC (repeatable)")
     p.add_argument("--edges", metavar="KINDS", help="edge kinds to follow, comma-separated (default: all)")
@@ -88,6 +88,8 @@ def read_spec(path: Path, version: str) -> Query | None:
     Tolerant: unknown keys are ignored.  `[versions."SELECTOR"]` tables (see
     `chaintrace.check`) apply in file order when they match `version`.
     """
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a spec file (with --spec, give the tree as --tree TREE)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:

@@ -462,3 +462,8 @@ def test_sites_keeps_the_matching_targets(cache: Path, tmp_path: Path) -> None:
 def test_fences_outgrow_backticks_in_the_code() -> None:
     assert markdown.fenced(["a ``` b"], "c") == ["````c", "a ``` b", "````"]
     assert markdown.fenced(["x"], "text") == ["```text", "x", "```"]
+
+
+def test_a_tree_after_spec_files_is_named_as_the_mistake(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="give the tree as --tree TREE"):
+        doc_command.read_spec(MINI_QEMU, "")

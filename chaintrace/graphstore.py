@@ -100,7 +100,7 @@ class GraphStore:
     def node_rows(self, ids: Iterable[str]) -> list[tuple]:
         """Return the node rows (id, name, file, line, end_line, static, external) of `ids`."""
         rows = []
-        ids = list(dict.fromkeys(ids))
+        ids = sorted(set(ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -212,7 +212,9 @@ class GraphStore:
 
     def subgraph(self, nodes: set[str], edges: list[tuple[str, str, str, dict]]) -> CallGraph:
         """Return a CallGraph of `nodes` (attributes from the tables), `edges` and their callers' diagnostics."""
-        return graph_from_rows(self.node_rows(nodes), edges, self.diagnostics(nodes))
+        # Sorted, so that networkx's insertion order (and so ties between paths) never follows the hash seed.
+        return graph_from_rows(sorted(self.node_rows(nodes)), sorted(edges, key=lambda edge: edge[:3]),
+                               self.diagnostics(nodes))
 
     def whole(self) -> CallGraph:
         """Return the whole graph (slow on a large tree: prefer `subgraph`)."""

@@ -231,6 +231,7 @@ def index_tree(
         bar.update("reading", done, len(todo), t0)
     store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in new_defines)
     classes = _classes(store, shas, bad, defines)
+    defines = new_defines = None  # type: ignore[assignment]  # not needed by the workers forked next
     classes_hash = normalize.classes_signature(classes, set(classes))
 
     # Second pass: facts for every file whose key may have changed.

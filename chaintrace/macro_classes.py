@@ -232,7 +232,7 @@ _TOKEN = re.compile(r"[A-Za-z_]\w*|##|#|==|!=|<=|>=|\S")
 
 
 def _passes_on(body: str, params: list[str], macros: frozenset[str] | set[str]) -> bool:
-    """Return True when a parameter is assigned (`= p`) or passed as is to a function (not a macro) call.
+    """Return True when a parameter may name a function: called, assigned (`= p`), or passed as is to a function.
 
     One pass over the body's tokens with a stack of the calls whose
     argument lists are open.
@@ -251,7 +251,11 @@ def _passes_on(body: str, params: list[str], macros: frozenset[str] | set[str]) 
                 calls.pop()
         elif token in wanted and previous not in ("#", "##"):
             following = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if following not in ("##", "("):
+            if following == "(":
+                if previous == "return" or not (previous == "*" or _WORD.fullmatch(previous)):
+                    return True  # `return FUNC(s, a)`: the argument names a function the expansion calls
+                continue  # `int *CHECKER(void)`: the name of a function the expansion declares
+            if following != "##":
                 lead = "".join(tokens[max(0, i - 3):i])
                 if following in ("", ",", ";", "}", ")") and lead.endswith(("=", "=&", "=&(")) and not lead.endswith("=="):
                     return True  # `.f = p`, `.vmsd = &(p)`

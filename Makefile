@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 QEMU_CACHE ?= $(HOME)/.cache/chaintrace/qemu
 DEMO_OUT ?= demo-out
+TEST_CACHE ?= $(HOME)/.cache/chaintrace/test-index
+CHECK_CACHE ?= $(HOME)/.cache/chaintrace
 
-.PHONY: all venv test demo qemu bench clean
+.PHONY: all venv test demo qemu bench check-qemu clean
 
 all: test
 
@@ -22,9 +24,18 @@ qemu:
 	scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid
 
 ## The whole test suite; real-QEMU tests run when trees are fetched (always under CI=true).
+## Under CI=true the trees are fetched first, the real-QEMU tests must run, and the shipped
+## trace specs are checked against all three versions (JUnit in test-artifacts/).
 test: venv
 	@if [ "$$CI" = "true" ]; then scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid; fi
-	$(BIN)/python -m pytest -q
+	if [ "$$CI" = "true" ]; then export CHAINTRACE_TEST_CACHE=$(TEST_CACHE); fi; $(BIN)/python -m pytest -q
+	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory check-qemu CHECK_CACHE=$(TEST_CACHE); fi
+
+## The shipped trace specs (queries/qemu/*.toml) against the fetched 7.2, 10.0.x and 10.2.x.
+check-qemu: venv
+	mkdir -p test-artifacts
+	$(BIN)/chaintrace check queries/qemu/*.toml --cache $(CHECK_CACHE) --junit test-artifacts/check-qemu.xml \
+	  $(foreach s,bookworm trixie sid,--tree "$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path $(s))")
 
 ## The main job: trace QMP `migrate` to the `threshold_size` assignment on QEMU 10.2.
 demo: venv
@@ -41,6 +52,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/check_bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -189,7 +189,15 @@ def any_qemu_tree(request: pytest.FixtureRequest, qemu_trees: dict[str, QemuTree
 
 @pytest.fixture(scope="session")
 def index_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return one chaintrace cache folder shared by the whole session, so each tree is indexed cold once."""
+    """Return one chaintrace cache folder shared by the whole session, so each tree is indexed cold once.
+
+    `CHAINTRACE_TEST_CACHE` names a lasting folder instead (`make test` sets
+    it under CI, so the `chaintrace check` that follows reuses the index).
+    """
+    lasting = os.environ.get("CHAINTRACE_TEST_CACHE")
+    if lasting:
+        Path(lasting).mkdir(parents=True, exist_ok=True)
+        return Path(lasting)
     return tmp_path_factory.mktemp("chaintrace-cache")
 
 

@@ -93,7 +93,7 @@ def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> 
         return _Shape(function_like, None if _passes_on(body, [n for n in names if n and n != "..."], macros) else DECL)
     if attributes is None and not function_like:
         return _Shape(function_like, None)
-    if function_like and attributes is None:
+    if function_like and not body.startswith(_ATTRIBUTE_WORDS):
         types = [i for i, name in enumerate(names) if name and "*" in body and _cast_to(body, name)]
         if len(types) == 1 and types[0] < len(names) - 1:  # `(type *)`: container_of(ptr, type, member)
             return _Shape(function_like, f"{TYPE_ARG}:{types[0]}")

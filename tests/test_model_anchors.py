@@ -8,6 +8,7 @@ import pytest
 
 from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, AnchorDrift
+from chaintrace.facts import CallSite, Context, FieldWrite, FileFacts, FunctionDef
 from chaintrace.model.tree import locate, read_rules
 from chaintrace.model.rules import (
     COMPLETE_AT_OR_BELOW,
@@ -153,15 +154,21 @@ static void ram_state_pending_exact(void *opaque, uint64_t *must_precopy, uint64
 
 
 def _write(tmp_path: Path, files: dict[str, str]) -> Path:
+    tree = tmp_path / "tree"
     for name, text in files.items():
-        path = tmp_path / name
+        path = tree / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return tmp_path
+    return tree
+
+
+def _read_rules(tmp_path: Path, files: dict[str, str]):
+    """Write `files` as a tree, index it into a cache of its own and read its rules from the fact store."""
+    return read_rules(_write(tmp_path, files), tmp_path / "cache")
 
 
 def test_a_7_2_tree_gives_7_2_rules(tmp_path: Path) -> None:
-    rules, results = read_rules(_write(tmp_path, TREE_72))
+    rules, results = _read_rules(tmp_path, TREE_72)
     assert rules.version == "7.2.0"
     assert rules.threshold_formula == THRESHOLD_MEASURED
     assert rules.completion_compare == COMPLETE_BELOW
@@ -175,11 +182,17 @@ def test_a_7_2_tree_gives_7_2_rules(tmp_path: Path) -> None:
     assert where["sync-trigger"] == "migration/ram.c:14"
     assert where["final-rate-limit"] == "migration/migration.c:33"
     assert where["buffer-delay"] == "migration/migration.c:3"
+    assert where["max-bandwidth-default"] == "migration/migration.c:38"  # the DEFINE_PROP_SIZE CallSite
+    fact = {result.name: result.fact for result in results}
+    assert fact["threshold-formula"] == "FieldWrite"
+    assert fact["final-rate-limit"] == "CallSite"
+    assert fact["buffer-delay"] == "Define"
+    assert fact["completion-test"] == "FunctionDef span"
     assert {result.name for result in results} == {anchor.name for anchor in ANCHORS}
 
 
 def test_a_10_2_tree_gives_10_2_rules(tmp_path: Path) -> None:
-    rules, results = read_rules(_write(tmp_path, TREE_102))
+    rules, results = _read_rules(tmp_path, TREE_102)
     assert rules.version == "10.2.2"
     assert rules.threshold_formula == THRESHOLD_SWITCHOVER
     assert rules.completion_compare == COMPLETE_AT_OR_BELOW
@@ -203,7 +216,7 @@ def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) 
         "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2;",
     )
     with pytest.raises(AnchorDrift) as caught:
-        read_rules(_write(tmp_path, drifted))
+        _read_rules(tmp_path, drifted)
     drift = caught.value
     assert drift.fact == "threshold-formula"
     assert drift.where == "migration/migration.c:10"
@@ -215,17 +228,42 @@ def test_a_vanished_define_is_drift_naming_the_places_tried(tmp_path: Path) -> N
     drifted = dict(TREE_102)
     drifted["migration/migration-stats.h"] = "#define RATE_LIMIT_DISABLED 0\n"
     with pytest.raises(AnchorDrift) as caught:
-        read_rules(_write(tmp_path, drifted))
+        _read_rules(tmp_path, drifted)
     assert caught.value.fact == "buffer-delay"
     assert "migration/migration-stats.h" in caught.value.where
     assert "BUFFER_DELAY" in caught.value.found_text
+
+
+def test_a_define_moved_elsewhere_is_drift_naming_where_it_now_stands(tmp_path: Path) -> None:
+    drifted = dict(TREE_102)
+    drifted["migration/migration-stats.h"] = "#define RATE_LIMIT_DISABLED 0\n"
+    drifted["include/migration/delay.h"] = "\n#define BUFFER_DELAY 100\n"
+    with pytest.raises(AnchorDrift) as caught:
+        _read_rules(tmp_path, drifted)
+    assert caught.value.fact == "buffer-delay"
+    assert caught.value.where == "include/migration/delay.h:2"
+    assert "#define BUFFER_DELAY 100" in caught.value.found_text
+
+
+def test_a_drifted_comparison_read_from_the_function_span_names_where_it_stands(tmp_path: Path) -> None:
+    drifted = dict(TREE_102)
+    drifted["migration/migration.c"] = drifted["migration/migration.c"].replace(
+        "complete_ready = can_switchover && (pending_size <= s->threshold_size);",
+        "complete_ready = pending_size <= s->threshold_size / 2;",
+    )
+    with pytest.raises(AnchorDrift) as caught:
+        _read_rules(tmp_path, drifted)
+    assert caught.value.fact == "completion-test"
+    # The comparisons of migration_iteration_run() are shown, from the first one (line 17) on.
+    assert caught.value.where == "migration/migration.c:17"
+    assert caught.value.found_text.endswith(" | complete_ready = pending_size <= s->threshold_size / 2")
 
 
 def test_a_changed_define_value_is_read_not_assumed(tmp_path: Path) -> None:
     changed = dict(TREE_72)
     changed["migration/migration.c"] = changed["migration/migration.c"].replace(
         "#define BUFFER_DELAY     100", "#define BUFFER_DELAY     50")
-    rules, _ = read_rules(_write(tmp_path, changed))
+    rules, _ = _read_rules(tmp_path, changed)
     assert rules.buffer_delay_ms == 50
 
 
@@ -234,14 +272,37 @@ def test_a_missing_tree_is_an_error(tmp_path: Path) -> None:
         read_rules(tmp_path / "nowhere")
 
 
-def test_locate_works_on_path_and_text_alone() -> None:
-    anchor = next(a for a in ANCHORS if a.name == "completion-test")
+def _function(name: str, line: int, end_line: int) -> FunctionDef:
+    return FunctionDef(name, "migration/migration.c", line, end_line, True, False, "void", ())
+
+
+def test_locate_reads_facts_and_the_span_only_of_a_function_the_facts_name() -> None:
+    completion = next(a for a in ANCHORS if a.name == "completion-test")
+    threshold = next(a for a in ANCHORS if a.name == "threshold-formula")
+    final = next(a for a in ANCHORS if a.name == "final-rate-limit")
     text = "void migration_iteration_run(void)\n{\n    if (pending_size && pending_size >= s->threshold_size) {\n"
     text += "    }\n}\n"
-    found = locate(anchor, "migration/migration.c", text)
+    facts = FileFacts(
+        "migration/migration.c",
+        functions=(_function("migration_iteration_run", 1, 5), _function("migration_update_counters", 7, 9),
+                   _function("migration_completion", 11, 13)),
+        writes=(FieldWrite("migration_update_counters", "migration/migration.c", 8, 5, "s->threshold_size",
+                           "threshold_size", "s", "MigrationState", "bandwidth * migrate_downtime_limit()", "=",
+                           "s->threshold_size = bandwidth * migrate_downtime_limit();", Context()),),
+        calls=(CallSite("migration_completion", "migration/migration.c", 12, 5, "qemu_file_set_rate_limit", "name",
+                        ("s->to_dst_file", "INT64_MAX"), Context()),),
+    )
+    found = locate(completion, facts, lambda: text)
     assert found is not None and found.matched
-    assert (found.where, found.value) == ("migration/migration.c:3", COMPLETE_BELOW)
-    assert locate(anchor, "migration/migration.c", "int x;\n") is None
+    assert (found.where, found.value, found.fact) == ("migration/migration.c:3", COMPLETE_BELOW, "FunctionDef span")
+    found = locate(threshold, facts, lambda: None)  # a FieldWrite fact: no source read
+    assert found is not None and (found.where, found.value, found.fact) == (
+        "migration/migration.c:8", THRESHOLD_MEASURED, "FieldWrite")
+    found = locate(final, facts, lambda: None)
+    assert found is not None and (found.where, found.value, found.fact) == (
+        "migration/migration.c:12", FINAL_UNLIMITED, "CallSite")
+    # A file whose facts have no such function is not the fact's place: its text is never read.
+    assert locate(completion, FileFacts("migration/migration.c"), lambda: text) is None
 
 
 def test_find_function_skips_calls_prototypes_and_braces_in_strings() -> None:
@@ -256,9 +317,9 @@ def test_find_function_skips_calls_prototypes_and_braces_in_strings() -> None:
     assert csource.int_value("sizeof(x)") is None
 
 
-def test_real_7_2_tree_runs_7_2_rules(qemu_tree) -> None:
-    tree = qemu_tree("7.2")
-    rules, results = read_rules(tree.path)
+def test_real_7_2_tree_runs_7_2_rules(indexed_qemu, index_cache: Path) -> None:
+    tree = indexed_qemu("7.2")
+    rules, results = read_rules(tree.path, index_cache)
     assert rules.version.startswith("7.2")
     assert rules.threshold_formula == THRESHOLD_MEASURED
     assert rules.completion_compare == COMPLETE_BELOW
@@ -267,9 +328,9 @@ def test_real_7_2_tree_runs_7_2_rules(qemu_tree) -> None:
     assert all(":" in result.where or result.found_text == "(not mentioned)" for result in results)
 
 
-def test_real_10_2_tree_runs_10_2_rules(qemu_tree) -> None:
-    tree = qemu_tree("10.2")
-    rules, results = read_rules(tree.path)
+def test_real_10_2_tree_runs_10_2_rules(indexed_qemu, index_cache: Path) -> None:
+    tree = indexed_qemu("10.2")
+    rules, results = read_rules(tree.path, index_cache)
     assert rules.version.startswith("10.2")
     assert rules.threshold_formula == THRESHOLD_SWITCHOVER
     assert rules.completion_compare == COMPLETE_AT_OR_BELOW
@@ -277,9 +338,15 @@ def test_real_10_2_tree_runs_10_2_rules(qemu_tree) -> None:
     where = {result.name: result.where for result in results}
     assert where["buffer-delay"].startswith("migration/migration-stats.h:")
     assert where["final-rate-limit"].startswith("migration/migration.c:")
+    fact = {result.name: result.fact for result in results}
+    assert fact["threshold-formula"] == fact["expected-downtime"] == "FieldWrite"
+    assert fact["sync-call"] == fact["final-rate-limit"] == fact["zero-page-byte"] == "CallSite"
+    assert fact["max-throttle"] == fact["buffer-delay"] == "Define"
+    assert fact["completion-test"] == "FunctionDef span"
 
 
-def test_every_fetched_tree_reads_without_drift(any_qemu_tree) -> None:
-    rules, results = read_rules(any_qemu_tree.path)
+def test_every_fetched_tree_reads_without_drift(any_qemu_tree, indexed_qemu, index_cache: Path) -> None:
+    tree = indexed_qemu(any_qemu_tree.family)
+    rules, results = read_rules(tree.path, index_cache)
     assert len(results) == len(ANCHORS)
     assert rules.buffer_delay_ms == 100 and rules.default_max_bandwidth == 128 << 20

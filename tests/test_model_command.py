@@ -70,9 +70,11 @@ def test_bad_values_exit_2_with_one_line(change: list[str], says: str, capsys: p
     assert captured.err.count("\n") == 1 and says in captured.err
 
 
-def test_switchover_bandwidth_on_a_7_2_tree_exits_2(qemu_tree, capsys: pytest.CaptureFixture[str]) -> None:
-    tree = qemu_tree("7.2")
-    assert _run(BASE + ["--tree", str(tree.path), "--switchover-bandwidth", "10Gbit/s"]) == 2
+def test_switchover_bandwidth_on_a_7_2_tree_exits_2(indexed_qemu, index_cache: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    tree = indexed_qemu("7.2")
+    argv = ["--tree", str(tree.path), "--cache", str(index_cache), "--switchover-bandwidth", "10Gbit/s"]
+    assert _run(BASE + argv) == 2
     assert "no avail-switchover-bandwidth" in capsys.readouterr().err
 
 
@@ -82,17 +84,18 @@ def test_missing_tree_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_drift_exits_1_naming_the_fact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "migration").mkdir()
-    (tmp_path / "migration" / "migration.c").write_text("#define BUFFER_DELAY sizeof(x)\n")
-    assert _run(BASE + ["--tree", str(tmp_path)]) == 1
+    tree = tmp_path / "tree"
+    (tree / "migration").mkdir(parents=True)
+    (tree / "migration" / "migration.c").write_text("#define BUFFER_DELAY sizeof(x)\n")
+    assert _run(BASE + ["--tree", str(tree), "--cache", str(tmp_path / "cache")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "'buffer-delay' drifted" in err and "migration/migration.c:1" in err
 
 
-def test_a_real_tree_runs_its_own_rules(qemu_tree, capsys: pytest.CaptureFixture[str]) -> None:
-    tree = qemu_tree("7.2")
-    assert _run(BASE + ["--tree", str(tree.path), "--json"]) == 0
+def test_a_real_tree_runs_its_own_rules(indexed_qemu, index_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = indexed_qemu("7.2")
+    assert _run(BASE + ["--tree", str(tree.path), "--cache", str(index_cache), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["rules"]["completion_compare"] == "<"
     assert any(anchor["name"] == "threshold-formula" for anchor in data["anchors"])

@@ -3,7 +3,7 @@
 Each `Anchor` names one fact of QEMU's source (a statement in a function, a
 `#define`, a mention in a file), where it lives, the known ways the source
 writes it (`Variant`s) and the `Rules` field that each way sets.
-`tree.read_rules` finds every fact in a source tree and builds the `Rules`
+`tree.read_rules` indexes a source tree, finds every fact in its fact store and builds the `Rules`
 the simulation runs; a fact that no known variant matches any more stops
 with `AnchorDrift`.
 """
@@ -74,13 +74,14 @@ class Anchor:
 
 @dataclass(frozen=True, slots=True)
 class AnchorResult:
-    """Where a fact was found (`file:line`), the source text there and the value it gave."""
+    """Where a fact was found (`file:line`), the source text there, the value it gave and the fact it was read from."""
 
     name: str
     mirrors: str
     where: str
     found_text: str
     value: object
+    fact: str = ""
 
 
 class AnchorDrift(Exception):

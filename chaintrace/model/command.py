@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from chaintrace.errors import ChaintraceError
 from chaintrace.model.anchors import AnchorDrift, AnchorResult
 from chaintrace.model.tree import read_rules
 from chaintrace.model.migration import ModelError, Scenario, simulate
@@ -27,7 +28,10 @@ EXIT_BAD_VALUE = 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the model's options to `parser` (values stay text: `main` parses them with clear errors)."""
     parser.add_argument("--tree", metavar="QEMU", type=Path,
-                        help="QEMU source tree whose rules to run (default: built-in rules of the newest known QEMU)")
+                        help="QEMU source tree whose rules to run, indexed first "
+                             "(default: built-in rules of the newest known QEMU)")
+    parser.add_argument("--cache", type=Path,
+                        help="cache folder the tree is indexed into (default: $XDG_CACHE_HOME/chaintrace)")
     parser.add_argument("--ram", required=True, metavar="SIZE", help="guest RAM, e.g. 4GiB")
     parser.add_argument("--dirty-rate", required=True, metavar="RATE", help="guest write rate, e.g. 200MB/s")
     parser.add_argument("--wss", required=True, metavar="SIZE", help="writable working set, e.g. 512MiB")
@@ -61,11 +65,11 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     )
 
 
-def load_rules(tree: Path | None) -> tuple[Rules, list[AnchorResult]]:
-    """Return the rules of `tree` with their anchors, or the newest built-in rules when `tree` is None."""
+def load_rules(tree: Path | None, cache: Path | None = None) -> tuple[Rules, list[AnchorResult]]:
+    """Return the rules of `tree` (indexed into `cache` first) with their anchors, or the newest built-in rules."""
     if tree is None:
         return Rules.newest(), []
-    return read_rules(tree)
+    return read_rules(tree, cache, progress=sys.stderr.isatty())
 
 
 def _error(message: str, status: int) -> int:
@@ -77,9 +81,9 @@ def main(args: argparse.Namespace) -> int:
     """Run the model as the options say, print the table (or JSON), write the plot; return the exit status."""
     try:
         scenario = scenario_from_args(args)
-        rules, anchors = load_rules(args.tree)
+        rules, anchors = load_rules(args.tree, getattr(args, "cache", None))
         result = simulate(scenario, rules)
-    except (UnitError, ModelError, FileNotFoundError) as error:
+    except (UnitError, ModelError, FileNotFoundError, ChaintraceError) as error:
         return _error(str(error), EXIT_BAD_VALUE)
     except AnchorDrift as drift:
         return _error(str(drift), EXIT_DRIFT)

@@ -2,7 +2,7 @@
 
 Each field mirrors one fact of QEMU's source, named by an anchor in
 `anchors.py`; `Rules.newest()` holds the facts of the newest version we know
-(10.2), and `anchors.read_rules(tree)` reads them from a real tree instead.
+(10.2), and `tree.read_rules(tree)` reads them from the fact store of a real tree instead.
 """
 
 from __future__ import annotations

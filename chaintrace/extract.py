@@ -279,6 +279,15 @@ def _calls(file: _File, matches: list[dict]) -> tuple[list[CallSite], list[Funct
             if arg_kind == "comment":
                 continue
             value = (arg, None) if arg_kind == "identifier" else _value_name(arg) if arg_kind in _VALUE_WRAPPERS else None
+            if arg_kind == "conditional_expression":  # `f(flag ? a : &b)`: either arm may be the function
+                for arm in (arg.child_by_field_name("consequence"), arg.child_by_field_name("alternative")):
+                    found = _value_name(arm) if arm is not None else None
+                    if found is not None and source.text(found[0]) not in function_locals:
+                        point = found[0].start_point
+                        refs.append(FunctionRef(
+                            source.text(found[0]), file.path, point[0] + 1, point[1] + 1, function, "argument", callee,
+                            len(args), cast=_cast(source, found[1]), context=context,
+                        ))
             if value is not None:
                 name_node, wrapper = value
                 name = source.text(name_node)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,3 +200,18 @@ def test_non_ascii_source_keeps_byte_columns() -> None:
 def test_facts_survive_the_store_encoding(facts) -> None:
     assert decode_facts(encode_facts(facts)) == facts
     assert pickle.loads(pickle.dumps(facts)) == facts
+
+
+def test_either_arm_of_a_conditional_is_a_reference() -> None:
+    source = (
+        b"typedef void (*H)(int);\nvoid a(int x);\nvoid c(int x);\nvoid reg(H h);\n"
+        b"void choose(int flag) {\n    H h = flag ? a : &c;\n    h = flag ? (H)c : h;\n    reg(flag ? a : c);\n}\n"
+    )
+    refs = [(r.name, r.line, r.usage, r.lhs, r.call, r.arg_index, r.cast) for r in extract("x.c", source).refs]
+    assert refs == [
+        ("a", 6, "assignment", "h", "", -1, ""),
+        ("c", 6, "assignment", "h", "", -1, "&"),
+        ("c", 7, "assignment", "h", "", -1, "H"),  # the other arm, `h`, is a local
+        ("a", 8, "argument", "", "reg", 0, ""),
+        ("c", 8, "argument", "", "reg", 0, ""),
+    ]

@@ -33,3 +33,37 @@
     (cast_expression value: (identifier) @name)
     (pointer_expression argument: (identifier) @name)
   ]) @reference.assignment
+
+; Either arm of a conditional on the right: `Handler h = flag ? a : &c;`.
+
+(assignment_expression
+  right: (conditional_expression
+    consequence: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.assignment
+
+(assignment_expression
+  right: (conditional_expression
+    alternative: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.assignment
+
+(init_declarator
+  value: (conditional_expression
+    consequence: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.assignment
+
+(init_declarator
+  value: (conditional_expression
+    alternative: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.assignment

@@ -203,7 +203,8 @@ def index_tree(
     state = store.tree_state(root)
     unchanged = {f.path: previous[f.path] for f in files if _same(previous.get(f.path), f)}
     current = {f.path: f for f in files}
-    if state and len(unchanged) == len(files) == len(previous):
+    # The stored classes hash carries the extractor version: facts of another version are never reused.
+    if state and state[1].startswith(f"{EXTRACTOR_VERSION}:") and len(unchanged) == len(files) == len(previous):
         keys = [row.key for row in unchanged.values()]
         if len(store.has_facts(keys)) == len(set(keys)):
             summary.reused = len(keys)
@@ -232,7 +233,7 @@ def index_tree(
     store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in new_defines)
     classes = _classes(store, shas, bad, defines)
     defines = new_defines = None  # type: ignore[assignment]  # not needed by the workers forked next
-    classes_hash = normalize.classes_signature(classes, set(classes))
+    classes_hash = f"{EXTRACTOR_VERSION}:" + normalize.classes_signature(classes, set(classes))
 
     # Second pass: facts for every file whose key may have changed.
     same_classes = bool(state) and state[1] == classes_hash

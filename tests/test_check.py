@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from chaintrace import api, check_command
+from chaintrace import api
 from chaintrace.check import check_spec, evaluate, load_spec, spec_files, version_matches
-from chaintrace.errors import ChaintraceError, UsageError
+from chaintrace.errors import UsageError
+
+from check_cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
 V2 = REPO / "fixtures" / "versions" / "v2"
-
-
-def run_cli(argv: list[str]) -> int:
-    """Run a check/snapshot/diff command line the way `chaintrace` does; return the exit code."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ChaintraceError as error:
-        print(f"chaintrace: error: {error}")
-        return error.exit_code
 
 
 @pytest.fixture(scope="module")

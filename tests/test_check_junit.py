@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from chaintrace import check_command
-from chaintrace.errors import ChaintraceError
+
+from check_cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
@@ -100,18 +99,6 @@ JUNIT_XSD = """\
   </xs:element>
 </xs:schema>
 """
-
-
-def run_cli(argv: list[str]) -> int:
-    """Run a check/snapshot/diff command line the way `chaintrace` does; return the exit code."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ChaintraceError as error:
-        print(f"chaintrace: error: {error}")
-        return error.exit_code
 
 
 @pytest.fixture(scope="module")

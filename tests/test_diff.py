@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -10,26 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace import check_command
 from chaintrace.diff import diff_snapshots, is_changed, render_text, summary
-from chaintrace.errors import ChaintraceError
+
+from check_cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
 V2 = REPO / "fixtures" / "versions" / "v2"
 QUERY = ["--from", "qmp:migrate", "--to", "assign:threshold_size"]
-
-
-def run_cli(argv: list[str]) -> int:
-    """Run a check/snapshot/diff command line the way `chaintrace` does; return the exit code."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ChaintraceError as error:
-        print(f"chaintrace: error: {error}")
-        return error.exit_code
 
 
 @pytest.fixture(scope="module")

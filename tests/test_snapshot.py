@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from chaintrace import check_command
-from chaintrace.errors import ChaintraceError
 from chaintrace.snapshot import SCHEMA, chain_key, dumps, read_snapshot
+
+from check_cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
 V2 = REPO / "fixtures" / "versions" / "v2"
 QUERY = ["--from", "qmp:migrate", "--to", "assign:threshold_size"]
-
-
-def run_cli(argv: list[str]) -> int:
-    """Run a check/snapshot/diff command line the way `chaintrace` does; return the exit code."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ChaintraceError as error:
-        print(f"chaintrace: error: {error}")
-        return error.exit_code
 
 
 @pytest.fixture(scope="module")

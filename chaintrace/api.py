@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound
 from chaintrace.facts import FieldWrite, FileFacts
-from chaintrace.graphstore import GraphStore
 from chaintrace.index import IndexSummary, index_tree, indexed_keys
 from chaintrace.scan import check_tree, read_options
 from chaintrace.store import Store, default_cache_dir
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
     from chaintrace.graph import CallGraph
+    from chaintrace.graphstore import GraphStore
     from chaintrace.query import Trace
 
 
@@ -98,6 +98,8 @@ def tree_version(root: Path) -> str:
 def tree_graph(store: Store, tree: Path, jobs: int = 0, progress: bool = False,
                warn: Callable[[str], None] | None = None) -> TreeGraph:
     """Return the tree's call graph: indexed first (a no-op when fresh), resolved once per fact-store state."""
+    from chaintrace.graphstore import GraphStore
+
     root = check_tree(tree)
     summary = index(root, store, jobs=jobs, progress=progress, warn=warn)
     tables = GraphStore(store.db, summary.state)

@@ -18,7 +18,7 @@ from chaintrace.store import Store, default_cache_dir
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
     from chaintrace.graph import CallGraph
     from chaintrace.graphstore import GraphStore
-    from chaintrace.query import Trace
+    from chaintrace.query import ShownGraph, Trace
 
 
 def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = None) -> Store:
@@ -134,51 +134,27 @@ def _function(tables: GraphStore, name: str) -> str:
     raise NotFound(f"unknown function {name!r}{tables.close_names(name)}")
 
 
-def _target_functions(tg: TreeGraph, target: str) -> tuple[set[str], list, list[FieldWrite]]:
-    """Return (functions holding the target's sites, extra edges to load, field writes) for a target spec."""
-    tables = tg.tables
-    kind, _, value = target.partition(":")
-    if kind == "assign" and value:
-        field = re.split(r"->|\.", value)[-1].strip()
-        writes = tables.writes(field)
-        return set(tables.write_functions(writes)), [], writes
-    if kind == "call" and value:
-        callee = _function(tables, value)
-        edges = [edge for edge in tables.in_edges(callee) if edge[2] in ("direct", "ops", "fnptr")]
-        return {src for src, *_ in edges} | {callee}, edges, []
-    file, _, line = target.rpartition(":")
-    if file and line.isdigit():
-        rows = tables.node_rows(tables.ids_in_file(file))
-        holding = [row for row in rows if row[3] <= int(line) <= row[4]]
-        if not holding:
-            raise NotFound(f"no function of {tg.root} holds {target}")
-        return {min(holding, key=lambda row: row[4] - row[3])[0]}, [], []
-    return {_function(tables, target)}, [], []
-
-
 def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
                      via: list[str] | None = None, avoid: list[str] | None = None,
-                     edge_kinds: list[str] | None = None) -> tuple["Trace", "CallGraph"]:
-    """Return the trace and the chop graph it was computed on (what renderers need)."""
+                     edge_kinds: list[str] | None = None) -> tuple["Trace", "ShownGraph"]:
+    """Return the trace and the nodes and edges it shows (what renderers read)."""
     from chaintrace import entries, query
 
     tables = tg.tables
     entry = _function(tables, entries.entry_function(source, tg.root))
     via_ids = [_function(tables, name) for name in via or ()]
     avoid_ids = [_function(tables, name) for name in avoid or ()]
-    targets, extra_edges, writes = _target_functions(tg, target)
-    forward = tables.reachable([entry], True, edge_kinds)
-    chop = forward & tables.reachable(targets & forward, False, edge_kinds) if targets & forward else set()
-    edges = {edge[:3]: edge for edge in tables.edges_among(chop, edge_kinds)}
-    edges.update({edge[:3]: edge for edge in extra_edges})  # call: targets read their sites from these
-    cg = tables.subgraph(chop | targets | {entry, *via_ids, *avoid_ids}, list(edges.values()))
-    sites = query.find_targets(cg, target, writes=writes, read_line=_read_line(tg.root))
+    kind, _, value = target.partition(":")
+    writes = tables.writes(re.split(r"->|\.", value)[-1].strip()) if kind == "assign" and value else []
+    try:
+        sites = query.find_targets(tables, target, writes=writes, read_line=_read_line(tg.root))
+    except query.UnknownFunction as error:
+        raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
     if not sites:
         raise NotFound(f"no site in {tg.root} matches the target {target!r}")
-    result = query.trace(cg, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
+    result = query.trace(tables, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
                          avoid=avoid_ids, edge_kinds=edge_kinds)
-    tables.fill_edge_data(cg, ((a, b) for target in result.targets for path in target.paths for a, b in zip(path, path[1:])))
-    return result, cg
+    return result, query.shown_graph(tables, result)
 
 
 def trace(tg: TreeGraph, source: str, target: str, **options) -> "Trace":

@@ -134,7 +134,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _edge_kinds(text: str | None) -> list[str] | None:
-    from chaintrace.graph import EDGE_KINDS
+    from chaintrace.adjacency import EDGE_KINDS
 
     if not text:
         return None

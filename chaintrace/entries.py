@@ -13,11 +13,15 @@ a name like `"quit|q"` gives both `quit` and `q`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from pathlib import Path
 
 from chaintrace.errors import NotFound, close_matches
-from chaintrace.graph import CallGraph
+
+if TYPE_CHECKING:  # graph.py imports networkx; traces of a stored graph never load it
+    from chaintrace.query import GraphLookup
 
 # scripts/qapi/common.py: c_name's protected words.
 _C_WORDS = frozenset("""
@@ -103,6 +107,18 @@ def qmp_commands(root: Path) -> dict[str, str]:
     return commands
 
 
+def _qmp_command_defined(root: Path, command: str) -> bool:
+    """Return True when a `qapi/*.json` file holds `'command': 'COMMAND'` outside a comment."""
+    pattern = re.compile(r"^[^#\n]*'command'\s*:\s*'" + re.escape(command) + "'", re.M)
+    for path in sorted((Path(root) / "qapi").glob("*.json")):
+        try:
+            if pattern.search(path.read_text(encoding="utf-8")):
+                return True
+        except (OSError, UnicodeDecodeError):
+            return False  # the full parse reports it
+    return False
+
+
 def hmp_commands(root: Path) -> dict[str, str]:
     """Return {HMP command: C function}; commands of `hmp-commands-info.hx` are `info NAME`."""
     commands: dict[str, str] = {}
@@ -128,6 +144,8 @@ def entry_function(spec: str, root: Path | None = None) -> str:
         return spec
     if root is None:
         raise ValueError(f"{spec}: reading {protocol} commands needs the source tree")
+    if protocol == "qmp" and _qmp_command_defined(root, command):
+        return "qmp_" + c_name(command)  # found without parsing every schema file (what a trace pays for)
     table = qmp_commands(root) if protocol == "qmp" else hmp_commands(root)
     if command not in table:
         hint = close_matches(command, table) or f" ({len(table)} {protocol.upper()} commands known)"
@@ -135,7 +153,7 @@ def entry_function(spec: str, root: Path | None = None) -> str:
     return table[command]
 
 
-def entry_node(cg: CallGraph, spec: str, root: Path | None = None) -> str:
+def entry_node(cg: GraphLookup, spec: str, root: Path | None = None) -> str:
     """Return the graph node an entry spec starts from (see `entry_function`, `query.find_function`)."""
     from chaintrace.query import find_function  # query builds on this module's neighbours, not the reverse
 

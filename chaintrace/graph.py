@@ -40,12 +40,13 @@ from pathlib import PurePosixPath
 
 import networkx as nx
 
+from chaintrace.adjacency import EDGE_KINDS, Adjacency
+from chaintrace.errors import close_matches
 from chaintrace.facts import CallSite, Context, FileFacts, FunctionDef
 
 NodeRow = tuple[str, str, str, int, int, bool, bool]  # id, name, file, line, end_line, static, external
 EdgeRow = tuple[str, str, str, dict]  # src, dst, kind, data
 
-EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class CallGraph:
     diagnostics: list[dict] = field(default_factory=list)
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
+    _adjacency: Adjacency | None = field(default=None, repr=False)
 
     # -- building ---------------------------------------------------------
     def add_function(self, node_id: str, name: str, file: str, line: int, end_line: int,
@@ -68,6 +70,7 @@ class CallGraph:
             self.graph.add_node(node_id, name=name, file=file, line=line, end_line=end_line,
                                 static=static, external=external)
             self._by_name = self._by_file = None
+            self._adjacency = None
 
     def add_site(self, src: str, dst: str, kind: str, site: dict, **data: object) -> None:
         """Add a call site to the edge (src, dst, kind), creating it with `data` if needed.
@@ -80,6 +83,7 @@ class CallGraph:
             edge.update({k: v for k, v in data.items() if k != "proof"})
             self.graph.add_edge(src, dst, key=kind, **edge)
             edge = self.graph.get_edge_data(src, dst, key=kind)
+            self._adjacency = None
         if site not in edge["sites"]:
             edge["sites"].append(site)
         proof = data.get("proof")
@@ -89,10 +93,34 @@ class CallGraph:
                 proofs.append(proof)
             edge.setdefault("proof", proof)
 
-    # -- lookups ----------------------------------------------------------
+    # -- lookups (what `query.GraphLookup` asks for) -------------------------
+    def has(self, node_id: str) -> bool:
+        """Return True when `node_id` is a node of the graph."""
+        return node_id in self.graph
+
     def node(self, node_id: str) -> dict:
         """Return the attributes of a node."""
         return self.graph.nodes[node_id]
+
+    def close_names(self, name: str) -> str:
+        """Return the ' (did you mean: ...?)' hint for an unknown function name."""
+        return close_matches(name, {attrs.get("name", node) for node, attrs in self.graph.nodes(data=True)})
+
+    def in_edges(self, node_id: str) -> list[tuple[str, str, str, dict]]:
+        """Return the edges (src, dst, kind, data) into `node_id`."""
+        return list(self.graph.in_edges(node_id, keys=True, data=True))
+
+    def diagnostics_of(self, callers: set[str]) -> list[dict]:
+        """Return the diagnostics of indirect calls made by `callers`."""
+        return [d for d in self.diagnostics if d.get("caller") in callers]
+
+    def adjacency(self) -> Adjacency:
+        """Return the graph's integer form for fast walks (built once, until the graph changes)."""
+        if self._adjacency is None:
+            edges = ((src, dst, kind, data.get("confidence") == "low")
+                     for src, dst, kind, data in self.graph.edges(keys=True, data=True))
+            self._adjacency = Adjacency.from_edges(self.graph.nodes, edges)
+        return self._adjacency
 
     def ids_named(self, name: str) -> list[str]:
         """Return the ids of every node whose function name is `name` (external-linkage one first)."""

@@ -1,10 +1,15 @@
 """The resolved call graph of a tree state, kept in SQLite tables so a query loads only what it needs.
 
-A trace of QEMU touches a few hundred of its ~100,000 functions: walking
-forward from the entry and backward from the targets in SQL (recursive
-queries over indexed edge tables) and loading only the chop into networkx
-keeps a warm trace well under a second, where unpickling the whole graph
-would take many.
+A trace of QEMU shows a few hundred of its ~100,000 functions. The tables
+keep every node and edge (with its sites and proofs, as JSON) and, as one
+blob, the graph's integer form (`adjacency.Adjacency`): a trace loads that
+blob, walks it forward from the entry and backward from the targets, and
+reads the rows of just the nodes and edges it shows. Loading the whole
+graph into networkx instead would take seconds.
+
+`GraphStore` answers the lookups of `query.GraphLookup`, so queries run on
+it as they do on a `graph.CallGraph`; renderers read its `node` and
+`edges_between` for the nodes and hops of a trace.
 """
 
 from __future__ import annotations
@@ -13,9 +18,14 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from typing import TYPE_CHECKING
+
+from chaintrace.adjacency import Adjacency
 from chaintrace.errors import close_matches
 from chaintrace.facts import Context, FieldWrite, Guard, Loop
-from chaintrace.graph import EDGE_KINDS, CallGraph, graph_from_rows, graph_rows
+
+if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
+    from chaintrace.graph import CallGraph
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS g_states (state TEXT PRIMARY KEY);
@@ -36,6 +46,7 @@ CREATE TABLE IF NOT EXISTS g_writes (
 CREATE INDEX IF NOT EXISTS g_writes_field ON g_writes (state, field);
 CREATE TABLE IF NOT EXISTS g_diagnostics (state TEXT NOT NULL, caller TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS g_diagnostics_caller ON g_diagnostics (state, caller);
+CREATE TABLE IF NOT EXISTS g_adjacency (state TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
@@ -62,6 +73,9 @@ class GraphStore:
     def __init__(self, db: sqlite3.Connection, state: str) -> None:
         self.db = db
         self.state = state
+        self._adjacency: Adjacency | None = None
+        self._nodes: dict[str, dict] = {}
+        self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
         with db:
             db.executescript(_SCHEMA)
 
@@ -70,12 +84,15 @@ class GraphStore:
         return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
 
     def save(self, cg: CallGraph, writes: Iterable[FieldWrite]) -> None:
-        """Store the whole graph, its diagnostics and the field writes, in one transaction."""
+        """Store the whole graph, its integer form, its diagnostics and the field writes, in one transaction."""
+        from chaintrace.graph import graph_rows
+
         nodes, edges = graph_rows(cg)
         state = self.state
+        adjacency = cg.adjacency().to_bytes()
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("g_nodes", "g_edges", "g_writes", "g_diagnostics"):
+            for table in ("g_nodes", "g_edges", "g_writes", "g_diagnostics", "g_adjacency"):
                 self.db.execute(f"DELETE FROM {table} WHERE state = ?", (state,))
             self.db.executemany("INSERT INTO g_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 ((state, *row) for row in nodes))
@@ -89,13 +106,14 @@ class GraphStore:
             )
             self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
                                 ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
+            self.db.execute("INSERT INTO g_adjacency VALUES (?, ?)", (state, adjacency))
             self.db.execute("INSERT OR REPLACE INTO g_states VALUES (?)", (state,))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
-    # --- lookups -------------------------------------------------------------------------
+    # --- lookups (what `query.GraphLookup` asks for) ----------------------------------
 
     def node_rows(self, ids: Iterable[str]) -> list[tuple]:
         """Return the node rows (id, name, file, line, end_line, static, external) of `ids`."""
@@ -110,6 +128,28 @@ class GraphStore:
             ).fetchall()
         return rows
 
+    def has(self, node_id: str) -> bool:
+        """Return True when `node_id` is a node of the graph."""
+        return bool(self.node_rows([node_id]))
+
+    def node(self, node_id: str) -> dict:
+        """Return the attributes of a node (name, file, line, end_line, static, external); KeyError if unknown."""
+        if node_id not in self._nodes:
+            rows = self.node_rows([node_id])
+            if not rows:
+                raise KeyError(node_id)
+            self._cache_nodes(rows)
+        return self._nodes[node_id]
+
+    def preload_nodes(self, ids: Iterable[str]) -> None:
+        """Read the attributes of many nodes at once, for `node`."""
+        self._cache_nodes(self.node_rows(node for node in ids if node not in self._nodes))
+
+    def _cache_nodes(self, rows: Iterable[tuple]) -> None:
+        for node_id, name, file, line, end_line, static, external in rows:
+            self._nodes[node_id] = {"name": name, "file": file, "line": line, "end_line": end_line,
+                                    "static": bool(static), "external": bool(external)}
+
     def ids_named(self, name: str) -> list[str]:
         """Return the ids of the functions called `name`, or whose id is `name` (external-linkage one first)."""
         rows = self.db.execute("SELECT id FROM g_nodes WHERE state = ? AND (id = ? OR name = ?)", (self.state, name, name))
@@ -122,7 +162,23 @@ class GraphStore:
 
     def ids_in_file(self, file: str) -> list[str]:
         """Return the ids of the functions defined in `file`."""
-        return [row[0] for row in self.db.execute("SELECT id FROM g_nodes WHERE state = ? AND file = ?", (self.state, file))]
+        rows = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes "
+                               "WHERE state = ? AND file = ?", (self.state, file)).fetchall()
+        self._cache_nodes(rows)
+        return [row[0] for row in rows]
+
+    def id_of(self, file: str, name: str) -> str | None:
+        """Return the id of the function `name` defined in `file`, or None."""
+        for node_id in self.ids_in_file(file):
+            if self._nodes[node_id]["name"] == name:
+                return node_id
+        return None
+
+    def function_at(self, file: str, line: int) -> str | None:
+        """Return the id of the innermost function of `file` whose span holds `line`, or None."""
+        spans = [(a["end_line"] - a["line"], node_id) for node_id in self.ids_in_file(file)
+                 if (a := self._nodes[node_id])["line"] <= line <= a["end_line"]]
+        return min(spans)[1] if spans else None
 
     def writes(self, field: str | None) -> list[FieldWrite]:
         """Return the field writes to `field` (every write when None)."""
@@ -131,63 +187,6 @@ class GraphStore:
         else:
             rows = self.db.execute("SELECT data FROM g_writes WHERE state = ? AND field = ?", (self.state, field))
         return [_write_from_row(row[0]) for row in rows]
-
-    def write_functions(self, writes: Iterable[FieldWrite]) -> list[str]:
-        """Return the node ids of the functions holding `writes`."""
-        ids = []
-        for write in writes:
-            for node_id in self.ids_in_file(write.file):
-                if node_id == write.function or node_id.endswith("::" + write.function):
-                    ids.append(node_id)
-        return ids
-
-    # --- walking ---------------------------------------------------------------------------
-
-    def reachable(self, starts: Iterable[str], forward: bool, kinds: Iterable[str] | None = None,
-                  include_low: bool = True) -> set[str]:
-        """Return the nodes reachable from `starts` along (or against) edges of `kinds`, starts included."""
-        kinds = list(kinds or EDGE_KINDS)
-        starts = list(starts)
-        if not starts:
-            return set()
-        near, far = ("src", "dst") if forward else ("dst", "src")
-        seed = " UNION ".join("SELECT ?" for _ in starts)
-        marks = ",".join("?" * len(kinds))
-        low = "" if include_low else "AND e.low = 0"
-        sql = (
-            f"WITH RECURSIVE walk(id) AS ({seed} UNION SELECT e.{far} FROM g_edges e JOIN walk ON e.{near} = walk.id "
-            f"WHERE e.state = ? AND e.kind IN ({marks}) {low}) SELECT id FROM walk"
-        )
-        return {row[0] for row in self.db.execute(sql, (*starts, self.state, *kinds))}
-
-    def edges_among(self, nodes: set[str], kinds: Iterable[str] | None = None) -> list[tuple[str, str, str, dict]]:
-        """Return the edges (src, dst, kind, data) whose both ends are in `nodes`.
-
-        The data holds only the edge's confidence: a chop of QEMU has tens
-        of thousands of edges, of which a trace shows a few dozen, so their
-        sites and proofs are read later, for those (`fill_edge_data`).
-        """
-        kinds = set(kinds or EDGE_KINDS)
-        found = []
-        ordered = sorted(nodes)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for src, dst, kind, low in self.db.execute(
-                f"SELECT src, dst, kind, low FROM g_edges WHERE state = ? AND src IN ({marks})", (self.state, *chunk)
-            ):
-                if dst in nodes and kind in kinds:
-                    found.append((src, dst, kind, {"sites": [], "confidence": "low" if low else "high"}))
-        return found
-
-    def fill_edge_data(self, cg: CallGraph, pairs: Iterable[tuple[str, str]]) -> None:
-        """Load the full data (sites, proofs) of every edge between the given (src, dst) pairs into `cg`."""
-        for src, dst in sorted(set(pairs)):
-            for _, _, kind, data in self.db.execute(
-                "SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?", (self.state, src, dst)
-            ):
-                if cg.graph.has_edge(src, dst, key=kind):
-                    cg.graph.edges[src, dst, kind].update(json.loads(data))
 
     def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node`."""
@@ -199,7 +198,19 @@ class GraphStore:
         rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ?", (self.state, node))
         return [(src, dst, kind, json.loads(data)) for src, dst, kind, data in rows]
 
-    def diagnostics(self, callers: set[str]) -> list[dict]:
+    def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
+        """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
+        from chaintrace.adjacency import EDGE_KINDS
+
+        if (src, dst) not in self._edges:
+            rows = self.db.execute("SELECT kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?",
+                                   (self.state, src, dst)).fetchall()
+            self._edges[src, dst] = sorted(((kind, json.loads(data)) for kind, data in rows),
+                                           key=lambda edge: EDGE_KINDS.index(edge[0]) if edge[0] in EDGE_KINDS else 99)
+        wanted = set(kinds) if kinds is not None else None
+        return [(kind, data) for kind, data in self._edges[src, dst] if wanted is None or kind in wanted]
+
+    def diagnostics_of(self, callers: set[str]) -> list[dict]:
         """Return the diagnostics of indirect calls made by `callers`."""
         found = []
         ordered = sorted(callers)
@@ -210,14 +221,27 @@ class GraphStore:
                 f"SELECT data FROM g_diagnostics WHERE state = ? AND caller IN ({marks})", (self.state, *chunk))]
         return found
 
-    def subgraph(self, nodes: set[str], edges: list[tuple[str, str, str, dict]]) -> CallGraph:
-        """Return a CallGraph of `nodes` (attributes from the tables), `edges` and their callers' diagnostics."""
-        # Sorted, so that networkx's insertion order (and so ties between paths) never follows the hash seed.
-        return graph_from_rows(sorted(self.node_rows(nodes)), sorted(edges, key=lambda edge: edge[:3]),
-                               self.diagnostics(nodes))
+    def adjacency(self) -> Adjacency:
+        """Return the graph's integer form; rebuilt from the edge table (and stored) when missing or unreadable."""
+        if self._adjacency is None:
+            row = self.db.execute("SELECT data FROM g_adjacency WHERE state = ?", (self.state,)).fetchone()
+            try:
+                self._adjacency = Adjacency.from_bytes(row[0]) if row else None
+            except ValueError:
+                self._adjacency = None
+            if self._adjacency is None:
+                nodes = [r[0] for r in self.db.execute("SELECT id FROM g_nodes WHERE state = ?", (self.state,))]
+                edges = self.db.execute("SELECT src, dst, kind, low FROM g_edges WHERE state = ?", (self.state,))
+                self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low)) for s, d, k, low in edges))
+                with self.db:
+                    self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
+                                    (self.state, self._adjacency.to_bytes()))
+        return self._adjacency
 
     def whole(self) -> CallGraph:
-        """Return the whole graph (slow on a large tree: prefer `subgraph`)."""
+        """Return the whole graph in networkx (slow on a large tree: queries run on the store itself)."""
+        from chaintrace.graph import graph_from_rows
+
         nodes = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ?",
                                 (self.state,)).fetchall()
         edges = [(src, dst, kind, json.loads(data)) for src, dst, kind, data in self.db.execute(

@@ -1,5 +1,10 @@
 """Queries on a call graph: targets, paths from an entry to them, callers and callees.
 
+The graph (`GraphLookup`) is either a whole `graph.CallGraph` (networkx) or
+the stored graph tables of a tree (`graphstore.GraphStore`); walks run on
+its integer form (`adjacency.Adjacency`), so a trace over all of QEMU
+loads no more than that and never imports networkx.
+
 Targets (`find_targets`)
     `FUNC` (the function itself), `assign:FIELD` (every write to a field of
     that name), `assign:EXPR` (writes whose whitespace-free left-hand side is
@@ -12,9 +17,9 @@ Paths (`trace`)
     (the nodes reachable from the entry that also reach the target), after
     the filters: `edge_kinds`, `avoid` (functions no path may touch),
     `via` (functions every path passes, in the given order), `max_depth`
-    (hops), `min_confidence`.  Paths are enumerated shortest first
-    (`iter_paths`, a generator), `max_paths` of them; `count_paths` counts
-    them all.
+    (hops), `min_confidence`.  Paths are enumerated shortest first, paths
+    of one length in the order of their node ids (`iter_paths`, a
+    generator), `max_paths` of them; `count_paths` counts them all.
 
 Counting and cycles (`count_paths`)
     On an acyclic chop the count is exact (dynamic programming, method
@@ -22,32 +27,48 @@ Counting and cycles (`count_paths`)
     as the simple paths inside each strongly connected component can be
     enumerated within `budget` steps: a simple path crosses each component
     once, so the count is a product-sum over the DAG of components of the
-    paths inside them.  Beyond the budget the count is a lower bound
-    (method "scc lower bound": a component contributes 1 per reachable
-    exit).  With `max_depth` the paths are counted by a depth-bounded walk
+    paths inside them.  Beyond the budget (or when the walks of a component
+    would plainly need more than is left) the count is a lower
+    bound (method "scc lower bound": a component contributes one path per
+    exit, or one path when it holds the target).  With `max_depth` the paths are counted by a depth-bounded walk
     (method "enumerated", or "enumerated lower bound" past the budget).
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from typing import Protocol
 
-import networkx as nx
-
-from chaintrace.errors import NotFound, close_matches
+from chaintrace.adjacency import EDGE_KINDS, Adjacency, strongly_connected
+from chaintrace.errors import NotFound
 from chaintrace.facts import CallSite, Context, FieldWrite
-from chaintrace.graph import EDGE_KINDS, CallGraph
 
 DEFAULT_MAX_PATHS = 50
 COUNT_BUDGET = 200_000
+ENUMERATION_BUDGET = 2_000_000  # steps of the path search: a safety net, far beyond what 50 paths of QEMU take
+
+Succ = dict[Hashable, list]  # a chop: node -> successors inside it
 
 
 class UnknownFunction(NotFound, LookupError):
     """A function the graph does not hold (or an ambiguous name); the message is one line."""
+
+
+class GraphLookup(Protocol):
+    """What queries read of a call graph (a `CallGraph`, or the stored tables of one)."""
+
+    def has(self, node_id: str) -> bool: ...
+    def node(self, node_id: str) -> dict: ...
+    def ids_named(self, name: str) -> list[str]: ...
+    def close_names(self, name: str) -> str: ...
+    def id_of(self, file: str, name: str) -> str | None: ...
+    def function_at(self, file: str, line: int) -> str | None: ...
+    def in_edges(self, node_id: str) -> list[tuple[str, str, str, dict]]: ...
+    def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]: ...
+    def diagnostics_of(self, callers: set[str]) -> list[dict]: ...
+    def adjacency(self) -> Adjacency: ...
 
 
 @dataclass(frozen=True)
@@ -97,21 +118,55 @@ class Trace:
     diagnostics: list[dict] = field(default_factory=list)
 
 
-def find_function(cg: CallGraph, name: str) -> str:
+@dataclass
+class ShownGraph:
+    """The nodes and edges a trace shows, detached from the graph (and store) they were read from.
+
+    It answers the two lookups renderers make, `node` and `edges_between`.
+    """
+
+    nodes: dict[str, dict]
+    edges: dict[tuple[str, str], list[tuple[str, dict]]]
+
+    def node(self, node_id: str) -> dict:
+        """Return the attributes of a node (name, file, line, end_line, static, external)."""
+        return self.nodes[node_id]
+
+    def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
+        """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
+        wanted = set(kinds) if kinds is not None else None
+        return [(kind, data) for kind, data in self.edges.get((src, dst), ()) if wanted is None or kind in wanted]
+
+
+def shown_graph(graph: GraphLookup, result: Trace) -> ShownGraph:
+    """Return the nodes (entry, path nodes, target functions) and the hops of `result`'s paths, read from `graph`."""
+    nodes: dict[str, None] = {result.entry: None}
+    hops: dict[tuple[str, str], None] = {}
+    for target in result.targets:
+        nodes[target.site.function] = None
+        for path in target.paths:
+            nodes.update(dict.fromkeys(path))
+            hops.update(dict.fromkeys(zip(path, path[1:])))
+    preload = getattr(graph, "preload_nodes", None)
+    if preload is not None:  # one query for all, rather than one per node
+        preload(nodes)
+    return ShownGraph({node: graph.node(node) for node in nodes}, {hop: graph.edges_between(*hop) for hop in hops})
+
+
+def find_function(graph: GraphLookup, name: str) -> str:
     """Return the node id of a function given as node id or name.
 
     Raises UnknownFunction with close matches, or listing the candidates when
     several static functions share the name.
     """
-    if name in cg.graph:
+    if graph.has(name):
         return name
-    ids = cg.ids_named(name)
+    ids = graph.ids_named(name)
     if len(ids) == 1:
         return ids[0]
     if ids:
         raise UnknownFunction(f"ambiguous function {name!r}: {', '.join(ids[:8])}; give one of these ids")
-    names = {attrs.get("name", node) for node, attrs in cg.graph.nodes(data=True)}
-    raise UnknownFunction(f"unknown function {name!r}{close_matches(name, names)}")
+    raise UnknownFunction(f"unknown function {name!r}{graph.close_names(name)}")
 
 
 def _context(context: Context) -> dict:
@@ -126,7 +181,7 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def find_targets(cg: CallGraph, spec: str, writes: Iterable[FieldWrite] = (), calls: Iterable[CallSite] = (),
+def find_targets(graph: GraphLookup, spec: str, writes: Iterable[FieldWrite] = (), calls: Iterable[CallSite] = (),
                  read_line: Callable[[str, int], str] | None = None) -> list[TargetSite]:
     """Return the sites a target spec matches, in file and line order.
 
@@ -140,188 +195,223 @@ def find_targets(cg: CallGraph, spec: str, writes: Iterable[FieldWrite] = (), ca
         plain = re.fullmatch(r"[A-Za-z_]\w*", value) is not None
         for write in writes:
             if (write.field == value if plain else _squash(write.lhs) == _squash(value)) and write.function:
-                function = cg.id_of(write.file, write.function)
+                function = graph.id_of(write.file, write.function)
                 if function is not None:
                     sites.append(TargetSite("assign", function, write.file, write.line, write.col,
                                             write.statement, _context(write.context)))
     elif kind == "call" and value:
-        callee = find_function(cg, value)
+        callee = find_function(graph, value)
         texts = {(c.file, c.line, c.col): f"{c.callee}({', '.join(c.args)})" for c in calls}
-        for caller, _, edge_kind, data in cg.graph.in_edges(callee, keys=True, data=True):
+        for caller, _, edge_kind, data in graph.in_edges(callee):
             if edge_kind in ("direct", "ops", "fnptr"):
                 for s in data["sites"]:
-                    statement = texts.get((s["file"], s["line"], s["col"]), f"{cg.node(callee)['name']}(...)")
+                    statement = texts.get((s["file"], s["line"], s["col"]), f"{graph.node(callee)['name']}(...)")
                     sites.append(TargetSite("call", caller, s["file"], s["line"], s["col"], statement,
                                             {"loops": s["loops"], "conditions": s["conditions"], "guards": []}))
     elif re.fullmatch(r".+:\d+", spec) and kind not in ("assign", "call"):
         file, _, line = spec.rpartition(":")
-        function = cg.function_at(file, int(line))
+        function = graph.function_at(file, int(line))
         if function is None:
             raise UnknownFunction(f"no function of the graph holds {spec}")
         statement = read_line(file, int(line)).strip() if read_line else ""
         sites.append(TargetSite("line", function, file, int(line), 0, statement))
     else:
-        function = find_function(cg, spec)
-        attrs = cg.node(function)
+        function = find_function(graph, spec)
+        attrs = graph.node(function)
         sites.append(TargetSite("function", function, attrs["file"], attrs["line"], 0, attrs["name"]))
     return sorted(set(sites), key=lambda s: (s.file, s.line, s.col))
 
 
 # -- neighbourhoods ---------------------------------------------------------
-def _allowed(data: dict, kind: str, kinds: frozenset[str], min_confidence: str) -> bool:
-    return kind in kinds and (min_confidence == "low" or data.get("confidence") != "low")
+def _neighbourhood(graph: GraphLookup, func: str, forward: bool, depth: int, edge_kinds: Iterable[str] | None,
+                   min_confidence: str) -> Iterator[tuple[str, int]]:
+    adj = graph.adjacency()
+    start = adj.index(find_function(graph, func))
+    if start is None:  # a node of the lookup that has no edges at all
+        return
+    reached = adj.reach([start], forward, adj.allowed(edge_kinds, min_confidence), depth=depth)
+    for node, distance in reached.items():
+        if node != start:
+            yield adj.ids[node], distance
 
 
-def _bfs(cg: CallGraph, start: str, forward: bool, kinds: frozenset[str], min_confidence: str,
-         avoid: frozenset[str] = frozenset(), depth: int | None = None) -> Iterator[tuple[str, int]]:
-    """Yield (node, distance) breadth first along (or against) the allowed edges, `start` first."""
-    edges = cg.graph.out_edges if forward else cg.graph.in_edges
-    seen = {start}
-    queue = deque([(start, 0)])
-    while queue:
-        node, distance = queue.popleft()
-        yield node, distance
-        if depth is not None and distance >= depth:
-            continue
-        for u, v, kind, data in edges(node, keys=True, data=True):
-            other = v if forward else u
-            if other not in seen and other not in avoid and _allowed(data, kind, kinds, min_confidence):
-                seen.add(other)
-                queue.append((other, distance + 1))
-
-
-def callees(cg: CallGraph, func: str, depth: int = 1, edge_kinds: Iterable[str] | None = None,
+def callees(graph: GraphLookup, func: str, depth: int = 1, edge_kinds: Iterable[str] | None = None,
             min_confidence: str = "low") -> Iterator[tuple[str, int]]:
     """Yield (node id, distance) of the functions `func` reaches within `depth` hops, nearest first."""
-    kinds = frozenset(edge_kinds or EDGE_KINDS)
-    yield from islice(_bfs(cg, find_function(cg, func), True, kinds, min_confidence, depth=depth), 1, None)
+    return _neighbourhood(graph, func, True, depth, edge_kinds, min_confidence)
 
 
-def callers(cg: CallGraph, func: str, depth: int = 1, edge_kinds: Iterable[str] | None = None,
+def callers(graph: GraphLookup, func: str, depth: int = 1, edge_kinds: Iterable[str] | None = None,
             min_confidence: str = "low") -> Iterator[tuple[str, int]]:
     """Yield (node id, distance) of the functions that reach `func` within `depth` hops, nearest first."""
-    kinds = frozenset(edge_kinds or EDGE_KINDS)
-    yield from islice(_bfs(cg, find_function(cg, func), False, kinds, min_confidence, depth=depth), 1, None)
+    return _neighbourhood(graph, func, False, depth, edge_kinds, min_confidence)
 
 
-def chop(cg: CallGraph, source: str, target: str, edge_kinds: Iterable[str] | None = None,
-         avoid: Iterable[str] = (), min_confidence: str = "low", _forward: dict | None = None) -> nx.DiGraph:
-    """Return the chop: the DiGraph of allowed edges among nodes reachable from `source` that reach `target`.
+def _chop(adj: Adjacency, source: int, target: int, allowed: bytes, banned: frozenset[int],
+          forward: dict[int, dict[int, int]], shared: dict | None = None) -> tuple[Succ, dict[int, int]]:
+    """Return the chop between two node indexes as successor lists, and each node's distance to `target`.
 
-    `_forward` caches the nodes reachable from each source, for several chops from one entry.
+    `forward` caches the walks from each source. A shortest path from a
+    chop node to `target` stays inside the chop, so the walk's distances are
+    the chop's. `shared` (only for walks over every edge, nothing banned)
+    caches chops per source and target component: the targets of one
+    component are reached from the same nodes, so they share their chop.
     """
-    kinds, banned = frozenset(edge_kinds or EDGE_KINDS), frozenset(avoid)
     if source in banned or target in banned:
-        return nx.DiGraph()
-    cache = _forward if _forward is not None else {}
-    if (source, banned) not in cache:  # a dict, not a set: its order, hence the paths', is the same every run
-        cache[source, banned] = dict.fromkeys(node for node, _ in _bfs(cg, source, True, kinds, min_confidence, banned))
-    forward = cache[source, banned]
-    if target not in forward:
-        return nx.DiGraph()
-    backward = {node for node, _ in _bfs(cg, target, False, kinds, min_confidence, banned)}
-    nodes = dict.fromkeys(node for node in forward if node in backward)
-    sub = nx.DiGraph()
-    sub.add_nodes_from(nodes)
-    for u in nodes:
-        for _, v, kind, data in cg.graph.out_edges(u, keys=True, data=True):
-            if v in nodes and u != v and _allowed(data, kind, kinds, min_confidence):
-                sub.add_edge(u, v)
-    return sub
+        return {}, {}
+    if source not in forward:
+        forward[source] = adj.reach([source], True, allowed, banned)
+    reached = forward[source]
+    if target not in reached:
+        return {}, {}
+    key = (source, adj.components[target])
+    if shared is not None and key in shared:
+        succ = shared[key]
+        return succ, adj.reach([target], False, allowed, banned, within=succ)
+    backward = adj.reach([target], False, allowed, banned)
+    succ = adj.successors_among({node for node in backward if node in reached}, allowed)
+    if shared is not None:
+        shared[key] = succ
+    return succ, backward
+
+
+def chop(graph: GraphLookup, source: str, target: str, edge_kinds: Iterable[str] | None = None,
+         avoid: Iterable[str] = (), min_confidence: str = "low") -> dict[str, list[str]]:
+    """Return the chop as {node id: successor ids}: the allowed edges among nodes reachable from `source` that reach `target`."""
+    adj = graph.adjacency()
+    ends = adj.index(source), adj.index(target)
+    if None in ends:
+        return {}
+    banned = frozenset(i for i in map(adj.index, avoid) if i is not None)
+    succ, _ = _chop(adj, *ends, adj.allowed(edge_kinds, min_confidence), banned, {})
+    return {adj.ids[node]: [adj.ids[other] for other in nodes] for node, nodes in succ.items()}
 
 
 # -- counting and enumerating -----------------------------------------------
-def count_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | None = None,
-                budget: int = COUNT_BUDGET) -> PathCount:
+def _predecessors(succ: Succ) -> dict:
+    pred: dict = {node: [] for node in succ}
+    for node, nodes in succ.items():
+        for other in nodes:
+            pred[other].append(node)
+    return pred
+
+
+def _distances_to(succ: Succ, target) -> dict:
+    """Return {node: fewest edges from it to `target`} over the chop."""
+    pred = _predecessors(succ)
+    distance = {target: 0}
+    frontier = [target]
+    while frontier:
+        following = []
+        for node in frontier:
+            for other in pred.get(node, ()):
+                if other not in distance:
+                    distance[other] = distance[node] + 1
+                    following.append(other)
+        frontier = following
+    return distance
+
+
+def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget: int = COUNT_BUDGET,
+                component_of: Callable[[Hashable], int] | None = None) -> PathCount:
     """Count the simple paths from `source` to `target` in a chop.
 
     Parameters
     ----------
-    graph : nx.DiGraph
-        A chop (every node reachable from `source` and reaching `target`).
+    succ : dict
+        A chop as successor lists (every node reachable from `source` and reaching `target`).
     max_depth : int, optional
         Count only paths of at most this many edges.
     budget : int
         Steps of path enumeration allowed before settling for a lower bound.
+    component_of : callable, optional
+        Node -> rank of its strongly connected component, ranks sinks first,
+        when known (see `adjacency`); otherwise they are searched.
 
     Returns
     -------
     PathCount
         The total, whether it is exact, and the method (see the module docstring).
     """
-    if source not in graph or target not in graph:
+    if source not in succ or target not in succ:
         return PathCount(0, True, "dag")
     if source == target:
         return PathCount(1, True, "dag")
     if max_depth is not None:
         # a depth-bounded walk, pruned by each node's distance to the target
-        distance = nx.single_target_shortest_path_length(graph, target)
-        counts, finished = _walk({n: list(graph.successors(n)) for n in graph}, source, target, [budget],
+        distance = _distances_to(succ, target)
+        counts, finished = _walk(succ, source, target, [budget],
                                  lambda node, edges: edges + distance.get(node, max_depth + 1) <= max_depth)
         return PathCount(counts.get(target, 0), finished, "enumerated" if finished else "enumerated lower bound")
-    succ = {node: list(graph.successors(node)) for node in graph}
-    condensation = nx.condensation(graph)
-    members = condensation.graph["mapping"]
-    order = list(nx.topological_sort(condensation))
+    if component_of is None:
+        components = strongly_connected(succ, succ)
+    else:
+        grouped: dict[int, list] = {}
+        for node in succ:
+            grouped.setdefault(component_of(node), []).append(node)
+        components = [grouped[rank] for rank in sorted(grouped)]
+    # sinks first: every successor's count is known before its node's
     ways: dict = {target: 1}
-    if len(order) == len(succ):  # acyclic: each node's count is the sum of its successors'
-        for component in reversed(order):
-            (node,) = condensation.nodes[component]["members"]
+    if len(components) == len(succ):  # acyclic: each node's count is the sum of its successors'
+        for (node,) in components:
             if node != target:
                 ways[node] = sum(ways[w] for w in succ[node])
         return PathCount(ways[source], True, "dag")
+    member_of = {node: index for index, component in enumerate(components) for node in component}
+    entered = {source}
+    for node, nodes in succ.items():
+        entered.update(other for other in nodes if member_of[other] != member_of[node])
     exact = True
     remaining = [budget]  # shared by every component, so a count never takes more than `budget` steps
-    for component in reversed(order):
-        nodes = condensation.nodes[component]["members"]
-        exits = {y: sum(ways[w] for w in succ[y] if members[w] != component) for y in nodes if y != target}
-        entries = [x for x in nodes if x == source or any(members[p] != component for p in graph.predecessors(x))]
-        lower = None
-        for x in entries:
-            if x == target:
-                continue
-            inner, finished = ({x: 1}, True) if len(nodes) == 1 else \
+    for index, component in enumerate(components):
+        if len(component) == 1:
+            (node,) = component
+            if node != target:
+                ways[node] = sum(ways[w] for w in succ[node])
+            continue
+        nodes = set(component)
+        exits = {y: sum(ways[w] for w in succ[y] if member_of[w] != index) for y in component if y != target}
+        starts = [x for x in component if x != target and x in entered]
+        # walks that cannot finish within the budget are not started (a large component costs one search):
+        # every entry's walk reads the component about as far as the first one's does
+        hopeless = bool(starts) and _walk_cost(succ, starts[0], nodes, target) * len(starts) > remaining[0]
+        for x in starts:
+            inner, finished = ({}, False) if hopeless else \
                 _walk(succ, x, target, remaining, lambda node, _: node in nodes)
-            if not finished:  # too many: every endpoint reachable inside the component counts once
+            if not finished:  # too many: one path per exit of the component
                 exact = False
-                if lower is None:
-                    lower = _reachable_exits(succ, nodes, target, exits)
-                ways[x] = lower(x)
+                ways[x] = _lower_bound(nodes, target, exits)
                 continue
             ways[x] = sum(n * (1 if y == target else exits.get(y, 0)) for y, n in inner.items())
     return PathCount(ways.get(source, 0), exact, "scc" if exact else "scc lower bound")
 
 
-def _reachable_exits(succ: dict, nodes: set, target, exits: dict) -> Callable:
-    """Return x -> the sum of `exits` (and 1 for `target`) over what x reaches inside `nodes` without passing `target`.
+def _lower_bound(nodes: set, target, exits: dict) -> int:
+    """Return a lower bound of the simple paths from a node entering the component `nodes` to `target`.
 
-    That is one path per reachable exit: a lower bound of the simple paths.
-    Nodes strongly connected without `target` reach the same set, so each
-    such group is walked once.
+    The component is strongly connected. Without `target` inside, every
+    node of it reaches all of it: at least one path per exit. With `target`
+    inside it has no exits (whatever a chop node reaches and that reaches
+    `target` is in `target`'s component): at least one path, to `target`.
     """
-    rest = nodes - {target}
-    groups = nx.DiGraph()
-    groups.add_nodes_from(rest)
-    groups.add_edges_from((u, w) for u in rest for w in succ[u] if w in rest)
-    group_of = {node: index for index, group in enumerate(nx.strongly_connected_components(groups)) for node in group}
-    memo: dict[int, int] = {}
-
-    def lower(x) -> int:
-        if group_of[x] not in memo:
-            seen, frontier = {x}, [x]
-            while frontier:
-                for w in succ[frontier.pop()]:
-                    if w in nodes and w not in seen:
-                        seen.add(w)
-                        if w != target:
-                            frontier.append(w)
-            memo[group_of[x]] = sum(1 if y == target else exits.get(y, 0) for y in seen)
-        return memo[group_of[x]]
-
-    return lower
+    return 1 if target in nodes else sum(exits.values())
 
 
-def _walk(succ: dict, start, stop, remaining: list[int], allowed: Callable[[object, int], bool]) -> tuple[dict, bool]:
+def _walk_cost(succ: Succ, start, nodes: set, stop) -> int:
+    """Return the fewest steps `_walk` from `start` inside `nodes` can take: every node it reaches (never
+    through `stop`) has its successors read one by one, and one more step ends them."""
+    seen, frontier, cost = {start}, [start], 0
+    while frontier:
+        node = frontier.pop()
+        cost += len(succ[node]) + 1
+        for other in succ[node]:
+            if other in nodes and other not in seen and other != stop:
+                seen.add(other)
+                frontier.append(other)
+    return cost
+
+
+def _walk(succ: Succ, start, stop, remaining: list[int], allowed: Callable[[object, int], bool]) -> tuple[dict, bool]:
     """Return ({end: number of simple paths from `start` to it}, finished) over the steps `allowed(node, edges so far)`.
 
     Paths end at `stop`. `remaining` holds the steps left, shared between
@@ -347,70 +437,124 @@ def _walk(succ: dict, start, stop, remaining: list[int], allowed: Callable[[obje
     return counts, True
 
 
-def iter_paths(graph: nx.DiGraph, source: str, target: str, max_depth: int | None = None) -> Iterator[list[str]]:
-    """Yield the simple paths from `source` to `target`, shortest first (Yen's algorithm), up to `max_depth` edges."""
-    if source not in graph or target not in graph:
+def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget: int = ENUMERATION_BUDGET,
+               distance: dict | None = None) -> Iterator[list]:
+    """Yield the simple paths from `source` to `target`, shortest first, up to `max_depth` edges.
+
+    Paths of one length come in the order of the successor lists (a chop's
+    are sorted, so: in the order of their node ids). Each length is a
+    depth-first search pruned by every node's distance to `target`; the
+    search ends when a length's search pruned nothing (no longer path
+    exists) or after `budget` steps in all. `distance` (node -> fewest
+    edges to `target`) is computed when not given.
+    """
+    if source not in succ or target not in succ:
         return
     if source == target:
         yield [source]
         return
-    for path in nx.shortest_simple_paths(graph, source, target):
-        if max_depth is not None and len(path) - 1 > max_depth:
+    distance = distance if distance is not None else _distances_to(succ, target)
+    if source not in distance:
+        return
+    longest = len(succ) - 1 if max_depth is None else min(max_depth, len(succ) - 1)
+    for length in range(distance[source], longest + 1):
+        path, on_path = [source], {source}
+        stack = [iter(succ[source])]
+        pruned = False
+        while stack:
+            budget -= 1
+            if budget < 0:
+                return
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if nxt in on_path:
+                continue
+            if nxt == target:
+                if len(path) == length:
+                    yield [*path, target]
+                else:
+                    pruned = True
+                continue
+            if len(path) + distance[nxt] > length:
+                pruned = True
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            stack.append(iter(succ[nxt]))
+        if not pruned:
             return
-        yield path
 
 
-def _layered(cg: CallGraph, stops: list[str], kinds, avoid, min_confidence, forward: dict) -> tuple[nx.DiGraph, bool]:
-    """Return the chop through `stops` in order, as a graph of (node, leg) pairs, and whether the legs are disjoint."""
-    layered = nx.DiGraph()
-    seen: set[str] = set()
+def _layered(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset[int],
+             forward: dict, shared: dict | None) -> tuple[Succ, bool, dict | None]:
+    """Return the chop through `stops` in order, over nodes `leg * len(adj) + node`, whether the legs are disjoint,
+    and (for a single leg) each node's distance to the end."""
+    size = len(adj)
+    layered: Succ = {}
+    seen: set[int] = set()
     disjoint = True
     for leg, (a, b) in enumerate(zip(stops, stops[1:])):
-        part = chop(cg, a, b, kinds, avoid, min_confidence, forward)
+        part, distance = _chop(adj, a, b, allowed, banned, forward, shared)
         disjoint = disjoint and not (set(part) - {a}) & seen
         seen |= set(part)
-        layered.add_edges_from(((u, leg), (v, leg)) for u, v in part.edges)
-        if a in part:
-            layered.add_node((a, leg))
-        if leg and a in part:
-            layered.add_edge((a, leg - 1), (a, leg))  # the via node itself carries the path into the next leg
-    return layered, disjoint
+        for node, nodes in part.items():
+            layered[leg * size + node] = [leg * size + other for other in nodes]
+        if leg and a in part:  # the via node itself carries the path into the next leg
+            layered.setdefault((leg - 1) * size + a, []).append(leg * size + a)
+    return layered, disjoint, (distance if len(stops) == 2 else None)
 
 
-def trace(cg: CallGraph, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
+def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
           max_depth: int | None = None, via: Iterable[str] = (), avoid: Iterable[str] = (),
           edge_kinds: Iterable[str] | None = None, min_confidence: str = "low") -> Trace:
     """Return the paths from `entry` to every target site (see the module docstring for the filters)."""
-    entry = find_function(cg, entry)
-    via = [find_function(cg, v) for v in via]
-    avoid = [find_function(cg, a) for a in avoid]
+    entry = find_function(graph, entry)
+    via = [find_function(graph, v) for v in via]
+    avoid = [find_function(graph, a) for a in avoid]
     kinds = tuple(edge_kinds or EDGE_KINDS)
     query = {"entry": entry, "max_paths": max_paths, "max_depth": max_depth, "via": via, "avoid": avoid,
              "edge_kinds": list(kinds), "min_confidence": min_confidence}
+    adj = graph.adjacency()
+    allowed = adj.allowed(kinds, min_confidence)
+    size = len(adj)
+    banned = frozenset(i for i in map(adj.index, avoid) if i is not None)
     results: list[TargetTrace] = []
     done: dict[str, tuple] = {}
     forward: dict = {}
-    chop_nodes: set[str] = set()
+    shared: dict = {}
+    chop_nodes: set[int] = set()
     for site in targets:
         if site.function not in done:
-            stops = [entry, *via, site.function]
-            layered, disjoint = _layered(cg, stops, kinds, avoid, min_confidence, forward)
-            start, end = (entry, 0), (site.function, len(stops) - 2)
-            depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
-            count = count_paths(layered, start, end, depth)
-            if via and not disjoint:
-                count = PathCount(count.total, False, count.method + ", via legs overlap: upper bound")
-            paths = []
-            for path in iter_paths(layered, start, end, depth) if max_paths > 0 else ():
-                nodes = [node for node, _ in path]
-                nodes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
-                if len(set(nodes)) == len(nodes):
-                    paths.append(nodes)
-                if len(paths) >= max_paths:
-                    break
-            done[site.function] = (paths, count, layered.number_of_nodes())
-            chop_nodes |= {node for node, _ in layered}
-        paths, count, size = done[site.function]
-        results.append(TargetTrace(site, paths, count, size))
-    diagnostics = [d for d in cg.diagnostics if d.get("caller") in chop_nodes]
+            stops = [adj.index(node) for node in (entry, *via, site.function)]
+            if None in stops:  # an end without edges: only the empty trace, or the entry itself
+                paths = [[entry]] if entry == site.function and not via else []
+                done[site.function] = (paths, PathCount(len(paths), True, "dag"), len(paths))
+            else:
+                # unfiltered and without via or avoid, the chop's components are the whole graph's
+                whole = not via and not banned and all(allowed)
+                layered, disjoint, distance = _layered(adj, stops, allowed, banned, forward, shared if whole else None)
+                start, end = stops[0], (len(stops) - 2) * size + stops[-1]
+                if start == end:
+                    layered.setdefault(start, [])
+                depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
+                count = count_paths(layered, start, end, depth, component_of=adj.components.__getitem__ if whole else None)
+                if via and not disjoint:
+                    count = PathCount(count.total, False, count.method + ", via legs overlap: upper bound")
+                paths = []
+                for path in iter_paths(layered, start, end, depth, distance=distance) if max_paths > 0 else ():
+                    nodes = [node % size for node in path]
+                    nodes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
+                    if len(set(nodes)) == len(nodes):
+                        paths.append([adj.ids[node] for node in nodes])
+                    if len(paths) >= max_paths:
+                        break
+                members = {node % size for node in layered}
+                done[site.function] = (paths, count, len(layered))
+                chop_nodes |= members
+        paths, count, chop_size = done[site.function]
+        results.append(TargetTrace(site, paths, count, chop_size))
+    diagnostics = graph.diagnostics_of({adj.ids[node] for node in chop_nodes})
     return Trace(entry, query, results, diagnostics)

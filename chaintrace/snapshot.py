@@ -68,7 +68,7 @@ def run_query(tg, query: TraceQuery) -> Traced:
     """
     from chaintrace import api
     from chaintrace.errors import NotFound
-    from chaintrace.graph import EDGE_KINDS
+    from chaintrace.adjacency import EDGE_KINDS
     from chaintrace.render.json import trace_document
 
     unknown = [kind for kind in query.edges if kind not in EDGE_KINDS]

@@ -9,6 +9,7 @@ from test_graph_facts import FIXTURES, fixture_facts
 from chaintrace.entries import entry_node
 from chaintrace.graph import CallGraph, build_graph, graph_from_rows
 from chaintrace.query import (
+    PathCount,
     UnknownFunction,
     callees,
     callers,
@@ -142,12 +143,13 @@ CYCLIC = [("s", "a"), ("s", "b"), ("a", "b"), ("b", "a"), ("a", "c"), ("b", "c")
 def test_count_with_cycles_is_exact_simple_paths():
     cg = toy(CYCLIC)
     sub = chop(cg, "s", "t")
-    brute = sum(1 for _ in nx.all_simple_paths(sub, "s", "t"))
+    brute = list(nx.all_simple_paths(nx.DiGraph(sub), "s", "t"))
     count = count_paths(sub, "s", "t")
-    assert (count.total, count.exact, count.method) == (brute, True, "scc")
-    assert sorted(map(tuple, iter_paths(sub, "s", "t"))) == sorted(map(tuple, nx.all_simple_paths(sub, "s", "t")))
+    assert (count.total, count.exact, count.method) == (len(brute), True, "scc")
+    # shortest first, then in the order of node ids
+    assert list(iter_paths(sub, "s", "t")) == sorted(brute, key=lambda path: (len(path), path))
     bounded = count_paths(sub, "s", "t", max_depth=3)
-    assert bounded.total == sum(1 for p in nx.all_simple_paths(sub, "s", "t") if len(p) <= 4) and bounded.exact
+    assert bounded.total == sum(1 for p in brute if len(p) <= 4) and bounded.exact
 
 
 def test_count_past_the_budget_is_a_lower_bound():
@@ -157,7 +159,25 @@ def test_count_past_the_budget_is_a_lower_bound():
     assert exact.exact and exact.total == 1 + 5 + 20 + 60 + 120 + 120  # v0 to v6 through 0..5 of the other 5
     count = count_paths(sub, "s", "t", budget=50)
     assert not count.exact and count.method == "scc lower bound"
-    assert 1 <= count.total < exact.total
+    assert count.total == 1  # the component holds no target: one path per exit, and it has one (v6 -> t)
+
+
+def test_lower_bound_counts_every_exit_and_is_one_inside_the_target_component():
+    ring = [(f"v{i}", f"v{j}") for i in range(5) for j in range(5) if i != j]
+    exits = [("v1", "x"), ("v2", "y"), ("x", "t"), ("y", "t"), ("x", "y")]
+    sub = chop(toy(ring + exits + [("s", "v0")]), "s", "t")
+    assert count_paths(sub, "s", "t", budget=10) == PathCount(3, False, "scc lower bound")  # v1-x-t, v1-x-y-t, v2-y-t
+    inside = chop(toy(ring + [("s", "v0"), ("v3", "t"), ("t", "v4")]), "s", "t")
+    assert count_paths(inside, "s", "t", budget=10) == PathCount(1, False, "scc lower bound")
+
+
+def test_given_components_give_the_same_counts_as_searched_ones():
+    cg = toy(CYCLIC + [("t", "u"), ("s", "u"), ("u", "t")])
+    adj = cg.adjacency()
+    sub = {adj.index(node): [adj.index(other) for other in nodes] for node, nodes in chop(cg, "s", "t").items()}
+    known = count_paths(sub, adj.index("s"), adj.index("t"), component_of=adj.components.__getitem__)
+    assert known == count_paths(sub, adj.index("s"), adj.index("t"))
+    assert known.total == len(list(nx.all_simple_paths(nx.DiGraph(sub), adj.index("s"), adj.index("t"))))
 
 
 # -- neighbourhoods -------------------------------------------------------------------

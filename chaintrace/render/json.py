@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from chaintrace.graph import CallGraph
-from chaintrace.query import Trace
+from chaintrace.query import GraphLookup, Trace
 
 SCHEMA = "chaintrace.trace/1"
 
@@ -26,7 +25,7 @@ def _counts(total: int, enumerated: int, exact: bool, by_kind: Counter) -> dict:
     }
 
 
-def trace_document(cg: CallGraph, trace: Trace, *, query: dict | None = None, tree: str = "", version: str = "") -> dict:
+def trace_document(cg: GraphLookup, trace: Trace, *, query: dict | None = None, tree: str = "", version: str = "") -> dict:
     """Return the JSON-able document of a trace.
 
     `query` adds the user's spelling of the query (`{"from": "qmp:migrate",
@@ -93,6 +92,6 @@ def trace_document(cg: CallGraph, trace: Trace, *, query: dict | None = None, tr
     }
 
 
-def render_json(cg: CallGraph, trace: Trace, **kwargs: str | dict | None) -> str:
+def render_json(cg: GraphLookup, trace: Trace, **kwargs: str | dict | None) -> str:
     """Return the trace document (see `trace_document`) as indented JSON text."""
     return json.dumps(trace_document(cg, trace, **kwargs), indent=2, ensure_ascii=False) + "\n"

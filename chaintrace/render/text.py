@@ -16,8 +16,7 @@ sits in and its `#if` conditions.
 
 from __future__ import annotations
 
-from chaintrace.graph import CallGraph
-from chaintrace.query import TargetSite, TargetTrace, Trace
+from chaintrace.query import GraphLookup, TargetSite, TargetTrace, Trace
 
 
 def _where(item: dict) -> str:
@@ -33,7 +32,7 @@ def _context(item: dict) -> str:
     return "  " + "  ".join(parts) if parts else ""
 
 
-def describe_hop(cg: CallGraph, src: str, dst: str, kinds: list[str] | None = None) -> str:
+def describe_hop(cg: GraphLookup, src: str, dst: str, kinds: list[str] | None = None) -> str:
     """Return how `src` reaches `dst`: call site, kind and proof, loop and `#if` context, extra kinds and sites."""
     edges = cg.edges_between(src, dst, kinds)
     if not edges:
@@ -64,12 +63,12 @@ def describe_hop(cg: CallGraph, src: str, dst: str, kinds: list[str] | None = No
     return text
 
 
-def _label(cg: CallGraph, node: str) -> str:
+def _label(cg: GraphLookup, node: str) -> str:
     attrs = cg.node(node)
     return attrs.get("name", node)
 
 
-def render_tree(cg: CallGraph, paths: list[list[str]], kinds: list[str] | None = None, leaf_note: str = "") -> list[str]:
+def render_tree(cg: GraphLookup, paths: list[list[str]], kinds: list[str] | None = None, leaf_note: str = "") -> list[str]:
     """Return the lines of `paths` merged by common prefix (all paths start at the same node).
 
     `leaf_note` is printed under every path's last node (the target statement).
@@ -113,7 +112,7 @@ def _count_line(result: TargetTrace) -> str:
     return f"{total} path{'s' if count.total != 1 else ''} ({count.method}), {len(result.paths)} shown{more}"
 
 
-def render_trace(cg: CallGraph, trace: Trace) -> str:
+def render_trace(cg: GraphLookup, trace: Trace) -> str:
     """Return the whole trace as text: per target site its header, path tree and statement."""
     kinds = trace.query.get("edge_kinds")
     out: list[str] = []

@@ -1,0 +1,260 @@
+"""A compact integer form of a call graph, for walks that must be fast on all of QEMU.
+
+A trace walks forward from its entry and backward from its targets over a
+graph of ~100,000 functions and ~280,000 edges. networkx is where the graph
+is built and resolved (`graph.py`), but loading it whole takes seconds and
+importing networkx alone a third of a second; so each resolved graph state
+also keeps this form: node ids sorted (a node's index is its rank), and the
+edges in both directions as CSR arrays (per node, an offset into one array
+of neighbours and one of flags), sorted by neighbour. A flag is
+`kind code * 2 + low`, `low` being 1 for a low-confidence edge. A third
+CSR (`simple_*`) has each successor once, without self-loops: the chop of
+an unfiltered trace is read from it. Each node
+also keeps the rank of its strongly connected component (over every edge),
+ranks ordered sinks first: a chop of an unfiltered trace holds whole
+components (a cycle through one of its nodes stays inside it), so counting
+its paths needs no component search of its own.
+
+It round-trips through `to_bytes` / `from_bytes` (marshal: tens of
+milliseconds for QEMU) and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import marshal
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
+FORMAT = 3  # bump when the byte layout changes: old blobs are rebuilt, never misread
+
+
+@dataclass
+class Adjacency:
+    """Node ids and the edges between them as CSR arrays, forward (`out_*`) and backward (`in_*`)."""
+
+    ids: list[str]
+    out_offsets: array
+    out_nodes: array
+    out_flags: array
+    in_offsets: array
+    in_nodes: array
+    in_flags: array
+    simple_offsets: array
+    simple_nodes: array
+    components: array
+    _index: dict[str, int] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_edges(cls, ids: Iterable[str], edges: Iterable[tuple[str, str, str, bool]]) -> Adjacency:
+        """Return the adjacency of the nodes `ids` and the edges (src, dst, kind, low); edge ends join the nodes."""
+        edges = list(edges)
+        names = sorted(set(ids) | {src for src, *_ in edges} | {dst for _, dst, *_ in edges})
+        index = {node: i for i, node in enumerate(names)}
+        triples = sorted({(index[src], index[dst], EDGE_KINDS.index(kind) * 2 + bool(low))
+                          for src, dst, kind, low in edges})
+        out = _csr(len(names), triples)
+        back = _csr(len(names), sorted((dst, src, flag) for src, dst, flag in triples))
+        successors = [[other for other in dict.fromkeys(out[1][out[0][i]:out[0][i + 1]]) if other != i]
+                      for i in range(len(names))]
+        simple = _csr(len(names), [(node, other, 0) for node, nodes in enumerate(successors) for other in nodes])
+        components = array("l", [0] * len(names))
+        for rank, component in enumerate(strongly_connected(successors, range(len(names)))):
+            for node in component:
+                components[node] = rank
+        return cls(names, *out, *back, *simple[:2], components, _index=index)
+
+    def to_bytes(self) -> bytes:
+        """Return the adjacency as bytes for `from_bytes`."""
+        arrays = (self.out_offsets, self.out_nodes, self.out_flags, self.in_offsets, self.in_nodes, self.in_flags,
+                  self.simple_offsets, self.simple_nodes, self.components)
+        return marshal.dumps((FORMAT, self.ids, *(a.tobytes() for a in arrays)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Adjacency:
+        """Return the adjacency stored by `to_bytes`; ValueError when the bytes are not one (or an older format)."""
+        try:
+            version, ids, *raw = marshal.loads(data)
+        except (EOFError, ValueError, TypeError) as error:
+            raise ValueError(f"not an adjacency: {error}") from None
+        if version != FORMAT or len(raw) != 9:
+            raise ValueError(f"adjacency format {version!r}, expected {FORMAT}")
+        arrays = [array(code) for code in ("l", "l", "b", "l", "l", "b", "l", "l", "l")]
+        for target, chunk in zip(arrays, raw):
+            target.frombytes(chunk)
+        if any(len(arrays[i]) != len(ids) + 1 for i in (0, 3, 6)) or len(arrays[8]) != len(ids):
+            raise ValueError("adjacency arrays do not match its nodes")
+        return cls(ids, *arrays)
+
+    # -- lookups ------------------------------------------------------------
+    def index(self, node_id: str) -> int | None:
+        """Return the index of a node id, or None (a binary search: the ids are sorted)."""
+        if self._index is not None:
+            return self._index.get(node_id)
+        i = bisect_left(self.ids, node_id)
+        return i if i < len(self.ids) and self.ids[i] == node_id else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def allowed(self, kinds: Iterable[str] | None = None, min_confidence: str = "low") -> bytes:
+        """Return a table flag -> 1 when an edge with that flag passes the filter (kinds, confidence)."""
+        wanted = set(kinds or EDGE_KINDS)
+        return bytes(int(EDGE_KINDS[flag // 2] in wanted and (min_confidence == "low" or not flag % 2))
+                     for flag in range(2 * len(EDGE_KINDS)))
+
+    def neighbours(self, node: int, forward: bool, allowed: bytes) -> Iterator[int]:
+        """Yield the successors (or predecessors) of `node` along allowed edges, in index order, once each."""
+        offsets, nodes, flags = self._side(forward)
+        last = -1
+        for j in range(offsets[node], offsets[node + 1]):
+            other = nodes[j]
+            if other != last and allowed[flags[j]]:
+                last = other
+                yield other
+
+    def kinds_between(self, src: int, dst: int) -> list[tuple[str, bool]]:
+        """Return [(kind, low)] of the edges from `src` to `dst`."""
+        found = []
+        for j in range(self.out_offsets[src], self.out_offsets[src + 1]):
+            if self.out_nodes[j] == dst:
+                flag = self.out_flags[j]
+                found.append((EDGE_KINDS[flag // 2], bool(flag % 2)))
+        return found
+
+    # -- walks --------------------------------------------------------------
+    def reach(self, starts: Iterable[int], forward: bool, allowed: bytes, banned: frozenset[int] = frozenset(),
+              depth: int | None = None, within: dict | set | None = None) -> dict[int, int]:
+        """Return {node: distance} of the nodes reachable from `starts` (distance 0) in breadth-first order.
+
+        Walks along the edges (`forward`) or against them, over allowed edges
+        only, never entering `banned`; with `depth`, no further than that;
+        with `within`, only among those nodes.
+        """
+        if within is not None:
+            banned = _Outside(within, banned)
+        offsets, nodes, flags = self._side(forward)
+        distance: dict[int, int] = {}
+        frontier = []
+        for start in starts:
+            if start not in distance and start not in banned:
+                distance[start] = 0
+                frontier.append(start)
+        hops = 0
+        if all(allowed) and not banned:  # no filter: whole slices, the simple CSR forward
+            offsets, nodes = (self.simple_offsets, self.simple_nodes) if forward else (offsets, nodes)
+            while frontier and (depth is None or hops < depth):
+                hops += 1
+                following = []
+                for node in frontier:
+                    for other in nodes[offsets[node]:offsets[node + 1]]:
+                        if other not in distance:
+                            distance[other] = hops
+                            following.append(other)
+                frontier = following
+            return distance
+        while frontier and (depth is None or hops < depth):
+            hops += 1
+            following = []
+            for node in frontier:
+                for j in range(offsets[node], offsets[node + 1]):
+                    other = nodes[j]
+                    if other not in distance and allowed[flags[j]] and other not in banned:
+                        distance[other] = hops
+                        following.append(other)
+            frontier = following
+        return distance
+
+    def successors_among(self, members: dict[int, object] | set[int], allowed: bytes) -> dict[int, list[int]]:
+        """Return {node: its successors inside `members`, self-loops and repeats dropped} for every member."""
+        offsets, nodes, flags = self.out_offsets, self.out_nodes, self.out_flags
+        succ: dict[int, list[int]] = {}
+        if all(allowed):  # no filter: a slice per node of the simple CSR
+            offsets, nodes = self.simple_offsets, self.simple_nodes
+            for node in sorted(members):
+                succ[node] = [other for other in nodes[offsets[node]:offsets[node + 1]] if other in members]
+            return succ
+        for node in sorted(members):
+            found: list[int] = []
+            for j in range(offsets[node], offsets[node + 1]):
+                other = nodes[j]
+                if other in members and other != node and allowed[flags[j]] and (not found or found[-1] != other):
+                    found.append(other)
+            succ[node] = found
+        return succ
+
+    def _side(self, forward: bool) -> tuple[array, array, array]:
+        if forward:
+            return self.out_offsets, self.out_nodes, self.out_flags
+        return self.in_offsets, self.in_nodes, self.in_flags
+
+
+class _Outside:
+    """The nodes a walk may not enter: those not `within`, and those `banned`."""
+
+    def __init__(self, within: dict | set, banned: frozenset[int]) -> None:
+        self.within, self.banned = within, banned
+
+    def __contains__(self, node: int) -> bool:
+        return node not in self.within or node in self.banned
+
+
+def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:
+    """Return (offsets, neighbours, flags) of (node, neighbour, flag) triples sorted by node then neighbour."""
+    offsets = array("l", [0] * (size + 1))
+    for node, _, _ in triples:
+        offsets[node + 1] += 1
+    for i in range(size):
+        offsets[i + 1] += offsets[i]
+    return offsets, array("l", (t[1] for t in triples)), array("b", (t[2] for t in triples))
+
+
+def strongly_connected(succ: dict | list, nodes: Iterable) -> list[list]:
+    """Return the strongly connected components among `nodes` (edges `succ[node]`), sinks first (Tarjan, iterative).
+
+    Sinks first: every edge leaving a component goes to one listed before it.
+    """
+    members = nodes if isinstance(nodes, (set, dict, range)) else set(nodes)
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on_stack: set = set()
+    components: list[list] = []
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(succ[root]))]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in members:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(succ[child])))
+                    break
+                if child in on_stack and index[child] < low[node]:
+                    low[node] = index[child]
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    if low[node] < low[parent]:
+                        low[parent] = low[node]
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(component)
+    return components

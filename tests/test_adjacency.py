@@ -1,0 +1,97 @@
+"""The integer form of a call graph: CSR arrays, round trip through bytes, walks, components, and its store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import networkx as nx
+import pytest
+
+from chaintrace.adjacency import Adjacency, strongly_connected
+from chaintrace.graph import graph_from_rows
+from chaintrace.graphstore import GraphStore
+
+EDGES = [("a", "b", "direct", False), ("a", "b", "ops", True), ("b", "c", "thread", False), ("c", "a", "callback", False),
+         ("c", "d", "ops", True), ("d", "d", "direct", False), ("e", "a", "direct", False)]
+
+
+@pytest.fixture
+def adj() -> Adjacency:
+    return Adjacency.from_edges(["lonely"], EDGES)
+
+
+def names(adj: Adjacency, found) -> list[str]:
+    return sorted(adj.ids[node] for node in found)
+
+
+def test_nodes_are_sorted_ids_and_edges_keep_kind_and_confidence(adj):
+    assert adj.ids == ["a", "b", "c", "d", "e", "lonely"]
+    a, b, d = adj.index("a"), adj.index("b"), adj.index("d")
+    assert adj.kinds_between(a, b) == [("direct", False), ("ops", True)]
+    assert adj.index("nope") is None
+    assert list(adj.neighbours(a, True, adj.allowed())) == [b]  # two kinds, one neighbour
+    assert list(adj.neighbours(d, False, adj.allowed())) == [adj.index("c"), d]
+
+
+def test_round_trip_through_bytes(adj):
+    back = Adjacency.from_bytes(adj.to_bytes())
+    assert back.ids == adj.ids and back.index("e") == 4
+    for name in ("out_offsets", "out_nodes", "out_flags", "in_offsets", "in_nodes", "in_flags", "simple_offsets",
+                 "simple_nodes", "components"):
+        assert getattr(back, name) == getattr(adj, name), name
+
+
+@pytest.mark.parametrize("data", [b"", b"junk", b"\x00" * 10])
+def test_bytes_that_are_not_an_adjacency_are_refused(data):
+    with pytest.raises(ValueError):
+        Adjacency.from_bytes(data)
+
+
+def test_reach_filters_kinds_confidence_banned_depth_and_within(adj):
+    a = adj.index("a")
+    assert names(adj, adj.reach([a], True, adj.allowed())) == ["a", "b", "c", "d"]
+    assert names(adj, adj.reach([a], True, adj.allowed(["direct", "thread"]))) == ["a", "b", "c"]
+    assert names(adj, adj.reach([a], True, adj.allowed(min_confidence="high"))) == ["a", "b", "c"]
+    assert names(adj, adj.reach([a], True, adj.allowed(), banned=frozenset({adj.index("c")}))) == ["a", "b"]
+    assert adj.reach([a], True, adj.allowed(), depth=1) == {a: 0, adj.index("b"): 1}
+    assert names(adj, adj.reach([adj.index("d")], False, adj.allowed())) == ["a", "b", "c", "d", "e"]
+    within = {adj.index(n) for n in "bcd"}  # a and e are outside: the walk back stops at b
+    assert names(adj, adj.reach([adj.index("d")], False, adj.allowed(), within=within)) == ["b", "c", "d"]
+
+
+def test_successors_among_drop_self_loops_repeats_and_outsiders(adj):
+    members = {adj.index(n) for n in "abcd"}
+    succ = adj.successors_among(members, adj.allowed())
+    assert {adj.ids[k]: [adj.ids[v] for v in vs] for k, vs in succ.items()} == {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": []}
+    high = adj.successors_among(members, adj.allowed(min_confidence="high"))
+    assert [adj.ids[v] for v in high[adj.index("c")]] == ["a"]
+
+
+def test_components_match_networkx_and_come_sinks_first(adj):
+    graph = nx.DiGraph((src, dst) for src, dst, _, _ in EDGES)
+    graph.add_node("lonely")
+    ours = {frozenset(adj.ids[n] for n in range(len(adj)) if adj.components[n] == rank) for rank in set(adj.components)}
+    assert ours == {frozenset(c) for c in nx.strongly_connected_components(graph)}
+    for src, dst, _, _ in EDGES:  # an edge never goes to a component ranked after its own
+        assert adj.components[adj.index(dst)] <= adj.components[adj.index(src)]
+
+
+def test_strongly_connected_on_a_long_chain_needs_no_recursion():
+    succ = {i: [i + 1] for i in range(50_000)} | {50_000: [0]}
+    (component,) = strongly_connected(succ, succ)
+    assert len(component) == 50_001
+
+
+def test_graph_store_rebuilds_a_missing_or_damaged_adjacency(tmp_path):
+    cg = graph_from_rows([], [(src, dst, kind, {"sites": [], "confidence": "low" if low else "high"})
+                              for src, dst, kind, low in EDGES])
+    db = sqlite3.connect(tmp_path / "g.sqlite", isolation_level=None)
+    tables = GraphStore(db, "s1")
+    tables.save(cg, [])
+    assert GraphStore(db, "s1").adjacency().ids == ["a", "b", "c", "d", "e"]
+    db.execute("UPDATE g_adjacency SET data = ?", (b"damaged",))
+    rebuilt = GraphStore(db, "s1").adjacency()
+    assert rebuilt.kinds_between(rebuilt.index("a"), rebuilt.index("b")) == [("direct", False), ("ops", True)]
+    assert Adjacency.from_bytes(db.execute("SELECT data FROM g_adjacency").fetchone()[0]).ids == rebuilt.ids
+    db.execute("DELETE FROM g_adjacency")
+    assert GraphStore(db, "s1").adjacency().ids == rebuilt.ids

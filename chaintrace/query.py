@@ -498,6 +498,8 @@ def _layered(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset
     disjoint = True
     for leg, (a, b) in enumerate(zip(stops, stops[1:])):
         part, distance = _chop(adj, a, b, allowed, banned, forward, shared)
+        if len(stops) == 2:  # one leg: its nodes are the graph's
+            return dict(part), True, distance
         disjoint = disjoint and not (set(part) - {a}) & seen
         seen |= set(part)
         for node, nodes in part.items():

@@ -52,6 +52,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/trace_bench.py
 	$(BIN)/python bench/check_bench.py
 
 clean:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import marshal
 from array import array
 from bisect import bisect_left
+from itertools import accumulate, chain
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -59,12 +60,12 @@ class Adjacency:
         back = _csr(len(names), sorted((dst, src, flag) for src, dst, flag in triples))
         successors = [[other for other in dict.fromkeys(out[1][out[0][i]:out[0][i + 1]]) if other != i]
                       for i in range(len(names))]
-        simple = _csr(len(names), [(node, other, 0) for node, nodes in enumerate(successors) for other in nodes])
+        simple = array("l", accumulate([0] + [len(nodes) for nodes in successors])), array("l", chain.from_iterable(successors))
         components = array("l", [0] * len(names))
         for rank, component in enumerate(strongly_connected(successors, range(len(names)))):
             for node in component:
                 components[node] = rank
-        return cls(names, *out, *back, *simple[:2], components, _index=index)
+        return cls(names, *out, *back, *simple, components, _index=index)
 
     def to_bytes(self) -> bytes:
         """Return the adjacency as bytes for `from_bytes`."""
@@ -217,12 +218,11 @@ class _Outside:
 
 def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:
     """Return (offsets, neighbours, flags) of (node, neighbour, flag) triples sorted by node then neighbour."""
-    offsets = array("l", [0] * (size + 1))
-    for node, _, _ in triples:
-        offsets[node + 1] += 1
-    for i in range(size):
-        offsets[i + 1] += offsets[i]
-    return offsets, array("l", (t[1] for t in triples)), array("b", (t[2] for t in triples))
+    sources, neighbours, flags = zip(*triples) if triples else ((), (), ())
+    counts = [0] * (size + 1)
+    for node in sources:
+        counts[node + 1] += 1
+    return array("l", accumulate(counts)), array("l", neighbours), array("b", flags)
 
 
 def strongly_connected(succ: dict | list, nodes: Iterable) -> list[list]:

@@ -34,6 +34,8 @@ _DEFINE = re.compile(
     re.MULTILINE,
 )
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
+_CONTINUATION = re.compile(rb"\\\r?\n")
+_DEFINE_COMMENT = re.compile(r"/\*.*?\*/|//.*$")
 _FUNCTION_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+[A-Za-z_]\w*\(", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _ATTRIBUTE_WORDS = ("__attribute__", "__attribute", "__declspec", "_Pragma")
@@ -52,14 +54,19 @@ def scan_defines(source: bytes) -> list[tuple[str, str, str]]:
     """
     found = []
     for match in _DEFINE.finditer(source):
-        body = re.sub(rb"\\\r?\n", b" ", match.group(3)).decode("utf-8", "replace")
-        body = re.sub(r"/\*.*?\*/|//.*$", " ", body).strip()
+        body = match.group(3)
+        if b"\\" in body:
+            body = _CONTINUATION.sub(b" ", body)
+        body = body.decode("utf-8", "replace")
+        if "/" in body:
+            body = _DEFINE_COMMENT.sub(" ", body)
+        body = body.strip()
         params = match.group(2).decode("utf-8", "replace") if match.group(2) is not None else ""
         found.append((match.group(1).decode("ascii"), params, body))
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(unsafe_hash=True, slots=True)  # not frozen: a frozen dataclass's __init__ is ~8x slower
 class _Shape:
     """What one `#define` says about its class before other macros are known.
 
@@ -88,7 +95,7 @@ def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> 
     first = _first_word(body)
     if function_like and body.startswith(("struct ", "union ")) and "{" in body:
         return _Shape(function_like, TYPE_HEAD)
-    names = [n.strip() for n in str(params).strip("()").split(",")]
+    names = [n.strip() for n in str(params).strip("()").split(",")] if function_like else []
     if function_like and body.endswith((";", "}")) and attributes is None:
         return _Shape(function_like, None if _passes_on(body, [n for n in names if n and n != "..."], macros) else DECL)
     if attributes is None and not function_like:

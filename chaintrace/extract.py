@@ -251,58 +251,77 @@ def _cast(source: Source, wrapper: Node | None) -> str:
 
 def _calls(file: _File, matches: list[dict]) -> tuple[list[CallSite], list[FunctionRef]]:
     """Return the call sites, and the references of their identifier arguments."""
+    # The hottest loop of extraction (one pass per call site): names are bound
+    # to locals, and each node attribute is read once.
     source = file.source
+    text = source.text
+    path = file.path
+    enclosing = file.enclosing
+    context_at = file.contexts.at
+    all_locals = file.locals
+    no_locals: dict[str, VarDecl] = {}
     calls = []
     refs = []
+    add_call = calls.append
+    add_ref = refs.append
     for captures in matches:
         node = captures["reference.call"][0]
         start_byte = node.start_byte
-        function, function_start = file.enclosing(start_byte, node.end_byte)
-        function_locals = file.locals.get(function, {}) if function else {}
+        end_byte = node.end_byte
+        function, function_start = enclosing(start_byte, end_byte)
+        function_locals = all_locals.get(function, no_locals) if function else no_locals
         callee_node = _unwrap_callee(captures["name"][0])
         kind = callee_node.type
-        callee = source.folded(callee_node)
         field = receiver = ""
         if kind == "identifier":
+            callee = text(callee_node)
             declaration = function_locals.get(callee)
             via = ("param" if declaration.is_param else "local") if declaration else "name"
-        elif kind == "field_expression":
-            via = "field"
-            field = source.text(callee_node.child_by_field_name("field"))
-            receiver = fold(source.text(callee_node.child_by_field_name("argument")))
         else:
-            via = "expr"
-        context = file.contexts.at(start_byte, node.end_byte, function_start)
-        args = []
+            callee = fold(text(callee_node))
+            if kind == "field_expression":
+                via = "field"
+                field = text(callee_node.child_by_field_name("field"))
+                receiver = fold(text(callee_node.child_by_field_name("argument")))
+            else:
+                via = "expr"
+        context = context_at(start_byte, end_byte, function_start)
+        args: list[str] = []
         for arg in captures["arguments"][0].named_children:
             arg_kind = arg.type
+            if arg_kind == "identifier":
+                name = text(arg)
+                if name not in function_locals:  # a local or parameter is never a function
+                    point = arg.start_point
+                    # a bare identifier argument sits where its call does: same context
+                    add_ref(FunctionRef(name, path, point[0] + 1, point[1] + 1, function, "argument", callee, len(args), "", "",
+                                        "", "", context))
+                args.append(name)
+                continue
             if arg_kind == "comment":
                 continue
-            value = (arg, None) if arg_kind == "identifier" else _value_name(arg) if arg_kind in _VALUE_WRAPPERS else None
+            value = _value_name(arg) if arg_kind in _VALUE_WRAPPERS else None
             if arg_kind == "conditional_expression":  # `f(flag ? a : &b)`: either arm may be the function
                 for arm in (arg.child_by_field_name("consequence"), arg.child_by_field_name("alternative")):
                     found = _value_name(arm) if arm is not None else None
-                    if found is not None and source.text(found[0]) not in function_locals:
+                    if found is not None and text(found[0]) not in function_locals:
                         point = found[0].start_point
-                        refs.append(FunctionRef(
-                            source.text(found[0]), file.path, point[0] + 1, point[1] + 1, function, "argument", callee,
+                        add_ref(FunctionRef(
+                            text(found[0]), path, point[0] + 1, point[1] + 1, function, "argument", callee,
                             len(args), cast=_cast(source, found[1]), context=context,
                         ))
             if value is not None:
                 name_node, wrapper = value
-                name = source.text(name_node)
-                if name not in function_locals:  # a local or parameter is never a function
+                name = text(name_node)
+                if name not in function_locals:
                     point = name_node.start_point
-                    # a bare identifier argument sits where its call does: same context
-                    refs.append(FunctionRef(
-                        name, file.path, point[0] + 1, point[1] + 1, function, "argument", callee, len(args),
+                    add_ref(FunctionRef(
+                        name, path, point[0] + 1, point[1] + 1, function, "argument", callee, len(args),
                         cast=_cast(source, wrapper), context=context,
                     ))
-                args.append(name if wrapper is None else fold(source.text(arg)))
-            else:
-                args.append(fold(source.text(arg)))
+            args.append(fold(text(arg)))
         point = node.start_point
-        calls.append(CallSite(function, file.path, point[0] + 1, point[1] + 1, callee, via, tuple(args), context, field, receiver))
+        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, tuple(args), context, field, receiver))
     return calls, refs
 
 
@@ -405,8 +424,11 @@ def _writes(file: _File, matches: list[dict]) -> list[FieldWrite]:
             if declaration is not None:
                 base_type = bare_type(declaration.type)
         statement = node
-        while statement.parent is not None and statement.type not in ("expression_statement", "declaration", "for_statement"):
-            statement = statement.parent
+        while statement.type not in ("expression_statement", "declaration", "for_statement"):
+            parent = statement.parent  # a node's parent is a walk from the root: read it once per level
+            if parent is None:
+                break
+            statement = parent
         point = node.start_point
         writes.append(FieldWrite(
             function, file.path, point[0] + 1, point[1] + 1, source.folded(left), source.text(captures["name"][0]),

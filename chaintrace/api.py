@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound
-from chaintrace.facts import FieldWrite, FileFacts
+from chaintrace.facts import FileFacts
 from chaintrace.index import IndexSummary, index_tree, indexed_keys
 from chaintrace.scan import check_tree, read_options
 from chaintrace.store import Store, default_cache_dir

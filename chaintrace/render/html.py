@@ -16,7 +16,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import CLexer
 
-from chaintrace.doc import Branch, Call, Excerpt, Page, Section, Target, Text, When, segments
+from chaintrace.doc import Branch, Call, Excerpt, Page, Section, Target, When
+from chaintrace.wording import Text, segments
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from chaintrace.doc import code, Branch, Call, Excerpt, Page, Section, Target, Text, When, segments
+from chaintrace.doc import Branch, Call, Excerpt, Page, Section, Target, When
+from chaintrace.wording import Text, code, segments
 
 _ESCAPE = re.compile(r"([\\`*\[\]<>|]|(?<!\w)_|_(?!\w))")
 ARROWS = {"": "", "direct": "→ "}

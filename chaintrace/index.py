@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import sqlite3
 import sys
@@ -20,9 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaintrace import normalize
 from chaintrace.errors import ChaintraceError
-from chaintrace.extract import extract
 from chaintrace.facts import EXTRACTOR_VERSION
 from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan
 from chaintrace.store import FileRow, Store, encode_facts
@@ -115,6 +112,8 @@ def _read(path: str) -> bytes:
 
 def _first_pass(path: str) -> tuple[str, str, list | None, str]:
     """Return (path, content hash, define summaries, error)."""
+    from chaintrace import normalize  # loaded by `index_tree` before the workers fork
+
     try:
         data = _read(path)
     except ValueError as error:
@@ -142,6 +141,9 @@ def _has_key(key: str) -> bool:
 
 def _second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int, int, int, int] | None, str]:
     """Return (path, key, encoded facts or None when already stored, counts, error)."""
+    from chaintrace import normalize  # loaded by `index_tree` before the workers fork
+    from chaintrace.extract import extract
+
     path, sha = job
     _collect_now_and_then()
     try:
@@ -179,6 +181,8 @@ def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple) -> I
             if enabled:
                 gc.enable()
         return
+    import multiprocessing
+
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_init_pool_worker, initargs=initargs) as pool:
         yield from pool.imap_unordered(function, items, chunksize=4)
@@ -237,6 +241,10 @@ def index_tree(
             summary.reused = len(keys)
             return _finish(summary, store, keys, state[0], started)
         # some facts were lost (a damaged entry was dropped): the full path re-extracts them
+
+    # The parsing modules load only now that something must be read (a warm run never needs them),
+    # and before the workers fork, so that each does not load them again.
+    from chaintrace import extract, normalize  # noqa: F401
 
     bar = Progress(progress)
     # First pass: content hashes and #defines of the files that changed.
@@ -308,6 +316,8 @@ def index_tree(
 
 def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[str, list]) -> dict[str, str]:
     """Return the tree's macro classes, derived once per set of file contents (stored by its hash)."""
+    from chaintrace import normalize
+
     contents = sorted({shas[path] for path in shas if path not in bad})
     key = hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *contents]).encode()).hexdigest()
     stored = store.derived(key, "macro-classes")

@@ -94,11 +94,14 @@ def normalize(source: bytes, classes: dict[str, str], used: set[str]) -> bytes:
     loses the definition (and what follows) at `/* ... */ \\`.
     """
     commented = _COMMENT_THEN_CONTINUATION.search(source) is not None
-    if not used and not commented:
+    splits = _split_signatures(source)
+    if not used and not commented and not splits:
         return source
     buffer = bytearray(source)
     if commented:
         _blank_define_comments(source, buffer)
+    for start, end in splits:
+        _blank(buffer, start, end)
     for start, end, name in _occurrences(source, used):
         if _in_directive(source, start):
             continue
@@ -157,6 +160,63 @@ def _blank_define_comments(source: bytes, buffer: bytearray) -> None:
             continue
         for comment in _COMMENT.finditer(source, match.start(), match.end()):
             _blank(buffer, comment.start(), comment.end())
+
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(\w+)", re.MULTILINE)
+_SIGNATURE_LINE = re.compile(rb"[A-Za-z_]")
+
+
+def _split_signatures(source: bytes) -> list[tuple[int, int]]:
+    """Return the byte ranges to blank so that a definition whose signature `#if` splits parses.
+
+    ```
+    #ifdef CONFIG_USER_ONLY
+    void cpu_exec_start(int cpu, int flags)
+    #else
+    void cpu_exec_start(int cpu)
+    #endif
+    {
+    ```
+
+    tree-sitter reads neither branch as the head of the body that follows,
+    so the function (and the caller of every call in it) is lost. When both
+    branches are signatures (a line at column 0 that starts a name, the last
+    line ending in `)`, no directive inside) and `{` follows the `#endif`, the
+    `#if` branch and the `#else` and `#endif` lines are blanked: the `#else`
+    signature heads the body, as it did when tree-sitter recovered from the
+    error (QEMU's `dsound_template.h` keeps its `_out` functions), now without
+    the error.
+    """
+    # Cheap test first (every file runs it): an `endif` whose next line starts with `{`.
+    i = source.find(b"endif")
+    while i >= 0:
+        line_end = source.find(b"\n", i)
+        if line_end < 0:
+            return []
+        if source[line_end:line_end + 200].lstrip()[:1] == b"{":
+            break
+        i = source.find(b"endif", line_end)
+    else:
+        return []
+    directives = [(m.start(), m.group(1)) for m in _DIRECTIVE.finditer(source)]
+    found = []
+    for i in range(1, len(directives) - 1):
+        (if_start, if_word), (else_start, else_word), (endif_start, endif_word) = directives[i - 1:i + 2]
+        if else_word != b"else" or endif_word != b"endif" or if_word not in (b"if", b"ifdef", b"ifndef"):
+            continue
+        endif_end = source.find(b"\n", endif_start)
+        if endif_end < 0 or source[endif_end:endif_end + 200].lstrip()[:1] != b"{":
+            continue
+        first_end = source.find(b"\n", if_start) + 1
+        else_end = source.find(b"\n", else_start) + 1
+        if _is_signature(source[first_end:else_start]) and _is_signature(source[else_end:endif_start]):
+            found += [(if_start, else_end), (endif_start, endif_end)]
+    return found
+
+
+def _is_signature(branch: bytes) -> bool:
+    lines = [line for line in branch.split(b"\n") if line.strip()]
+    return bool(lines) and _SIGNATURE_LINE.match(lines[0]) is not None and lines[-1].rstrip().endswith(b")")
 
 
 def _stands_alone(source: bytes, start: int, end: int) -> bool:

@@ -17,10 +17,7 @@ FIXTURES = [d.name for d in fixture_dirs()]
 
 # Fixtures whose expectations need facts the extractor does not give yet
 # (see the report of the trace issue); they pass as soon as it does.
-EXTRACTOR_GAPS = {
-    "ifdef_call": "a definition whose signature is split by #ifdef/#else is not extracted: its calls have no caller",
-    "local_fnptr": "no reference is recorded for the arms of a conditional initializer (`h = flag ? a : &c`)",
-}
+EXTRACTOR_GAPS: dict[str, str] = {}
 
 
 def graph_of(name: str) -> CallGraph:
@@ -67,7 +64,7 @@ def test_low_confidence_as_expected(name: str) -> None:
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is the oracle")
 @pytest.mark.parametrize("name", FIXTURES)
 def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest) -> None:
-    if name == "ifdef_call":
+    if name in EXTRACTOR_GAPS:
         request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
     want = {(s.caller, s.callee, "direct", s.file, s.line) for s in gcc_call_sites(fixtures_dir(name))}
     got = {row for row in site_edges(graph_of(name)) if row[2] == "direct"}

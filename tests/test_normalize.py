@@ -233,3 +233,36 @@ def test_hx_to_c_keeps_entries_at_their_lines() -> None:
     assert ("hmp_help", 7, "cmd") in refs
     assert ("hmp_commit", 17, "cmd") in refs
     assert not facts.errors
+
+
+SPLIT_SIGNATURE = b"""\
+#ifdef CONFIG_LINUX
+static void handler(int signal, void *info)
+#else /* CONFIG_LINUX */
+static void handler(int signal)
+#endif
+{
+    report(signal);
+}
+"""
+
+
+def test_a_signature_split_by_ifdef_keeps_its_else_branch() -> None:
+    text = rewrite(SPLIT_SIGNATURE)
+    assert parses_cleanly(text)
+    assert b"static void handler(int signal)\n" in text and b"#" not in text and b"info" not in text
+    facts = extract("a.c", SPLIT_SIGNATURE, text)
+    assert [(f.name, f.line, len(f.params)) for f in facts.functions] == [("handler", 4, 1)]
+    assert [(c.caller, c.callee, c.line) for c in facts.calls] == [("handler", "report", 7)]
+
+
+@pytest.mark.parametrize("text", [
+    # statements, not signatures: both branches stay
+    b"void f(void)\n{\n#ifdef X\n    a();\n#else\n    b();\n#endif\n    {\n        c();\n    }\n}\n",
+    # indented conditions of an `if`: not at column 0
+    b"void f(int x)\n{\n#ifdef X\n    if (a(x))\n#else\n    if (b(x))\n#endif\n    {\n        c();\n    }\n}\n",
+    # no `{` after the #endif
+    b"#ifdef X\nint f(int a)\n#else\nint f(void)\n#endif\n;\n",
+])
+def test_other_ifdef_else_blocks_are_left_alone(text: bytes) -> None:
+    assert rewrite(text) == text

@@ -168,7 +168,7 @@ def _second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[in
 # --- main side -------------------------------------------------------------------------
 
 
-def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple) -> Iterator:
+def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple, chunksize: int = 4) -> Iterator:
     items = list(jobs)
     if workers <= 1 or len(items) < 8:
         _init_worker(*initargs)
@@ -185,7 +185,7 @@ def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple) -> I
 
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_init_pool_worker, initargs=initargs) as pool:
-        yield from pool.imap_unordered(function, items, chunksize=4)
+        yield from pool.imap_unordered(function, items, chunksize=chunksize)
 
 
 class Progress:
@@ -237,7 +237,7 @@ def index_tree(
     # The stored classes hash carries the extractor version: facts of another version are never reused.
     if state and state[1].startswith(f"{EXTRACTOR_VERSION}:") and len(unchanged) == len(files) == len(previous):
         keys = [row.key for row in unchanged.values()]
-        if len(store.has_facts(keys)) == len(set(keys)):
+        if store.tree_facts_missing(root) == 0:
             summary.reused = len(keys)
             return _finish(summary, store, keys, state[0], started)
         # some facts were lost (a damaged entry was dropped): the full path re-extracts them
@@ -341,7 +341,15 @@ def _same(row: FileRow | None, file: SourceFile) -> bool:
 
 def _finish(summary: IndexSummary, store: Store, keys: list[str], state: str, started: float) -> IndexSummary:
     summary.files = len(keys)
-    summary.functions, summary.calls, summary.refs, summary.errors = store.counts(keys)
+    # The totals of a state never change (its hash covers every file's fact key): summed once, then kept.
+    try:
+        counts = json.loads(store.derived(state, "counts") or b"null")
+    except ValueError:
+        counts = None
+    if not (isinstance(counts, list) and len(counts) == 4):
+        counts = list(store.counts(keys))
+        store.put_derived(state, "counts", json.dumps(counts).encode())
+    summary.functions, summary.calls, summary.refs, summary.errors = counts
     summary.state = state
     summary.seconds = time.monotonic() - started
     return summary

@@ -181,6 +181,12 @@ class Store:
             )
             self.db.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)", (root, state, classes, time.time()))
 
+    def tree_facts_missing(self, root: str) -> int:
+        """Return how many of the tree's remembered files have no stored facts (a dropped damaged entry)."""
+        return self.db.execute(
+            "SELECT count(*) FROM tree_files t WHERE t.root = ? AND NOT EXISTS (SELECT 1 FROM facts f WHERE f.key = t.key)",
+            (root,)).fetchone()[0]
+
     # --- facts ----------------------------------------------------------------
 
     def has_facts(self, keys: Iterable[str]) -> set[str]:

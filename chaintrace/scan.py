@@ -97,10 +97,12 @@ def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFil
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
     stack = [""]
+    root = str(tree)  # plain strings: a pathlib join per folder costs more than the folder's scan
     while stack:
         relative = stack.pop()
         try:
-            entries = list(os.scandir(tree / relative if relative else tree))
+            with os.scandir(os.path.join(root, relative) if relative else root) as listing:
+                entries = list(listing)
         except OSError as error:
             skipped.append(Skipped(relative or ".", f"unreadable folder: {error.strerror}"))
             continue

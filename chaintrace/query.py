@@ -27,8 +27,8 @@ Counting and cycles (`count_paths`)
     as the simple paths inside each strongly connected component can be
     enumerated within `budget` steps: a simple path crosses each component
     once, so the count is a product-sum over the DAG of components of the
-    paths inside them.  Beyond the budget (or when the walks of a component
-    would plainly need more than is left) the count is a lower
+    paths inside them.  Beyond the budget (or when the walks into a component
+    would need more than is left: each reads all of it) the count is a lower
     bound (method "scc lower bound": a component contributes one path per
     exit, or one path when it holds the target).  With `max_depth` the paths are counted by a depth-bounded walk
     (method "enumerated", or "enumerated lower bound" past the budget).
@@ -370,11 +370,14 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
                 ways[node] = sum(ways[w] for w in succ[node])
             continue
         nodes = set(component)
-        exits = {y: sum(ways[w] for w in succ[y] if member_of[w] != index) for y in component if y != target}
+        # With the target inside, nothing leaves the component (whatever a chop node reaches, and that
+        # reaches the target, is in the target's component): no exits to sum.
+        exits = {} if target in nodes else \
+            {y: sum(ways[w] for w in succ[y] if member_of[w] != index) for y in component}
         starts = [x for x in component if x != target and x in entered]
-        # walks that cannot finish within the budget are not started (a large component costs one search):
-        # every entry's walk reads the component about as far as the first one's does
-        hopeless = bool(starts) and _walk_cost(succ, starts[0], nodes, target) * len(starts) > remaining[0]
+        # Walks that cannot finish within the budget are not started. From each entry a walk reads every
+        # successor list of the component (all of it is reachable), but for what only the target leads to.
+        hopeless = sum(len(succ[y]) + 1 for y in component) * len(starts) > remaining[0]
         for x in starts:
             inner, finished = ({}, False) if hopeless else \
                 _walk(succ, x, target, remaining, lambda node, _: node in nodes)
@@ -395,20 +398,6 @@ def _lower_bound(nodes: set, target, exits: dict) -> int:
     `target` is in `target`'s component): at least one path, to `target`.
     """
     return 1 if target in nodes else sum(exits.values())
-
-
-def _walk_cost(succ: Succ, start, nodes: set, stop) -> int:
-    """Return the fewest steps `_walk` from `start` inside `nodes` can take: every node it reaches (never
-    through `stop`) has its successors read one by one, and one more step ends them."""
-    seen, frontier, cost = {start}, [start], 0
-    while frontier:
-        node = frontier.pop()
-        cost += len(succ[node]) + 1
-        for other in succ[node]:
-            if other in nodes and other not in seen and other != stop:
-                seen.add(other)
-                frontier.append(other)
-    return cost
 
 
 def _walk(succ: Succ, start, stop, remaining: list[int], allowed: Callable[[object, int], bool]) -> tuple[dict, bool]:

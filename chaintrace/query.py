@@ -268,8 +268,10 @@ def _chop(adj: Adjacency, source: int, target: int, allowed: bytes, banned: froz
     if shared is not None and key in shared:
         succ = shared[key]
         return succ, adj.reach([target], False, allowed, banned, within=succ)
-    backward = adj.reach([target], False, allowed, banned)
-    succ = adj.successors_among({node for node in backward if node in reached}, allowed)
+    # walking back only among the nodes reached forward finds the chop itself: a path from one of them
+    # to the target never leaves them (they hold whatever they reach)
+    backward = adj.reach([target], False, allowed, banned, within=reached)
+    succ = adj.successors_among(backward, allowed)
     if shared is not None:
         shared[key] = succ
     return succ, backward

@@ -66,15 +66,22 @@ class _File:
         return self.locals.get(function, {}).get(name) or self.globals.get(name)
 
 
+# Pattern index -> its construct capture (`reference.call`, ...): the same for every file.
+_KINDS: dict[int, str] = {}
+
+
 def _group(tree) -> dict[str, list[dict]]:
     """Return the query's matches grouped by their construct capture (`reference.call`, ...)."""
     by_kind: dict[str, list[dict]] = {}
-    kinds: dict[int, str] = {}
+    lists: dict[int, list[dict]] = {}  # pattern index -> its kind's list (a million matches per tree: one lookup each)
     for pattern, captures in parse.matches(tree):
-        kind = kinds.get(pattern)
-        if kind is None:
-            kind = kinds[pattern] = next(name for name in captures if "." in name)
-        by_kind.setdefault(kind, []).append(captures)
+        found = lists.get(pattern)
+        if found is None:
+            kind = _KINDS.get(pattern)
+            if kind is None:
+                kind = _KINDS[pattern] = next(name for name in captures if "." in name)
+            found = lists[pattern] = by_kind.setdefault(kind, [])
+        found.append(captures)
     return by_kind
 
 

@@ -500,6 +500,18 @@ def _layered(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset
     return layered, disjoint, (distance if len(stops) == 2 else None)
 
 
+def _layered_components(adj: Adjacency, legs: int) -> Callable[[int], int]:
+    """Return layered node -> component rank, sinks first: a later leg's ranks below an earlier one's.
+
+    Legs join by one-way hops (the via node from one leg into the next), so
+    no cycle crosses legs and each leg's components are the graph's.
+    """
+    ranks, size = adj.components, len(adj)
+    if legs == 1:
+        return ranks.__getitem__
+    return lambda node: (legs - 1 - node // size) * size + ranks[node % size]
+
+
 def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
           max_depth: int | None = None, via: Iterable[str] = (), avoid: Iterable[str] = (),
           edge_kinds: Iterable[str] | None = None, min_confidence: str = "low") -> Trace:
@@ -526,16 +538,18 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
                 paths = [[entry]] if entry == site.function and not via else []
                 done[site.function] = (paths, PathCount(len(paths), True, "dag"), len(paths))
             else:
-                # unfiltered and without via or avoid, the chop's components are the whole graph's
-                whole = not via and not banned and all(allowed)
+                # unfiltered and without avoid, each leg's components are the whole graph's
+                whole = not banned and all(allowed)
                 layered, disjoint, distance = _layered(adj, stops, allowed, banned, forward, shared if whole else None)
                 start, end = stops[0], (len(stops) - 2) * size + stops[-1]
                 if start == end:
                     layered.setdefault(start, [])
                 depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
-                count = count_paths(layered, start, end, depth, component_of=adj.components.__getitem__ if whole else None)
-                if via and not disjoint:
-                    count = PathCount(count.total, False, count.method + ", via legs overlap: upper bound")
+                component_of = _layered_components(adj, len(stops) - 1) if whole else None
+                count = count_paths(layered, start, end, depth, component_of=component_of)
+                if via and not disjoint:  # combinations of legs that share a node are counted too
+                    overlap = "upper bound" if count.exact else "an estimate"
+                    count = PathCount(count.total, False, f"{count.method}, via legs overlap: {overlap}")
                 paths = []
                 for path in iter_paths(layered, start, end, depth, distance=distance) if max_paths > 0 else ():
                     nodes = [node % size for node in path]

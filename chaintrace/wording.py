@@ -31,3 +31,14 @@ def segments(text: Text) -> list[tuple[str, str, str]]:
 def code(text: str) -> Text:
     """Return `text` as a code span of worded `Text` (a backtick in it becomes `'`)."""
     return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
+def bound_words(exact: bool, method: str = "") -> str:
+    """Return the words before a path count: "" when exact, else "at least ", "at most " or "about " as `method` says."""
+    if exact:
+        return ""
+    if method.endswith("upper bound"):
+        return "at most "
+    if method.endswith("an estimate"):
+        return "about "
+    return "at least "

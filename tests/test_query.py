@@ -189,3 +189,22 @@ def test_callers_and_callees(mini):
     assert f"{MIG}::migration_thread" not in dict(callees(cg, "migrate_fd_connect", edge_kinds=["direct"]))
     with pytest.raises(UnknownFunction):
         list(callers(cg, "no_such_function"))
+
+
+def test_via_counts_cycles_in_both_legs_exactly():
+    edges = [("s", "a"), ("a", "b"), ("b", "a"), ("a", "v"), ("b", "v"), ("v", "c"), ("c", "d"), ("d", "c"),
+             ("c", "t"), ("d", "t"), ("s", "t")]
+    cg = toy(edges)
+    (result,) = trace(cg, "s", find_targets(cg, "t"), via=["v"]).targets
+    brute = [p for p in nx.all_simple_paths(nx.DiGraph(edges), "s", "t") if "v" in p]
+    assert len(brute) == 4 and sorted(result.paths) == sorted(brute)
+    assert (result.count.total, result.count.exact, result.count.method) == (4, True, "scc")
+
+
+def test_overlapping_via_legs_count_an_upper_bound():
+    cg = toy(CYCLIC)
+    (result,) = trace(cg, "s", find_targets(cg, "t"), via=["c"]).targets
+    brute = [p for p in nx.all_simple_paths(nx.DiGraph(CYCLIC), "s", "t") if "c" in p]
+    assert sorted(result.paths) == sorted(brute)
+    assert result.count.method == "scc, via legs overlap: upper bound" and not result.count.exact
+    assert result.count.total >= len(brute)

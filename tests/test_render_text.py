@@ -105,3 +105,14 @@ def test_json_lists_a_shared_path_once():
     document = trace_document(cg, trace(cg, "s", targets))
     assert len(document["paths"]) == 1 and document["paths"][0]["targets"] == [0, 1]
     assert document["counts"]["paths_total"] == 1
+
+
+@pytest.mark.parametrize("exact, method, words", [
+    (True, "dag", ""), (False, "scc lower bound", "at least "),
+    (False, "dag, via legs overlap: upper bound", "at most "),
+    (False, "scc lower bound, via legs overlap: an estimate", "about "),
+])
+def test_count_words_follow_the_method(exact, method, words):
+    from chaintrace.wording import bound_words
+
+    assert bound_words(exact, method) == words

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from chaintrace.doc import Branch, Call, Excerpt, Page, Section, Target, When
-from chaintrace.wording import Text, code, segments
+from chaintrace.wording import Text, bound_words, code, segments
 
 _ESCAPE = re.compile(r"([\\`*\[\]<>|]|(?<!\w)_|_(?!\w))")
 ARROWS = {"": "", "direct": "→ "}
@@ -83,7 +83,7 @@ def _target(page: Page, target: Target) -> list[str]:
     items += [f"- on its shortest path, {inline(loop)}" for loop in target.path_loops]
     counts = target.counts
     if counts:
-        bound = "" if counts.get("exact", True) else "at least "
+        bound = bound_words(counts.get("exact", True), counts.get("method", ""))
         items.append(f"- reached by {bound}{counts.get('paths_total', 0)} path{'s' * (counts.get('paths_total') != 1)} ({counts.get('enumerated', 0)} enumerated; "
                      f"counted by {inline(counts.get('method', '?'))}, over {counts.get('chop_nodes', '?')} functions)")
     return out + ["When and how often, as the source says:", "", *items, ""]

@@ -17,6 +17,7 @@ sits in and its `#if` conditions.
 from __future__ import annotations
 
 from chaintrace.query import GraphLookup, TargetSite, TargetTrace, Trace
+from chaintrace.wording import bound_words
 
 
 def _where(item: dict) -> str:
@@ -107,7 +108,7 @@ def _target_line(site: TargetSite) -> str:
 
 def _count_line(result: TargetTrace) -> str:
     count = result.count
-    total = f"{count.total}" if count.exact else f"at least {count.total}"
+    total = f"{bound_words(count.exact, count.method)}{count.total}"
     more = f", {result.omitted} more not shown" if result.omitted else ""
     return f"{total} path{'s' if count.total != 1 else ''} ({count.method}), {len(result.paths)} shown{more}"
 

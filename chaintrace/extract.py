@@ -110,8 +110,13 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
 
     structs = [struct_def(file.source, c["definition.struct"][0], c["name"][0]) for c in by_kind.get("definition.struct", empty)]
     typedef_facts = []
+    seen_typedefs: set[int] = set()
     for captures in by_kind.get("definition.typedef", empty):
-        found, anonymous = typedefs(file.source, captures["definition.typedef"][0])
+        node = captures["definition.typedef"][0]
+        if node.id in seen_typedefs:
+            continue  # the query matches a typedef once per declarator; `typedefs` reads them all at once
+        seen_typedefs.add(node.id)
+        found, anonymous = typedefs(file.source, node)
         typedef_facts += found
         structs += anonymous
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 5
+EXTRACTOR_VERSION = 6
 
 
 @dataclass(unsafe_hash=True, slots=True)

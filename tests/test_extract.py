@@ -215,3 +215,9 @@ def test_either_arm_of_a_conditional_is_a_reference() -> None:
         ("a", 8, "argument", "", "reg", 0, ""),
         ("c", 8, "argument", "", "reg", 0, ""),
     ]
+
+
+def test_a_typedef_of_several_names_is_read_once() -> None:
+    found = extract("a.c", b"typedef struct { int x; } Pair, *PairPtr;\n")
+    assert [(t.name, t.type) for t in found.typedefs] == [("Pair", "struct"), ("PairPtr", "struct *")]
+    assert [s.name for s in found.structs] == ["Pair"]

@@ -1,13 +1,13 @@
-"""The facts extracted from one C file: plain dataclasses, nothing else.
+"""The facts extracted from one C file: plain frozen dataclasses, nothing else.
 
 Every position is 1-based line and column in the original source (the
 normaliser preserves byte offsets, so the parser's positions are the file's).
 Texts are the source text with runs of white space folded to one space.
 
 Facts are values: hashable, compared by field, never changed once built.
-They are not `frozen` dataclasses, though: a frozen dataclass's `__init__`
-sets each field through `object.__setattr__`, about eight times slower, and
-an index builds (and a trace loads) millions of them.
+Frozen costs speed (a frozen dataclass's `__init__` sets each field through
+`object.__setattr__`, and an index builds millions of facts); the guarantee
+that nothing downstream edits a fact is worth it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 EXTRACTOR_VERSION = 6
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Loop:
     """An enclosing loop: `for`, `while`, `do`, or a loop-like macro (`QTAILQ_FOREACH`)."""
 
@@ -28,7 +28,7 @@ class Loop:
     line: int
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Guard:
     """An early return that precedes a site in its function: `if (cond) return ...;`."""
 
@@ -37,7 +37,7 @@ class Guard:
     line: int
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """Where a site sits: enclosing loops (outermost first), `#if` conditions, early-return guards."""
 
@@ -46,7 +46,7 @@ class Context:
     guards: tuple[Guard, ...] = ()
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Param:
     """A function parameter; `name` is empty for unnamed ones (`void f(int)`)."""
 
@@ -54,7 +54,7 @@ class Param:
     type: str
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class FunctionDef:
     """A function definition with its line span and the comment right above it."""
 
@@ -70,7 +70,7 @@ class FunctionDef:
     conditions: tuple[str, ...] = ()
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Prototype:
     """A function declaration without a body."""
 
@@ -82,7 +82,7 @@ class Prototype:
     params: tuple[Param, ...]
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """A call in `caller`.
 
@@ -106,7 +106,7 @@ class CallSite:
     receiver: str = ""
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class FunctionRef:
     """A mention of an identifier as a value, not as a call: a candidate address-taken function.
 
@@ -134,7 +134,7 @@ class FunctionRef:
     context: Context = Context()
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class FieldWrite:
     """A write to a struct field: `s->threshold_size = ...`, `p->n += 1`, `x.y++`.
 
@@ -156,7 +156,7 @@ class FieldWrite:
     context: Context
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class StructField:
     """A member of a struct or union; `is_fnptr` marks function-pointer members."""
 
@@ -165,7 +165,7 @@ class StructField:
     is_fnptr: bool
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class StructDef:
     """A struct or union definition with its members; `name` is the tag (or typedef name when anonymous)."""
 
@@ -175,7 +175,7 @@ class StructDef:
     fields: tuple[StructField, ...]
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Typedef:
     """`typedef TYPE name;` with the aliased type's text (`struct SaveStateEntry`)."""
 
@@ -186,7 +186,7 @@ class Typedef:
     is_fnptr: bool = False
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class VarDecl:
     """A variable or parameter declaration; `function` is empty for globals."""
 
@@ -199,7 +199,7 @@ class VarDecl:
     is_fnptr: bool = False
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Define:
     """`#define name(params) body`; `params` is None for object-like macros."""
 
@@ -210,7 +210,7 @@ class Define:
     line: int
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class ParseError:
     """A region the parser could not make sense of: kind "ERROR" or "MISSING"."""
 
@@ -219,7 +219,7 @@ class ParseError:
     col: int
 
 
-@dataclass(unsafe_hash=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     """Everything extracted from one file."""
 

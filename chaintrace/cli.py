@@ -26,8 +26,12 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
 EXTRA_COMMANDS: dict = {}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of every subcommand."""
+# Subcommands whose modules load only when they run: `trace` pays no import of docs, checks or models.
+CORE_COMMANDS = frozenset({"index", "stats", "trace", "callers", "callees", "render"})
+
+
+def build_parser(everything: bool = True) -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand (of the core ones only when `everything` is False)."""
     parser = argparse.ArgumentParser(
         prog="chaintrace",
         description="Static call-chain tracer for large C code bases (QEMU first): "
@@ -73,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
 
     diagram_command.register(sub)
+    if not everything:
+        return parser
     # Subcommands that live with their own modules register themselves.
     from chaintrace import check_command, doc_command
 
@@ -224,7 +230,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The subcommand is the first word that is not an option (the top level has no option with a value).
+    command = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser(everything=command not in CORE_COMMANDS)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -8,6 +8,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from chaintrace.errors import UsageError
@@ -19,8 +20,7 @@ SOURCE_SUFFIXES = (".c", ".h", ".hx", ".inc")
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """A file to index: path relative to the tree root (`/`-separated), size and mtime in ns."""
 
     path: str
@@ -106,18 +106,23 @@ def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFil
         except OSError as error:
             skipped.append(Skipped(relative or ".", f"unreadable folder: {error.strerror}"))
             continue
+        prefix = f"{relative}/" if relative else ""
         for entry in entries:
-            path = f"{relative}/{entry.name}" if relative else entry.name
+            name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
+                    path = prefix + name
                     if not _excluded(path + "/x", options) or any(p.startswith(path + "/") for p in options.includes):
                         stack.append(path)
                     continue
-                if not entry.name.endswith(SOURCE_SUFFIXES) or _excluded(path, options):
+                if not name.endswith(SOURCE_SUFFIXES):  # most of a tree: checked before any path is built
+                    continue
+                path = prefix + name
+                if _excluded(path, options):
                     continue
                 stat = entry.stat()
             except OSError as error:
-                skipped.append(Skipped(path, f"unreadable: {error.strerror}"))
+                skipped.append(Skipped(prefix + name, f"unreadable: {error.strerror}"))
                 continue
             if stat.st_size > MAX_FILE_BYTES:
                 skipped.append(Skipped(path, f"too large ({stat.st_size // 1_000_000} MB)"))

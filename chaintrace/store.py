@@ -26,7 +26,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from itertools import starmap
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
@@ -54,9 +54,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "chaintrace"
 
 
-@dataclass(frozen=True, slots=True)
-class FileRow:
-    """What the store remembers of one file of a tree."""
+class FileRow(NamedTuple):
+    """What the store remembers of one file of a tree (a named tuple: a warm run reads thousands)."""
 
     path: str
     size: int
@@ -193,7 +192,7 @@ class Store:
     def tree_files(self, root: str) -> dict[str, FileRow]:
         """Return the files remembered for a tree, by relative path."""
         rows = self.db.execute("SELECT path, size, mtime_ns, sha, key FROM tree_files WHERE root = ?", (root,))
-        return {row[0]: FileRow(*row) for row in rows}
+        return {row[0]: FileRow._make(row) for row in rows}
 
     def tree_state(self, root: str) -> tuple[str, str] | None:
         """Return (state hash, macro classes hash) of the tree's last index, or None."""

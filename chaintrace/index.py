@@ -21,7 +21,7 @@ from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
 from chaintrace.facts import EXTRACTOR_VERSION
-from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan
+from chaintrace.scan import ScanOptions, Skipped, SourceFile, scan, unchanged_since
 from chaintrace.store import FileRow, Store, encode_facts
 
 _BATCH = 200
@@ -226,19 +226,31 @@ def index_tree(
     warn = warn or (lambda message: print(f"chaintrace: {message}", file=sys.stderr))
     workers = jobs or os.cpu_count() or 1
     root = str(tree)
-    files, skipped = scan(tree, options)
+    options = options or ScanOptions()
+    state = store.tree_state(root)
+    # The stored classes hash carries the extractor version: facts of another version are never reused.
+    current_version = bool(state) and state[1].startswith(f"{EXTRACTOR_VERSION}:")
+    recorded = store.tree_scan(root)
+    # Fastest: the folders and files of the last complete scan are as they were (a stat each, no listing).
+    if (current_version and recorded and recorded[0] == repr(options)
+            and unchanged_since(tree, recorded[1], store.tree_file_stats(root)) and store.tree_facts_missing(root) == 0):
+        keys = store.tree_keys(root)
+        summary = IndexSummary(tree=root, reused=len(keys))
+        return _finish(summary, store, keys, state[0], started)
+    folders: dict[str, int] = {}
+    scanned_ns = time.time_ns()
+    files, skipped = scan(tree, options, folders)
     for left_out in skipped:
         warn(f"skipped {left_out.path}: {left_out.reason}")
     summary = IndexSummary(tree=root, skipped=skipped)
     previous = store.tree_files(root)
-    state = store.tree_state(root)
     unchanged = {f.path: previous[f.path] for f in files if _same(previous.get(f.path), f)}
     current = {f.path: f for f in files}
-    # The stored classes hash carries the extractor version: facts of another version are never reused.
-    if state and state[1].startswith(f"{EXTRACTOR_VERSION}:") and len(unchanged) == len(files) == len(previous):
+    if current_version and len(unchanged) == len(files) == len(previous):
         keys = [row.key for row in unchanged.values()]
         if store.tree_facts_missing(root) == 0:
             summary.reused = len(keys)
+            store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
             return _finish(summary, store, keys, state[0], started)
         # some facts were lost (a damaged entry was dropped): the full path re-extracts them
 
@@ -311,6 +323,7 @@ def index_tree(
     rows = [FileRow(path, current[path].size, current[path].mtime_ns, shas[path], key) for path, key in sorted(keys.items())]
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
+    store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
     return _finish(summary, store, [r.key for r in rows], tree_state, started)
 
 
@@ -333,6 +346,22 @@ def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[st
     classes = normalize.derive_classes(all_defines)
     store.put_derived(key, "macro-classes", json.dumps(classes).encode())
     return classes
+
+
+# A folder changed this close to the scan may change again within the same tick of the file
+# system's clock, leaving its mtime as recorded (git's "racy" entries): such a scan is not remembered.
+_RACY_NS = 2_000_000_000
+
+
+def _watchable(folders: dict[str, int], skipped: list[Skipped], scanned_ns: int) -> dict[str, int] | None:
+    """Return the folders a later run may check instead of scanning, or None when it must scan.
+
+    It must when this scan left files out (they are watched by no recorded
+    file) or when a folder changed too close to the scan to trust its mtime.
+    """
+    if skipped or any(mtime_ns > scanned_ns - _RACY_NS for mtime_ns in folders.values()):
+        return None
+    return folders
 
 
 def _same(row: FileRow | None, file: SourceFile) -> bool:

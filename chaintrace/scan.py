@@ -7,9 +7,10 @@ import functools
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from chaintrace.errors import UsageError
 
@@ -42,6 +43,26 @@ class ScanOptions:
 
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     includes: tuple[str, ...] = ()
+
+
+def unchanged_since(tree: Path, folders: dict[str, int], files: Iterable[tuple[str, int, int]]) -> bool:
+    """Return True when every folder still has its mtime and every file (path, size, mtime_ns) its size and mtime.
+
+    Then a scan would find the same files: adding, removing or renaming an
+    entry changes its folder's mtime, and editing a file its own.
+    """
+    root = str(tree)
+    try:
+        for folder, mtime_ns in folders.items():
+            if os.stat(os.path.join(root, folder) if folder else root).st_mtime_ns != mtime_ns:
+                return False
+        for path, size, mtime_ns in files:
+            stat = os.stat(os.path.join(root, path))
+            if stat.st_mtime_ns != mtime_ns or stat.st_size != size:
+                return False
+    except OSError:
+        return False
+    return True
 
 
 def check_tree(tree: Path) -> Path:
@@ -87,17 +108,22 @@ def _excluded(path: str, options: ScanOptions) -> bool:
     return excludes is not None and (excludes.match(path) is not None or excludes.match(path + "/") is not None)
 
 
-def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFile], list[Skipped]]:
+def scan(tree: Path, options: ScanOptions | None = None,
+         folders: dict[str, int] | None = None) -> tuple[list[SourceFile], list[Skipped]]:
     """Return the tree's source files sorted by path, and the files skipped with their reasons.
 
     Symbolic links to folders are not followed, so link loops cannot trap the
-    walk; links to files are indexed under their own path.
+    walk; links to files are indexed under their own path. `folders`, when
+    given, receives each folder walked with its mtime (read before its
+    listing, so a file added meanwhile makes the next check see a change).
     """
     options = options or ScanOptions()
     files: list[SourceFile] = []
     skipped: list[Skipped] = []
     stack = [""]
     root = str(tree)  # plain strings: a pathlib join per folder costs more than the folder's scan
+    if folders is not None:
+        folders[""] = os.stat(root).st_mtime_ns
     while stack:
         relative = stack.pop()
         try:
@@ -114,6 +140,8 @@ def scan(tree: Path, options: ScanOptions | None = None) -> tuple[list[SourceFil
                     path = prefix + name
                     if not _excluded(path + "/x", options) or any(p.startswith(path + "/") for p in options.includes):
                         stack.append(path)
+                        if folders is not None:
+                            folders[path] = entry.stat(follow_symlinks=False).st_mtime_ns
                     continue
                 if not name.endswith(SOURCE_SUFFIXES):  # most of a tree: checked before any path is built
                     continue

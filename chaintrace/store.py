@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS tree_files (
     root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     sha TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (root, path));
 CREATE TABLE IF NOT EXISTS derived (state TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (state, name));
+CREATE TABLE IF NOT EXISTS tree_scans (root TEXT PRIMARY KEY, options TEXT NOT NULL, folders TEXT NOT NULL);
 """
 
 
@@ -208,6 +209,30 @@ class Store:
                 ((root, f.path, f.size, f.mtime_ns, f.sha, f.key) for f in files),
             )
             self.db.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)", (root, state, classes, time.time()))
+
+    def tree_scan(self, root: str) -> tuple[str, dict[str, int]] | None:
+        """Return (scan options, {folder: mtime_ns}) of the tree's last complete scan, or None."""
+        row = self.db.execute("SELECT options, folders FROM tree_scans WHERE root = ?", (root,)).fetchone()
+        try:
+            return (row[0], json.loads(row[1])) if row else None
+        except ValueError:
+            return None  # damaged: the next scan records it again
+
+    def record_scan(self, root: str, options: str, folders: dict[str, int] | None) -> None:
+        """Remember the folders of the tree's last scan (None forgets them: that scan left files out)."""
+        with self.transaction():
+            if folders is None:
+                self.db.execute("DELETE FROM tree_scans WHERE root = ?", (root,))
+            else:
+                self.db.execute("INSERT OR REPLACE INTO tree_scans VALUES (?, ?, ?)", (root, options, json.dumps(folders)))
+
+    def tree_file_stats(self, root: str) -> list[tuple[str, int, int]]:
+        """Return (path, size, mtime_ns) of the tree's remembered files."""
+        return self.db.execute("SELECT path, size, mtime_ns FROM tree_files WHERE root = ?", (root,)).fetchall()
+
+    def tree_keys(self, root: str) -> list[str]:
+        """Return the fact keys of the tree's remembered files, in path order."""
+        return [row[0] for row in self.db.execute("SELECT key FROM tree_files WHERE root = ? ORDER BY path", (root,))]
 
     def tree_facts_missing(self, root: str) -> int:
         """Return how many of the tree's remembered files have no stored facts (a dropped damaged entry)."""

@@ -103,6 +103,64 @@ def test_a_new_and_a_removed_file(tmp_path: Path) -> None:
     assert summary.extracted == 1
 
 
+def age(tree: Path, seconds: int = 60) -> None:
+    """Move every folder's mtime into the past, as in a tree unpacked long ago (a recent one is not trusted)."""
+    for folder in [tree, *(p for p in tree.rglob("*") if p.is_dir())]:
+        stat = folder.stat()
+        os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns - seconds * 1_000_000_000))
+
+
+def remembered_folders(cache: Path, tree: Path) -> dict | None:
+    with Store(cache) as store:
+        scan = store.tree_scan(str(tree))
+    return scan and scan[1]
+
+
+def test_a_warm_run_checks_remembered_folders_and_still_sees_every_change(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    (tree / "sub" / "deep").mkdir(parents=True)
+    (tree / "sub" / "deep" / "x.c").write_bytes(b"void x(void) {}\n")
+    cache = tmp_path / "cache"
+    run_index(tree, cache)
+    assert remembered_folders(cache, tree) is None  # folders changed a moment ago: not trusted yet
+    age(tree)
+    first, _ = run_index(tree, cache)
+    assert sorted(remembered_folders(cache, tree)) == ["", "sub", "sub/deep"]
+    again, _ = run_index(tree, cache)  # the fast path: no listing
+    assert (again.reused, again.extracted, again.files, again.functions, again.state) == (
+        5, 0, 5, first.functions, first.state)
+    (tree / "sub" / "deep" / "y.c").write_bytes(b"void y(void) {}\n")  # only sub/deep's mtime changes
+    added, facts = run_index(tree, cache)
+    assert (added.extracted, "sub/deep/y.c" in facts) == (1, True)
+    age(tree)
+    run_index(tree, cache)
+    bump(tree / "sub" / "deep" / "x.c", b"void x(void) { y(); }\n")  # no folder changes
+    edited, facts = run_index(tree, cache)
+    assert edited.extracted == 1 and facts["sub/deep/x.c"].calls[0].callee == "y"
+
+
+def test_a_run_that_skipped_a_file_is_not_remembered(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    (tree / "bad.c").write_bytes(b"\xff\xfe not utf-8\n")
+    age(tree)
+    cache = tmp_path / "cache"
+    run_index(tree, cache)
+    assert remembered_folders(cache, tree) is None
+    (tree / "bad.c").write_bytes(b"void good(void) {}\n")  # the folder's mtime does not move
+    summary, facts = run_index(tree, cache)
+    assert [f.name for f in facts["bad.c"].functions] == ["good"] and not summary.skipped
+
+
+def test_other_scan_options_scan_again(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    age(tree)
+    cache = tmp_path / "cache"
+    run_index(tree, cache)
+    with Store(cache) as store:
+        summary = index_tree(tree, store, ScanOptions(excludes=("plain.c",)), jobs=1, warn=[].append)
+    assert summary.files == 3
+
+
 def test_a_damaged_facts_blob_is_repaired_by_the_next_run(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     cache = tmp_path / "cache"

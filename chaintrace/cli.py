@@ -167,16 +167,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
             tg, args.source, args.target, max_paths=args.max_paths, max_depth=args.max_depth,
             via=args.via, avoid=args.avoid, edge_kinds=kinds,
         )
-    document = trace_document(graph, result, query={"from": args.source, "to": args.target},
-                              tree=str(tg.root), version=tg.version)
-    if args.output:
-        write_output(args.output, document, render_trace(graph, result), diagram_command.options_from_args(args))
-    if args.json:
-        print(json.dumps(document, indent=2, ensure_ascii=False))
-    elif not args.output:
+    if args.output or args.json:
+        document = trace_document(graph, result, query={"from": args.source, "to": args.target},
+                                  tree=str(tg.root), version=tg.version)
+        if args.output:
+            write_output(args.output, document, render_trace(graph, result), diagram_command.options_from_args(args))
+        if args.json:
+            print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
         print(render_trace(graph, result))
-    reached = any(target["paths"] for target in document.get("targets", []))
-    return 0 if reached else 1
+    return 0 if any(target.paths for target in result.targets) else 1
 
 
 def write_output(path: Path, document: dict, text: str, options: "diagram_command.DiagramOptions | None" = None) -> None:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError, UsageError
-from chaintrace.render.diagram import CLUSTERS, FORMATS, RANKDIRS, DiagramOptions, check_document, write
+from chaintrace.render.options import CLUSTERS, FORMATS, RANKDIRS, DiagramOptions
 
 
 def add_diagram_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +62,8 @@ def load_document(path: Path) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    from chaintrace.render.diagram import check_document
+
     try:
         return check_document(document)
     except UsageError as error:
@@ -70,6 +72,8 @@ def load_document(path: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the trace document `args.document` to `args.output`; return 0."""
+    from chaintrace.render.diagram import write
+
     options = options_from_args(args)
     document = load_document(args.document)
     try:

@@ -157,7 +157,6 @@ def _tree_graph(args: argparse.Namespace, store) -> "api.TreeGraph":
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Trace every path from an entry to a target; print text, JSON, or write an output file."""
-    from chaintrace.render.json import trace_document
     from chaintrace.render.text import render_trace
 
     kinds = _edge_kinds(args.edges)
@@ -168,6 +167,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
             via=args.via, avoid=args.avoid, edge_kinds=kinds,
         )
     if args.output or args.json:
+        from chaintrace.render.json import trace_document
+
         document = trace_document(graph, result, query={"from": args.source, "to": args.target},
                                   tree=str(tg.root), version=tg.version)
         if args.output:

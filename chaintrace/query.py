@@ -315,7 +315,7 @@ def _distances_to(succ: Succ, target) -> dict:
 
 
 def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget: int = COUNT_BUDGET,
-                component_of: Callable[[Hashable], int] | None = None) -> PathCount:
+                component_of: Callable[[Hashable], int] | None = None, shape: dict | None = None) -> PathCount:
     """Count the simple paths from `source` to `target` in a chop.
 
     Parameters
@@ -329,6 +329,10 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
     component_of : callable, optional
         Node -> rank of its strongly connected component, ranks sinks first,
         when known (see `adjacency`); otherwise they are searched.
+    shape : dict, optional
+        Filled with what counting reads of the chop itself (components and
+        their entries), and read back when already filled: targets that
+        share a chop and a source share it.
 
     Returns
     -------
@@ -345,13 +349,16 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
         counts, finished = _walk(succ, source, target, [budget],
                                  lambda node, edges: edges + distance.get(node, max_depth + 1) <= max_depth)
         return PathCount(counts.get(target, 0), finished, "enumerated" if finished else "enumerated lower bound")
-    if component_of is None:
-        components = strongly_connected(succ, succ)
-    else:
-        grouped: dict[int, list] = {}
-        for node in succ:
-            grouped.setdefault(component_of(node), []).append(node)
-        components = [grouped[rank] for rank in sorted(grouped)]
+    shape = shape if shape is not None else {}
+    if "components" not in shape:
+        if component_of is None:
+            shape["components"] = strongly_connected(succ, succ)
+        else:
+            grouped: dict[int, list] = {}
+            for node in succ:
+                grouped.setdefault(component_of(node), []).append(node)
+            shape["components"] = [grouped[rank] for rank in sorted(grouped)]
+    components = shape["components"]
     # sinks first: every successor's count is known before its node's
     ways: dict = {target: 1}
     if len(components) == len(succ):  # acyclic: each node's count is the sum of its successors'
@@ -359,10 +366,12 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
             if node != target:
                 ways[node] = sum(ways[w] for w in succ[node])
         return PathCount(ways[source], True, "dag")
-    member_of = {node: index for index, component in enumerate(components) for node in component}
-    entered = {source}
-    for node, nodes in succ.items():
-        entered.update(other for other in nodes if member_of[other] != member_of[node])
+    if "entered" not in shape:
+        shape["member_of"] = member_of = {node: index for index, component in enumerate(components) for node in component}
+        shape["entered"] = entered = {source}
+        for node, nodes in succ.items():
+            entered.update(other for other in nodes if member_of[other] != member_of[node])
+    member_of, entered = shape["member_of"], shape["entered"]
     exact = True
     remaining = [budget]  # shared by every component, so a count never takes more than `budget` steps
     for index, component in enumerate(components):
@@ -530,6 +539,7 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     done: dict[str, tuple] = {}
     forward: dict = {}
     shared: dict = {}
+    shapes: dict = {}
     chop_nodes: set[int] = set()
     for site in targets:
         if site.function not in done:
@@ -546,7 +556,9 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
                     layered.setdefault(start, [])
                 depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
                 component_of = _layered_components(adj, len(stops) - 1) if whole else None
-                count = count_paths(layered, start, end, depth, component_of=component_of)
+                # targets of one component share a chop when walking every edge, nothing avoided, no via
+                shape = shapes.setdefault((start, adj.components[stops[-1]]), {}) if whole and not via else None
+                count = count_paths(layered, start, end, depth, component_of=component_of, shape=shape)
                 if via and not disjoint:  # combinations of legs that share a node are counted too
                     overlap = "upper bound" if count.exact else "an estimate"
                     count = PathCount(count.total, False, f"{count.method}, via legs overlap: {overlap}")

@@ -208,3 +208,13 @@ def test_overlapping_via_legs_count_an_upper_bound():
     assert sorted(result.paths) == sorted(brute)
     assert result.count.method == "scc, via legs overlap: upper bound" and not result.count.exact
     assert result.count.total >= len(brute)
+
+
+def test_targets_of_one_component_share_their_chop_but_not_their_counts():
+    edges = [("s", "a"), ("a", "t1"), ("t1", "t2"), ("t2", "a"), ("s", "t2"), ("t1", "b"), ("b", "t2")]
+    cg = toy(edges)
+    first, second = trace(cg, "s", find_targets(cg, "t1") + find_targets(cg, "t2")).targets
+    for result, target in ((first, "t1"), (second, "t2")):
+        brute = list(nx.all_simple_paths(nx.DiGraph(edges), "s", target))
+        assert (result.count.total, result.count.exact) == (len(brute), True)
+        assert sorted(result.paths) == sorted(brute)

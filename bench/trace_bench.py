@@ -11,6 +11,14 @@ of each. Then it times the phases of the headline inside one process
 integer form, the trace itself, rendering. The goal (issue #3): the
 headline in at most 0.5 s, peak RSS at most 1 GB. The machine is shared:
 quote medians.
+
+Bytecode: a Python install caches each module's compiled bytecode
+(`__pycache__`) on first use, so a user's second run compiles nothing. This
+sandbox sets PYTHONDONTWRITEBYTECODE=1, under which every run would compile
+chaintrace module again; the bench compiles the package once
+(`compileall`, what any first run or a wheel install does) and times the
+steady state, then times the headline once more with the package's
+bytecode set aside, for comparison.
 """
 
 from __future__ import annotations
@@ -43,10 +51,10 @@ def newest_tree() -> Path:
     return trees[-1]
 
 
-def run(command: list[str]) -> tuple[float, int, int]:
+def run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """Run `command` with its output discarded; return (seconds, peak RSS in MB, exit code)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.stderr.close()
@@ -88,6 +96,9 @@ def main() -> int:
     tree = args.tree or newest_tree()
     version = (tree / "VERSION").read_text(encoding="utf-8").strip()
     print(f"QEMU {version} at {tree}, cache {args.cache}, {args.runs} runs, {os.cpu_count()} cores")
+    package = Path(__file__).resolve().parent.parent / "chaintrace"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     failed = False
     rows = []
     for label, options in QUERIES:
@@ -105,13 +116,27 @@ def main() -> int:
         print(f"{label:<22}{median:>10.3f}{low:>8.3f}{high:>8.3f}{rss:>13}  {','.join(map(str, sorted(codes)))}")
     headline = rows[0][1]
     print(f"headline median {headline:.3f} s against the goal 0.5 s: {'met' if headline <= 0.5 else 'NOT met'}")
+    # chaintrace's own bytecode set aside (the standard library keeps its own): every run compiles the package
+    caches = sorted(package.rglob("__pycache__"))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [*CHAINTRACE, "trace", str(tree), "--cache", str(args.cache), *QUERIES[0][1]]
+    try:
+        for cache in caches:
+            cache.rename(cache.with_name("__pycache__.aside"))
+        cold_code = statistics.median(run(command, env)[0] for _ in range(args.runs))
+    finally:
+        for cache in caches:
+            cache.with_name("__pycache__.aside").rename(cache)
+    print(f"headline median with chaintrace's bytecode not cached (PYTHONDONTWRITEBYTECODE=1 from the start): "
+          f"{cold_code:.3f} s")
     samples = [phases(tree, args.cache) for _ in range(args.runs)]
     print("phases of the headline in one process (medians, imports excluded): " + ", ".join(
         f"{name} {statistics.median(s[name] for s in samples):.3f} s" for name in samples[0]))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import chaintrace.cli"], check=True)
     print(f"python start + `import chaintrace.cli`: {time.perf_counter() - started:.3f} s")
-    print(json.dumps({"headline_median_s": round(headline, 3), "peak_rss_mb": rows[0][4]}))
+    print(json.dumps({"headline_median_s": round(headline, 3), "headline_no_bytecode_s": round(cold_code, 3),
+                      "peak_rss_mb": rows[0][4]}))
     return 1 if failed else 0
 
 

@@ -29,6 +29,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
+
+
+def kind_order(kind: str) -> int:
+    """Return a kind's rank in EDGE_KINDS (unknown kinds last): the order edges are listed in."""
+    return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)
 FORMAT = 4  # bump when the byte layout changes: old blobs are rebuilt, never misread
 
 

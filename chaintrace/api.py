@@ -124,16 +124,6 @@ def _read_line(root: Path) -> Callable[[str, int], str]:
     return read
 
 
-def _function(tables: GraphStore, name: str) -> str:
-    """Return the node id of a function given by id or name; NotFound (one line, close matches) otherwise."""
-    ids = tables.ids_named(name)
-    if name in ids or len(ids) == 1:
-        return name if name in ids else ids[0]
-    if ids:
-        raise NotFound(f"ambiguous function {name!r}: {', '.join(ids[:8])}; give one of these ids")
-    raise NotFound(f"unknown function {name!r}{tables.close_names(name)}")
-
-
 def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
                      via: list[str] | None = None, avoid: list[str] | None = None,
                      edge_kinds: list[str] | None = None) -> tuple["Trace", "ShownGraph"]:
@@ -141,9 +131,9 @@ def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int 
     from chaintrace import entries, query
 
     tables = tg.tables
-    entry = _function(tables, entries.entry_function(source, tg.root))
-    via_ids = [_function(tables, name) for name in via or ()]
-    avoid_ids = [_function(tables, name) for name in avoid or ()]
+    entry = query.find_function(tables, entries.entry_function(source, tg.root))
+    via_ids = [query.find_function(tables, name) for name in via or ()]
+    avoid_ids = [query.find_function(tables, name) for name in avoid or ()]
     kind, _, value = target.partition(":")
     writes = tables.writes(re.split(r"->|\.", value)[-1].strip()) if kind == "assign" and value else []
     try:
@@ -175,25 +165,12 @@ def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
 
 def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
                edge_kinds: list[str] | None = None) -> list[dict]:
-    """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line, kinds}], nearest first."""
+    """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line}], nearest first."""
+    from chaintrace import query
+
     tables = tg.tables
-    start = _function(tables, function)
-    kinds = set(edge_kinds or ()) or None
-    seen = {start: 0}
-    frontier = [start]
-    found: list[dict] = []
-    for distance in range(1, depth + 1):
-        following = []
-        for node in frontier:
-            edges = tables.in_edges(node) if callers else tables.out_edges(node)
-            for src, dst, kind, _ in edges:
-                other = src if callers else dst
-                if (kinds is None or kind in kinds) and other not in seen:
-                    seen[other] = distance
-                    following.append(other)
-        rows = {row[0]: row for row in tables.node_rows(following)}
-        for node in sorted(set(following)):
-            row = rows.get(node)
-            found.append({"id": node, "distance": distance, "file": row[2] if row else "", "line": row[3] if row else 0})
-        frontier = following
-    return found
+    walk = query.callers if callers else query.callees
+    found = sorted(walk(tables, function, depth=depth, edge_kinds=edge_kinds), key=lambda item: (item[1], item[0]))
+    rows = {row[0]: row for row in tables.node_rows(node for node, _ in found)}
+    return [{"id": node, "distance": distance, "file": rows[node][2] if node in rows else "",
+             "line": rows[node][3] if node in rows else 0} for node, distance in found]

@@ -40,7 +40,7 @@ from pathlib import PurePosixPath
 
 import networkx as nx
 
-from chaintrace.adjacency import EDGE_KINDS, Adjacency
+from chaintrace.adjacency import Adjacency, kind_order
 from chaintrace.errors import close_matches
 from chaintrace.facts import CallSite, Context, FileFacts, FunctionDef
 
@@ -140,28 +140,11 @@ class CallGraph:
                 self._by_file.setdefault(attrs.get("file", ""), []).append(node_id)
         return list(self._by_file.get(file, ()))
 
-    def id_of(self, file: str, name: str) -> str | None:
-        """Return the id of the function `name` defined in `file`, or None."""
-        for node_id in self.ids_in_file(file):
-            if self.graph.nodes[node_id].get("name") == name:
-                return node_id
-        return None
-
-    def function_at(self, file: str, line: int) -> str | None:
-        """Return the id of the innermost function of `file` whose span holds `line`, or None."""
-        spans = [(a["end_line"] - a["line"], node_id) for node_id in self.ids_in_file(file)
-                 if (a := self.graph.nodes[node_id])["line"] <= line <= a["end_line"]]
-        return min(spans)[1] if spans else None
-
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         found = self.graph.get_edge_data(src, dst) or {}
         wanted = set(kinds) if kinds is not None else None
-        return [(kind, found[kind]) for kind in sorted(found, key=_kind_order) if wanted is None or kind in wanted]
-
-
-def _kind_order(kind: str) -> int:
-    return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)
+        return [(kind, found[kind]) for kind in sorted(found, key=kind_order) if wanted is None or kind in wanted]
 
 
 def site_of(file: str, line: int, col: int, context: Context, **extra: object) -> dict:

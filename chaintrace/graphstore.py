@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from typing import TYPE_CHECKING
 
-from chaintrace.adjacency import Adjacency
+from chaintrace.adjacency import Adjacency, kind_order
 from chaintrace.errors import close_matches
 from chaintrace.facts import Context, FieldWrite, Guard, Loop
 
@@ -169,19 +169,6 @@ class GraphStore:
         self._cache_nodes(rows)
         return [row[0] for row in rows]
 
-    def id_of(self, file: str, name: str) -> str | None:
-        """Return the id of the function `name` defined in `file`, or None."""
-        for node_id in self.ids_in_file(file):
-            if self._nodes[node_id]["name"] == name:
-                return node_id
-        return None
-
-    def function_at(self, file: str, line: int) -> str | None:
-        """Return the id of the innermost function of `file` whose span holds `line`, or None."""
-        spans = [(a["end_line"] - a["line"], node_id) for node_id in self.ids_in_file(file)
-                 if (a := self._nodes[node_id])["line"] <= line <= a["end_line"]]
-        return min(spans)[1] if spans else None
-
     def writes(self, field: str | None) -> list[FieldWrite]:
         """Return the field writes to `field` (every write when None)."""
         if field is None:
@@ -202,13 +189,11 @@ class GraphStore:
 
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
-        from chaintrace.adjacency import EDGE_KINDS
-
         if (src, dst) not in self._edges:
             rows = self.db.execute("SELECT kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?",
                                    (self.state, src, dst)).fetchall()
             self._edges[src, dst] = sorted(((kind, json.loads(data)) for kind, data in rows),
-                                           key=lambda edge: EDGE_KINDS.index(edge[0]) if edge[0] in EDGE_KINDS else 99)
+                                           key=lambda edge: kind_order(edge[0]))
         wanted = set(kinds) if kinds is not None else None
         return [(kind, data) for kind, data in self._edges[src, dst] if wanted is None or kind in wanted]
 

@@ -63,8 +63,7 @@ class GraphLookup(Protocol):
     def node(self, node_id: str) -> dict: ...
     def ids_named(self, name: str) -> list[str]: ...
     def close_names(self, name: str) -> str: ...
-    def id_of(self, file: str, name: str) -> str | None: ...
-    def function_at(self, file: str, line: int) -> str | None: ...
+    def ids_in_file(self, file: str) -> list[str]: ...
     def in_edges(self, node_id: str) -> list[tuple[str, str, str, dict]]: ...
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]: ...
     def diagnostics_of(self, callers: set[str]) -> list[dict]: ...
@@ -169,6 +168,18 @@ def find_function(graph: GraphLookup, name: str) -> str:
     raise UnknownFunction(f"unknown function {name!r}{graph.close_names(name)}")
 
 
+def id_of(graph: GraphLookup, file: str, name: str) -> str | None:
+    """Return the id of the function `name` defined in `file`, or None."""
+    return next((node_id for node_id in graph.ids_in_file(file) if graph.node(node_id)["name"] == name), None)
+
+
+def function_at(graph: GraphLookup, file: str, line: int) -> str | None:
+    """Return the id of the innermost function of `file` whose span holds `line`, or None."""
+    spans = [(a["end_line"] - a["line"], node_id) for node_id in graph.ids_in_file(file)
+             if (a := graph.node(node_id))["line"] <= line <= a["end_line"]]
+    return min(spans)[1] if spans else None
+
+
 def _context(context: Context) -> dict:
     return {
         "loops": [{"kind": loop.kind, "condition": loop.condition, "line": loop.line} for loop in context.loops],
@@ -195,7 +206,7 @@ def find_targets(graph: GraphLookup, spec: str, writes: Iterable[FieldWrite] = (
         plain = re.fullmatch(r"[A-Za-z_]\w*", value) is not None
         for write in writes:
             if (write.field == value if plain else _squash(write.lhs) == _squash(value)) and write.function:
-                function = graph.id_of(write.file, write.function)
+                function = id_of(graph, write.file, write.function)
                 if function is not None:
                     sites.append(TargetSite("assign", function, write.file, write.line, write.col,
                                             write.statement, _context(write.context)))
@@ -210,7 +221,7 @@ def find_targets(graph: GraphLookup, spec: str, writes: Iterable[FieldWrite] = (
                                             {"loops": s["loops"], "conditions": s["conditions"], "guards": []}))
     elif re.fullmatch(r".+:\d+", spec) and kind not in ("assign", "call"):
         file, _, line = spec.rpartition(":")
-        function = graph.function_at(file, int(line))
+        function = function_at(graph, file, int(line))
         if function is None:
             raise UnknownFunction(f"no function of the graph holds {spec}")
         statement = read_line(file, int(line)).strip() if read_line else ""

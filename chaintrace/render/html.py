@@ -17,7 +17,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import CLexer
 
 from chaintrace.doc import Branch, Call, Excerpt, Page, Section, Target, When
-from chaintrace.wording import Text, segments
+from chaintrace.wording import Text, bound_words, segments
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -145,7 +145,7 @@ def _target(target: Target) -> str:
     items += [f"<li>on its shortest path, {inline(loop)}</li>" for loop in target.path_loops]
     counts = target.counts
     if counts:
-        bound = "" if counts.get("exact", True) else "at least "
+        bound = bound_words(counts.get("exact", True), counts.get("method", ""))
         total = counts.get("paths_total", 0)
         items.append(f"<li>reached by {bound}{total} path{'s' * (total != 1)} ({counts.get('enumerated', 0)} enumerated; "
                      f"counted by <code>{html.escape(str(counts.get('method', '?')))}</code>, over {counts.get('chop_nodes', '?')} functions)</li>")

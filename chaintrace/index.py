@@ -232,11 +232,11 @@ def index_tree(
     current_version = bool(state) and state[1].startswith(f"{EXTRACTOR_VERSION}:")
     recorded = store.tree_scan(root)
     # Fastest: the folders and files of the last complete scan are as they were (a stat each, no listing).
-    if (current_version and recorded and recorded[0] == repr(options)
-            and unchanged_since(tree, recorded[1], store.tree_file_stats(root)) and store.tree_facts_missing(root) == 0):
-        keys = store.tree_keys(root)
-        summary = IndexSummary(tree=root, reused=len(keys))
-        return _finish(summary, store, keys, state[0], started)
+    # (Dropping a damaged facts entry forgets every recorded scan, so their facts are all there.)
+    if (current_version and recorded and recorded.options == repr(options) and recorded.state == state[0]
+            and unchanged_since(tree, recorded.folders, recorded.files)):
+        summary = IndexSummary(tree=root, reused=len(recorded.files))
+        return _finish(summary, store, len(recorded.files), lambda: store.tree_keys(root), state[0], started)
     folders: dict[str, int] = {}
     scanned_ns = time.time_ns()
     files, skipped = scan(tree, options, folders)
@@ -251,7 +251,7 @@ def index_tree(
         if store.tree_facts_missing(root) == 0:
             summary.reused = len(keys)
             store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
-            return _finish(summary, store, keys, state[0], started)
+            return _finish(summary, store, len(keys), lambda: keys, state[0], started)
         # some facts were lost (a damaged entry was dropped): the full path re-extracts them
 
     # The parsing modules load only now that something must be read (a warm run never needs them),
@@ -324,7 +324,7 @@ def index_tree(
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
     store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
-    return _finish(summary, store, [r.key for r in rows], tree_state, started)
+    return _finish(summary, store, len(rows), lambda: [r.key for r in rows], tree_state, started)
 
 
 def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[str, list]) -> dict[str, str]:
@@ -368,15 +368,17 @@ def _same(row: FileRow | None, file: SourceFile) -> bool:
     return row is not None and row.size == file.size and row.mtime_ns == file.mtime_ns
 
 
-def _finish(summary: IndexSummary, store: Store, keys: list[str], state: str, started: float) -> IndexSummary:
-    summary.files = len(keys)
+def _finish(summary: IndexSummary, store: Store, files: int, keys: Callable[[], list[str]], state: str,
+            started: float) -> IndexSummary:
+    """Return the summary with the state's totals (fact `keys` are read only when they were never summed)."""
+    summary.files = files
     # The totals of a state never change (its hash covers every file's fact key): summed once, then kept.
     try:
         counts = json.loads(store.derived(state, "counts") or b"null")
     except ValueError:
         counts = None
     if not (isinstance(counts, list) and len(counts) == 4):
-        counts = list(store.counts(keys))
+        counts = list(store.counts(keys()))
         store.put_derived(state, "counts", json.dumps(counts).encode())
     summary.functions, summary.calls, summary.refs, summary.errors = counts
     summary.state = state

@@ -51,17 +51,23 @@ def unchanged_since(tree: Path, folders: dict[str, int], files: Iterable[tuple[s
     Then a scan would find the same files: adding, removing or renaming an
     entry changes its folder's mtime, and editing a file its own.
     """
-    root = str(tree)
     try:
+        root = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    stat = os.stat
+    try:  # relative to the open root: no path joined per file
         for folder, mtime_ns in folders.items():
-            if os.stat(os.path.join(root, folder) if folder else root).st_mtime_ns != mtime_ns:
+            if stat(folder or ".", dir_fd=root).st_mtime_ns != mtime_ns:
                 return False
         for path, size, mtime_ns in files:
-            stat = os.stat(os.path.join(root, path))
-            if stat.st_mtime_ns != mtime_ns or stat.st_size != size:
+            found = stat(path, dir_fd=root)
+            if found.st_mtime_ns != mtime_ns or found.st_size != size:
                 return False
     except OSError:
         return False
+    finally:
+        os.close(root)
     return True
 
 

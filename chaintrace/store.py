@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import marshal
 import operator
 import os
 import pickle
@@ -45,8 +46,18 @@ CREATE TABLE IF NOT EXISTS tree_files (
     root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     sha TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (root, path));
 CREATE TABLE IF NOT EXISTS derived (state TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (state, name));
-CREATE TABLE IF NOT EXISTS tree_scans (root TEXT PRIMARY KEY, options TEXT NOT NULL, folders TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tree_watch (root TEXT PRIMARY KEY, options TEXT NOT NULL, data BLOB NOT NULL);
+DROP TABLE IF EXISTS tree_scans;
 """
+
+
+class RecordedScan(NamedTuple):
+    """What a warm run checks instead of scanning: the last complete scan of a tree."""
+
+    options: str
+    state: str
+    folders: dict[str, int]  # folder -> mtime_ns
+    files: list[tuple[str, int, int]]  # (path, size, mtime_ns)
 
 
 def default_cache_dir() -> Path:
@@ -203,6 +214,7 @@ class Store:
     def replace_tree(self, root: str, files: Iterable[FileRow], state: str, classes: str) -> None:
         """Replace the tree's file list and state in one transaction."""
         with self.transaction():
+            self.db.execute("DELETE FROM tree_watch WHERE root = ?", (root,))  # recorded again once it holds
             self.db.execute("DELETE FROM tree_files WHERE root = ?", (root,))
             self.db.executemany(
                 "INSERT INTO tree_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -210,25 +222,26 @@ class Store:
             )
             self.db.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)", (root, state, classes, time.time()))
 
-    def tree_scan(self, root: str) -> tuple[str, dict[str, int]] | None:
-        """Return (scan options, {folder: mtime_ns}) of the tree's last complete scan, or None."""
-        row = self.db.execute("SELECT options, folders FROM tree_scans WHERE root = ?", (root,)).fetchone()
-        try:
-            return (row[0], json.loads(row[1])) if row else None
-        except ValueError:
+    def tree_scan(self, root: str) -> RecordedScan | None:
+        """Return the tree's last complete scan, or None (never recorded, forgotten or damaged)."""
+        row = self.db.execute("SELECT options, data FROM tree_watch WHERE root = ?", (root,)).fetchone()
+        if row is None:
+            return None
+        try:  # one marshalled blob: a warm run reads it in a millisecond, not thousands of rows
+            state, folders, files = marshal.loads(row[1])
+            return RecordedScan(row[0], state, folders, files)
+        except (ValueError, EOFError, TypeError):
             return None  # damaged: the next scan records it again
 
     def record_scan(self, root: str, options: str, folders: dict[str, int] | None) -> None:
-        """Remember the folders of the tree's last scan (None forgets them: that scan left files out)."""
+        """Remember the tree's state, its scanned folders and its files as stored now (None forgets them: that scan left files out)."""
         with self.transaction():
-            if folders is None:
-                self.db.execute("DELETE FROM tree_scans WHERE root = ?", (root,))
-            else:
-                self.db.execute("INSERT OR REPLACE INTO tree_scans VALUES (?, ?, ?)", (root, options, json.dumps(folders)))
-
-    def tree_file_stats(self, root: str) -> list[tuple[str, int, int]]:
-        """Return (path, size, mtime_ns) of the tree's remembered files."""
-        return self.db.execute("SELECT path, size, mtime_ns FROM tree_files WHERE root = ?", (root,)).fetchall()
+            self.db.execute("DELETE FROM tree_watch WHERE root = ?", (root,))
+            state = self.tree_state(root)
+            if folders is not None and state is not None:
+                files = self.db.execute("SELECT path, size, mtime_ns FROM tree_files WHERE root = ?", (root,)).fetchall()
+                self.db.execute("INSERT INTO tree_watch VALUES (?, ?, ?)",
+                                (root, options, marshal.dumps((state[0], folders, files))))
 
     def tree_keys(self, root: str) -> list[str]:
         """Return the fact keys of the tree's remembered files, in path order."""
@@ -286,6 +299,8 @@ class Store:
                 self.warn(f"cache entry {key[:12]} is damaged ({error}); it will be rebuilt")
                 with self.transaction():
                     self.db.execute("DELETE FROM facts WHERE key = ?", (key,))
+                    # no tree using it may skip its scan now: the next run must find the hole and re-extract
+                    self.db.execute("DELETE FROM tree_watch")
                 yield key, None
 
     # --- #defines, by content hash ---------------------------------------------

@@ -113,7 +113,7 @@ def age(tree: Path, seconds: int = 60) -> None:
 def remembered_folders(cache: Path, tree: Path) -> dict | None:
     with Store(cache) as store:
         scan = store.tree_scan(str(tree))
-    return scan and scan[1]
+    return scan and scan.folders
 
 
 def test_a_warm_run_checks_remembered_folders_and_still_sees_every_change(tmp_path: Path) -> None:
@@ -175,6 +175,23 @@ def test_a_damaged_facts_blob_is_repaired_by_the_next_run(tmp_path: Path) -> Non
     summary, facts = run_index(tree, cache)
     assert summary.extracted == 1
     assert [f.name for f in facts["plain.c"].functions] == ["e"]
+
+
+def test_a_damaged_facts_blob_found_by_a_reader_is_re_extracted_even_on_the_fast_path(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    age(tree)
+    cache = tmp_path / "cache"
+    run_index(tree, cache)
+    assert remembered_folders(cache, tree) is not None  # the next run would skip its scan
+    db = sqlite3.connect(cache / "index.sqlite")
+    db.execute("UPDATE facts SET data = x'0001' WHERE key = (SELECT key FROM tree_files WHERE path = 'loop.c')")
+    db.commit()
+    db.close()
+    assert cli("stats", "--cache", str(cache), str(tree)).returncode == 1  # the reader drops the damaged entry
+    assert remembered_folders(cache, tree) is None  # ... and forgets the scans that relied on it
+    summary, facts = run_index(tree, cache)
+    assert (summary.extracted, summary.reused) == (1, 3)
+    assert facts["loop.c"].calls[0].context.loops[0].kind == "macro"
 
 
 def test_a_corrupt_database_is_moved_aside_with_a_warning(tmp_path: Path) -> None:

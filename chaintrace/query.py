@@ -37,7 +37,7 @@ Counting and cycles (`count_paths`)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -259,33 +259,139 @@ def callers(graph: GraphLookup, func: str, depth: int = 1, edge_kinds: Iterable[
 
 
 def _chop(adj: Adjacency, source: int, target: int, allowed: bytes, banned: frozenset[int],
-          forward: dict[int, dict[int, int]], shared: dict | None = None) -> tuple[Succ, dict[int, int]]:
+          forward: dict[int, dict[int, int]], shared: dict | None = None) -> tuple[Succ, Distances]:
     """Return the chop between two node indexes as successor lists, and each node's distance to `target`.
 
-    `forward` caches the walks from each source. A shortest path from a
-    chop node to `target` stays inside the chop, so the walk's distances are
-    the chop's. `shared` (only for walks over every edge, nothing banned)
-    caches chops per source and target component: the targets of one
-    component are reached from the same nodes, so they share their chop.
+    `shared` is given for walks over every edge with nothing banned: then
+    the chop is whole components of the graph, found on their DAG
+    (`Adjacency.chop_components`), its successor lists and distances read
+    only as far as a trace goes; it is cached per source and target
+    component (the targets of one component are reached from the same
+    nodes). Otherwise `forward` caches the walks from each source: a walk
+    back from the target among the nodes reached is the chop (a shortest
+    path from a chop node to `target` stays inside it).
     """
     if source in banned or target in banned:
-        return {}, {}
+        return {}, Distances.finished({})
+    if shared is not None:
+        key = (source, adj.components[target])
+        if key not in shared:
+            ranks = adj.chop_components(source, target)
+            shared[key] = ComponentChop(adj, ranks, source) if ranks else None
+        whole = shared[key]
+        if whole is None:
+            return {}, Distances.finished({})
+        return whole, Distances(target, whole.predecessors)
     if source not in forward:
         forward[source] = adj.reach([source], True, allowed, banned)
     reached = forward[source]
     if target not in reached:
-        return {}, {}
-    key = (source, adj.components[target])
-    if shared is not None and key in shared:
-        succ = shared[key]
-        return succ, adj.reach([target], False, allowed, banned, within=succ)
+        return {}, Distances.finished({})
     # walking back only among the nodes reached forward finds the chop itself: a path from one of them
     # to the target never leaves them (they hold whatever they reach)
     backward = adj.reach([target], False, allowed, banned, within=reached)
-    succ = adj.successors_among(backward, allowed)
-    if shared is not None:
-        shared[key] = succ
-    return succ, backward
+    return adj.successors_among(backward, allowed), Distances.finished(backward)
+
+
+class ComponentChop(Mapping):
+    """An unfiltered chop: the members of whole components of the graph, as read-only successor lists.
+
+    Each node's list (its successors inside the chop, in index order) is
+    read from the graph's simple CSR on first use: a trace through QEMU's
+    12,000-node chop reads a few hundred. `count_shape` gives what counting
+    needs of the components without reading every list.
+    """
+
+    def __init__(self, adj: Adjacency, ranks: list[int], source: int) -> None:
+        self.adj, self.ranks, self.source = adj, ranks, source
+        self.components = [list(adj.members(rank)) for rank in ranks]  # sinks first, as counting wants
+        self.nodes = {node for component in self.components for node in component}
+        self.lists: dict[int, list[int]] = {}
+        self.shape: dict | None = None
+
+    def __getitem__(self, node: int) -> list[int]:
+        found = self.lists.get(node)
+        if found is None:
+            if node not in self.nodes:
+                raise KeyError(node)
+            offsets, successors, nodes = self.adj.simple_offsets, self.adj.simple_nodes, self.nodes
+            found = self.lists[node] = [other for other in successors[offsets[node]:offsets[node + 1]] if other in nodes]
+        return found
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.nodes
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self.nodes))
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def predecessors(self, node: int) -> list[int]:
+        """Return the predecessors of `node` inside the chop (repeats possible: one per edge kind)."""
+        offsets, before, nodes = self.adj.in_offsets, self.adj.in_nodes, self.nodes
+        return [other for other in before[offsets[node]:offsets[node + 1]] if other in nodes and other != node]
+
+    def count_shape(self) -> dict:
+        """Return the `shape` for `count_paths` from the source: components, entered nodes, walk costs.
+
+        A component with no edge to another one of the chop enters none and
+        costs its inner edges (all in the chop, as all its members are), so
+        its successor lists are not read.
+        """
+        if self.shape is None:
+            adj, ranks = self.adj, set(self.ranks)
+            components, entered, costs = self.components, {self.source}, {}
+            for index, (rank, component) in enumerate(zip(self.ranks, components)):
+                after = adj.comp_out[adj.comp_out_offsets[rank]:adj.comp_out_offsets[rank + 1]]
+                leaves = any(other in ranks for other in after)
+                if leaves:
+                    for node in component:
+                        entered.update(other for other in self[node] if adj.components[other] != rank)
+                if len(component) > 1:
+                    costs[index] = sum(len(self[node]) + 1 for node in component) if leaves \
+                        else adj.comp_inner_edges[rank] + len(component)
+            self.shape = {"components": components, "entered": entered, "costs": costs}
+        return self.shape
+
+
+class Distances:
+    """Fewest edges from chop nodes to a target: a walk back from the target, taken only as deep as asked.
+
+    `walk(depth)` finds every node within `depth` edges; `known` holds what
+    was found (a node missing from it is farther than the walk has gone).
+    """
+
+    def __init__(self, target: Hashable, predecessors: Callable[[Hashable], Iterable]) -> None:
+        self.known: dict = {target: 0}
+        self.frontier: list = [target]
+        self.depth = 0
+        self.predecessors = predecessors
+
+    @classmethod
+    def finished(cls, distance: dict) -> Distances:
+        """Return the distances of a finished walk."""
+        found = cls.__new__(cls)
+        found.known, found.frontier, found.depth, found.predecessors = distance, [], 0, None
+        return found
+
+    def walk(self, depth: int) -> None:
+        """Walk on until every node within `depth` edges of the target is known (or none is left)."""
+        while self.frontier and self.depth < depth:
+            self.depth += 1
+            following = []
+            for node in self.frontier:
+                for other in self.predecessors(node):
+                    if other not in self.known:
+                        self.known[other] = self.depth
+                        following.append(other)
+            self.frontier = following
+
+    def find(self, node: Hashable) -> int | None:
+        """Return the distance of `node`, walking as far as it takes; None when it does not reach the target."""
+        while node not in self.known and self.frontier:
+            self.walk(self.depth + 1)
+        return self.known.get(node)
 
 
 def chop(graph: GraphLookup, source: str, target: str, edge_kinds: Iterable[str] | None = None,
@@ -341,9 +447,10 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
         Node -> rank of its strongly connected component, ranks sinks first,
         when known (see `adjacency`); otherwise they are searched.
     shape : dict, optional
-        Filled with what counting reads of the chop itself (components and
-        their entries), and read back when already filled: targets that
-        share a chop and a source share it.
+        Filled with what counting reads of the chop itself (components,
+        their entries, the cost of walking each), and read back when
+        already filled: targets that share a chop and a source share it
+        (`ComponentChop.count_shape` fills it without reading every list).
 
     Returns
     -------
@@ -378,11 +485,12 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
                 ways[node] = sum(ways[w] for w in succ[node])
         return PathCount(ways[source], True, "dag")
     if "entered" not in shape:
-        shape["member_of"] = member_of = {node: index for index, component in enumerate(components) for node in component}
+        member_of = {node: index for index, component in enumerate(components) for node in component}
         shape["entered"] = entered = {source}
         for node, nodes in succ.items():
             entered.update(other for other in nodes if member_of[other] != member_of[node])
-    member_of, entered = shape["member_of"], shape["entered"]
+    entered = shape["entered"]
+    costs = shape.setdefault("costs", {})
     exact = True
     remaining = [budget]  # shared by every component, so a count never takes more than `budget` steps
     for index, component in enumerate(components):
@@ -394,12 +502,13 @@ def count_paths(succ: Succ, source, target, max_depth: int | None = None, budget
         nodes = set(component)
         # With the target inside, nothing leaves the component (whatever a chop node reaches, and that
         # reaches the target, is in the target's component): no exits to sum.
-        exits = {} if target in nodes else \
-            {y: sum(ways[w] for w in succ[y] if member_of[w] != index) for y in component}
+        exits = {} if target in nodes else {y: sum(ways[w] for w in succ[y] if w not in nodes) for y in component}
         starts = [x for x in component if x != target and x in entered]
         # Walks that cannot finish within the budget are not started. From each entry a walk reads every
         # successor list of the component (all of it is reachable), but for what only the target leads to.
-        hopeless = sum(len(succ[y]) + 1 for y in component) * len(starts) > remaining[0]
+        if index not in costs:
+            costs[index] = sum(len(succ[y]) + 1 for y in component)
+        hopeless = costs[index] * len(starts) > remaining[0]
         for x in starts:
             inner, finished = ({}, False) if hopeless else \
                 _walk(succ, x, target, remaining, lambda node, _: node in nodes)
@@ -449,26 +558,30 @@ def _walk(succ: Succ, start, stop, remaining: list[int], allowed: Callable[[obje
 
 
 def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget: int = ENUMERATION_BUDGET,
-               distance: dict | None = None) -> Iterator[list]:
+               distance: Distances | None = None) -> Iterator[list]:
     """Yield the simple paths from `source` to `target`, shortest first, up to `max_depth` edges.
 
     Paths of one length come in the order of the successor lists (a chop's
     are sorted, so: in the order of their node ids). Each length is a
     depth-first search pruned by every node's distance to `target`; the
     search ends when a length's search pruned nothing (no longer path
-    exists) or after `budget` steps in all. `distance` (node -> fewest
-    edges to `target`) is computed when not given.
+    exists) or after `budget` steps in all. `distance` (each node's fewest
+    edges to `target`) is walked when not given; a length's search needs
+    only the nodes within that length of `target`.
     """
     if source not in succ or target not in succ:
         return
     if source == target:
         yield [source]
         return
-    distance = distance if distance is not None else _distances_to(succ, target)
-    if source not in distance:
+    distance = distance if distance is not None else Distances.finished(_distances_to(succ, target))
+    shortest = distance.find(source)
+    if shortest is None:
         return
+    known = distance.known
     longest = len(succ) - 1 if max_depth is None else min(max_depth, len(succ) - 1)
-    for length in range(distance[source], longest + 1):
+    for length in range(shortest, longest + 1):
+        distance.walk(length)  # a node still unknown is farther from the target than this length
         path, on_path = [source], {source}
         stack = [iter(succ[source])]
         pruned = False
@@ -489,7 +602,8 @@ def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget:
                 else:
                     pruned = True
                 continue
-            if len(path) + distance[nxt] > length:
+            left = known.get(nxt)
+            if left is None or len(path) + left > length:
                 pruned = True
                 continue
             path.append(nxt)
@@ -500,7 +614,7 @@ def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget:
 
 
 def _layered(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset[int],
-             forward: dict, shared: dict | None) -> tuple[Succ, bool, dict | None]:
+             forward: dict, shared: dict | None) -> tuple[Succ, bool, Distances | None]:
     """Return the chop through `stops` in order, over nodes `leg * len(adj) + node`, whether the legs are disjoint,
     and (for a single leg) each node's distance to the end."""
     size = len(adj)
@@ -510,7 +624,7 @@ def _layered(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset
     for leg, (a, b) in enumerate(zip(stops, stops[1:])):
         part, distance = _chop(adj, a, b, allowed, banned, forward, shared)
         if len(stops) == 2:  # one leg: its nodes are the graph's
-            return dict(part), True, distance
+            return part, True, distance
         disjoint = disjoint and not (set(part) - {a}) & seen
         seen |= set(part)
         for node, nodes in part.items():
@@ -550,7 +664,6 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     done: dict[str, tuple] = {}
     forward: dict = {}
     shared: dict = {}
-    shapes: dict = {}
     chop_nodes: set[int] = set()
     for site in targets:
         if site.function not in done:
@@ -563,12 +676,12 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
                 whole = not banned and all(allowed)
                 layered, disjoint, distance = _layered(adj, stops, allowed, banned, forward, shared if whole else None)
                 start, end = stops[0], (len(stops) - 2) * size + stops[-1]
-                if start == end:
-                    layered.setdefault(start, [])
+                if start == end and start not in layered:
+                    layered = {**layered, start: []}
                 depth = None if max_depth is None else max_depth + len(via)  # each via adds a hop between legs
                 component_of = _layered_components(adj, len(stops) - 1) if whole else None
                 # targets of one component share a chop when walking every edge, nothing avoided, no via
-                shape = shapes.setdefault((start, adj.components[stops[-1]]), {}) if whole and not via else None
+                shape = layered.count_shape() if isinstance(layered, ComponentChop) else None
                 count = count_paths(layered, start, end, depth, component_of=component_of, shape=shape)
                 if via and not disjoint:  # combinations of legs that share a node are counted too
                     overlap = "upper bound" if count.exact else "an estimate"
@@ -581,9 +694,8 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
                         paths.append([adj.ids[node] for node in nodes])
                     if len(paths) >= max_paths:
                         break
-                members = {node % size for node in layered}
                 done[site.function] = (paths, count, len(layered))
-                chop_nodes |= members
+                chop_nodes.update(layered if len(stops) == 2 else (node % size for node in layered))
         paths, count, chop_size = done[site.function]
         results.append(TargetTrace(site, paths, count, chop_size))
     diagnostics = graph.diagnostics_of({adj.ids[node] for node in chop_nodes})

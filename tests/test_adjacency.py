@@ -37,8 +37,32 @@ def test_round_trip_through_bytes(adj):
     back = Adjacency.from_bytes(adj.to_bytes())
     assert back.ids == adj.ids and back.index("e") == 4
     for name in ("out_offsets", "out_nodes", "out_flags", "in_offsets", "in_nodes", "in_flags", "simple_offsets",
-                 "simple_nodes", "components"):
+                 "simple_nodes", "components", "comp_offsets", "comp_nodes", "comp_in_offsets", "comp_in",
+                 "comp_out_offsets", "comp_out", "comp_inner_edges"):
         assert getattr(back, name) == getattr(adj, name), name
+
+
+def test_the_components_form_a_dag_with_members_neighbours_and_inner_edges(adj):
+    rank = {name: adj.components[adj.index(name)] for name in adj.ids}
+    cycle = rank["a"]
+    assert rank["b"] == rank["c"] == cycle and len({cycle, rank["d"], rank["e"], rank["lonely"]}) == 4
+    assert names(adj, adj.members(cycle)) == ["a", "b", "c"] and names(adj, adj.members(rank["d"])) == ["d"]
+    assert list(adj.comp_out[adj.comp_out_offsets[cycle]:adj.comp_out_offsets[cycle + 1]]) == [rank["d"]]
+    assert list(adj.comp_in[adj.comp_in_offsets[cycle]:adj.comp_in_offsets[cycle + 1]]) == [rank["e"]]
+    assert adj.comp_inner_edges[cycle] == 3 and adj.comp_inner_edges[rank["d"]] == 0  # a self-loop is no edge
+    assert rank["d"] < cycle < rank["e"]  # sinks first
+
+
+def test_chop_components_are_those_on_a_path_from_source_to_target(adj):
+    rank = {name: adj.components[adj.index(name)] for name in adj.ids}
+    assert adj.chop_components(adj.index("e"), adj.index("d")) == sorted([rank["e"], rank["a"], rank["d"]])
+    assert adj.chop_components(adj.index("b"), adj.index("a")) == [rank["a"]]
+    assert adj.chop_components(adj.index("d"), adj.index("a")) == []  # against the edges
+    assert adj.chop_components(adj.index("lonely"), adj.index("d")) == []
+    wide = Adjacency.from_edges([], [("s", "x", "direct", False), ("s", "y", "direct", False), ("x", "t", "direct", False),
+                                     ("y", "z", "direct", False), ("q", "t", "direct", False)])
+    ranks = wide.chop_components(wide.index("s"), wide.index("t"))  # y and z lead elsewhere, q is not reached
+    assert names(wide, (node for r in ranks for node in wide.members(r))) == ["s", "t", "x"]
 
 
 @pytest.mark.parametrize("data", [b"", b"junk", b"\x00" * 10])

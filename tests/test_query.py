@@ -9,6 +9,8 @@ from test_graph_facts import FIXTURES, fixture_facts
 from chaintrace.entries import entry_node
 from chaintrace.graph import CallGraph, build_graph, graph_from_rows
 from chaintrace.query import (
+    ComponentChop,
+    Distances,
     PathCount,
     UnknownFunction,
     callees,
@@ -178,6 +180,58 @@ def test_given_components_give_the_same_counts_as_searched_ones():
     known = count_paths(sub, adj.index("s"), adj.index("t"), component_of=adj.components.__getitem__)
     assert known == count_paths(sub, adj.index("s"), adj.index("t"))
     assert known.total == len(list(nx.all_simple_paths(nx.DiGraph(sub), adj.index("s"), adj.index("t"))))
+
+
+def component_chop(cg: CallGraph, source: str, target: str) -> tuple[ComponentChop, int, int]:
+    adj = cg.adjacency()
+    s, t = adj.index(source), adj.index(target)
+    return ComponentChop(adj, adj.chop_components(s, t), s), s, t
+
+
+@pytest.mark.parametrize("edges", [CYCLIC, CYCLIC + [("t", "u"), ("s", "u"), ("u", "t"), ("a", "z")],
+                                   [(f"v{i}", f"v{j}") for i in range(5) for j in range(5) if i != j]
+                                   + [("v1", "x"), ("v2", "y"), ("x", "t"), ("y", "t"), ("x", "y"), ("s", "v0")]])
+@pytest.mark.parametrize("budget", [10, 200_000])
+def test_a_component_chop_counts_and_lists_as_the_chop_of_its_nodes(edges, budget):
+    cg = toy(edges)
+    whole, s, t = component_chop(cg, "s", "t")
+    adj = cg.adjacency()
+    plain = {adj.index(node): [adj.index(other) for other in nodes] for node, nodes in chop(cg, "s", "t").items()}
+    assert dict(whole.items()) == plain
+    fresh, _, _ = component_chop(cg, "s", "t")
+    assert count_paths(fresh, s, t, budget=budget, component_of=adj.components.__getitem__,
+                       shape=fresh.count_shape()) == count_paths(plain, s, t, budget=budget)
+    assert list(iter_paths(fresh, s, t, distance=Distances(t, fresh.predecessors))) == list(iter_paths(plain, s, t))
+
+
+def test_a_component_chop_reads_only_the_successor_lists_a_search_needs():
+    # a 300-node cycle through the target, entered at r0, which calls the target
+    ring = [(f"r{i}", f"r{(i + 1) % 300}") for i in range(300)]
+    cg = toy(ring + [("s", "r0"), ("r0", "t"), ("t", "r1")])
+    whole, s, t = component_chop(cg, "s", "t")
+    assert len(whole) == 302
+    r0 = cg.adjacency().index("r0")
+    shape = whole.count_shape()  # only s leaves its component: the ring's 301 lists are not read for counting
+    assert whole.lists == {s: [r0]} and shape["entered"] == {s, r0} and sorted(map(len, shape["components"])) == [1, 301]
+    ranks = cg.adjacency().components.__getitem__
+    assert count_paths(whole, s, t, budget=100, component_of=ranks, shape=shape) == PathCount(1, False, "scc lower bound")
+    assert len(whole.lists) == 1  # the ring's walk would not fit the budget: not taken, nothing read
+    assert count_paths(whole, s, t, component_of=ranks, shape=shape) == PathCount(1, True, "scc")
+    whole, _, _ = component_chop(cg, "s", "t")
+    distance = Distances(t, whole.predecessors)
+    paths = iter_paths(whole, s, t, distance=distance)
+    assert [cg.adjacency().ids[node] for node in next(paths)] == ["s", "r0", "t"]
+    assert len(whole.lists) <= 3 and distance.depth <= 2  # s, r0 and t (and their predecessors) are read
+    assert list(paths) == [] and len(distance.known) == 302  # the long way round ends at r0 again: walked to the end
+
+
+def test_distances_walk_as_deep_as_asked():
+    pred = {"t": ["a"], "a": ["b"], "b": ["c"], "c": []}
+    distance = Distances("t", pred.__getitem__)
+    distance.walk(1)
+    assert distance.known == {"t": 0, "a": 1}
+    assert distance.find("c") == 3 and distance.find("elsewhere") is None
+    assert Distances.finished({"t": 0}).find("a") is None
 
 
 # -- neighbourhoods -------------------------------------------------------------------

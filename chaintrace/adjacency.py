@@ -241,29 +241,10 @@ class Adjacency:
         first, last = self.components[target], self.components[source]
         if first > last:
             return []
-        reaching, frontier = {first}, [first]
-        offsets, before = self.comp_in_offsets, self.comp_in
-        while frontier:
-            following = []
-            for rank in frontier:
-                for other in before[offsets[rank]:offsets[rank + 1]]:
-                    if other <= last and other not in reaching:
-                        reaching.add(other)
-                        following.append(other)
-            frontier = following
+        reaching = _walk_ranks(first, self.comp_in_offsets, self.comp_in, last)
         if last not in reaching:
             return []
-        chop, frontier = {last}, [last]
-        offsets, after = self.comp_out_offsets, self.comp_out
-        while frontier:
-            following = []
-            for rank in frontier:
-                for other in after[offsets[rank]:offsets[rank + 1]]:
-                    if other in reaching and other not in chop:
-                        chop.add(other)
-                        following.append(other)
-            frontier = following
-        return sorted(chop)
+        return sorted(_walk_ranks(last, self.comp_out_offsets, self.comp_out, last, within=reaching))
 
     def successors_among(self, members: dict[int, object] | set[int], allowed: bytes) -> dict[int, list[int]]:
         """Return {node: its successors inside `members`, self-loops and repeats dropped} for every member."""
@@ -297,6 +278,20 @@ class _Outside:
 
     def __contains__(self, node: int) -> bool:
         return node not in self.within or node in self.banned
+
+
+def _walk_ranks(start: int, offsets: array, neighbours: array, highest: int, within: set[int] | None = None) -> set[int]:
+    """Return the components reached from `start` over a component CSR, none ranked above `highest`, only `within`."""
+    found, frontier = {start}, [start]
+    while frontier:
+        following = []
+        for rank in frontier:
+            for other in neighbours[offsets[rank]:offsets[rank + 1]]:
+                if other <= highest and other not in found and (within is None or other in within):
+                    found.add(other)
+                    following.append(other)
+        frontier = following
+    return found
 
 
 def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:

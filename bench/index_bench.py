@@ -13,7 +13,11 @@ Figures (medians of N runs, default 3; every cold run in a fresh temp cache):
 - rss: peak resident memory of the run, the indexer and its workers summed
   (sampled from /proc), next to the largest single process (getrusage);
 - recall: function definitions (name, file) against Universal Ctags;
-- peers: `gtags` and `cscope -b` on the same file list, and the ratios.
+- peers: `gtags` and `cscope -b` on the same file list, and the ratios;
+- floor: what no indexer built on tree-sitter can go below here: a bare
+  single-process `Parser.parse` of the same files (the issue's reference
+  figure), its 2-core share, and for `other` the share of 10.0's bytes
+  whose content 10.2 already holds (what per-file reuse can save at most).
 
 Targets from the issue are printed next to the figures. Missing tools
 (universal-ctags, global, cscope) are installed with apt-get when possible.
@@ -40,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 QEMU_CACHE = Path(os.environ.get("CHAINTRACE_QEMU_CACHE", Path.home() / ".cache" / "chaintrace" / "qemu"))
 CHAINTRACE = [sys.executable, "-m", "chaintrace"]
 TOUCHED = "migration/migration.c"
-PHASES = ("cold", "whole", "warm", "touch", "other", "recall", "peers")
+PHASES = ("cold", "whole", "warm", "touch", "other", "recall", "peers", "floor")
 TOOLS = {"ctags": "universal-ctags", "gtags": "global", "cscope": "cscope"}
 
 
@@ -229,6 +233,37 @@ def peers(tree: Path, files: list[str], runs: int) -> dict:
     return results
 
 
+def bare_parse(tree: Path, files: list[str], runs: int) -> float:
+    """Return the median CPU seconds of parsing `files` with tree-sitter alone, in this one process."""
+    import tree_sitter_c
+    from tree_sitter import Language, Parser
+
+    parser = Parser(Language(tree_sitter_c.language()))
+    sources = [(tree / path).read_bytes() for path in files]
+    times = []
+    for _ in range(runs):
+        started = time.process_time()
+        for source in sources:
+            parser.parse(source)
+        times.append(time.process_time() - started)
+    return median(times)
+
+
+def shared_bytes(tree: Path, other: Path) -> float:
+    """Return the share of `other`'s source bytes whose exact content `tree` also holds (path aside)."""
+    import hashlib
+
+    def contents(root: Path) -> dict[str, int]:
+        found = {}
+        for path in source_files(root):
+            data = (root / path).read_bytes()
+            found[hashlib.sha256(data).hexdigest()] = len(data)
+        return found
+
+    theirs, ours = contents(tree), contents(other)
+    return sum(size for sha, size in ours.items() if sha in theirs) / max(1, sum(ours.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -319,6 +354,20 @@ def main(argv: list[str] | None = None) -> int:
             for name, seconds in found.items():
                 ratio = f"; chaintrace cold / {name} = {cold / seconds:.2f}" if cold else ""
                 print(f"{name:15s} {seconds:7.2f} s  (same {len(files)} files{ratio})")
+    if "floor" in phases:
+        # the issue's "about 6,600 files, 76 MB": .c and .h (chaintrace also reads .inc and .hx, .hx once made C)
+        named = [path for path in source_files(tree) if path.endswith((".c", ".h"))]
+        seconds = bare_parse(tree, named, args.runs)
+        figures["floor"] = {"files": len(named), "parse_cpu_s": seconds}
+        cold = figures.get("cold", {}).get("seconds")
+        ratio = f"; chaintrace cold wall / bare parse CPU = {cold / seconds:.2f}" if cold else ""
+        print(f"bare parse      {seconds:7.2f} s CPU  ({len(named)} .c/.h files, one process: {seconds / 2:.1f} s on "
+              f"2 cores at best; the issue assumed ~7 s{ratio})")
+        if other is not None:
+            share = shared_bytes(tree, other.resolve())
+            figures["floor"]["other_shared_bytes"] = share
+            print(f"10.0 vs 10.2    {100 * share:7.1f} %  of 10.0's bytes are files 10.2 holds byte for byte: "
+                  f"reuse per file saves at most that share of the work")
     figures["load_after"] = os.getloadavg()[0]
     print(f"load after {figures['load_after']:.1f}")
     if args.json:

@@ -177,7 +177,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
             print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(render_trace(graph, result))
-    return 0 if any(target.paths for target in result.targets) else 1
+    # a path exists even when none is listed (--max-paths 0): the count says so
+    return 0 if any(target.paths or target.count.total for target in result.targets) else 1
 
 
 def write_output(path: Path, document: dict, text: str, options: "diagram_command.DiagramOptions | None" = None) -> None:

@@ -178,20 +178,6 @@ class Adjacency:
         only, never entering `banned`; with `depth`, no further than that;
         with `within`, only among those nodes.
         """
-        if within is not None and all(allowed) and not banned:  # no filter, inside `within`: whole slices
-            offsets, nodes, _ = self._side(forward)
-            distance = {start: 0 for start in starts if start in within}
-            frontier, hops = list(distance), 0
-            while frontier and (depth is None or hops < depth):
-                hops += 1
-                following = []
-                for node in frontier:
-                    for other in nodes[offsets[node]:offsets[node + 1]]:
-                        if other not in distance and other in within:
-                            distance[other] = hops
-                            following.append(other)
-                frontier = following
-            return distance
         if within is not None:
             banned = _Outside(within, banned)
         offsets, nodes, flags = self._side(forward)

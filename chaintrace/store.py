@@ -100,16 +100,16 @@ _REDUCERS = {
 # one attrgetter map, in C) and rebuilt by one starmap of its class. Only the
 # objects facts share or nest (contexts, parameters, members) go through the
 # reducers above.
-_LISTS = [(field.name, field.type) for field in dataclasses.fields(FileFacts) if field.name != "path"]
+_LISTS = [field.name for field in dataclasses.fields(FileFacts) if field.name != "path"]
 _LIST_CLASSES = tuple(
     getattr(_facts, name) for name in ("FunctionDef", "Prototype", "CallSite", "FunctionRef", "FieldWrite", "StructDef",
                                        "Typedef", "VarDecl", "Define", "ParseError")
 )
-assert [name for name, _ in _LISTS] == [
+assert _LISTS == [
     "functions", "prototypes", "calls", "refs", "writes", "structs", "typedefs", "variables", "defines", "errors"
 ], "FileFacts' fields and _LIST_CLASSES disagree"
 _LIST_GETTERS = tuple(operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _LIST_CLASSES)
-_get_lists = operator.attrgetter(*(name for name, _ in _LISTS))
+_get_lists = operator.attrgetter(*_LISTS)
 
 
 def _file_facts(path: str, *lists: list[tuple]) -> FileFacts:

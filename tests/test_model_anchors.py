@@ -167,6 +167,20 @@ def _read_rules(tmp_path: Path, files: dict[str, str]):
     return read_rules(_write(tmp_path, files), tmp_path / "cache")
 
 
+def _drift(tmp_path: Path, files: dict[str, str]) -> AnchorDrift:
+    """Return the drift reading the rules of the tree `files` (10.2's, changed) raises."""
+    with pytest.raises(AnchorDrift) as caught:
+        _read_rules(tmp_path, files)
+    return caught.value
+
+
+def _with_migration_c(old: str, new: str) -> dict[str, str]:
+    """Return 10.2's tree with one statement of migration/migration.c rewritten."""
+    changed = dict(TREE_102)
+    changed["migration/migration.c"] = changed["migration/migration.c"].replace(old, new)
+    return changed
+
+
 def test_a_7_2_tree_gives_7_2_rules(tmp_path: Path) -> None:
     rules, results = _read_rules(tmp_path, TREE_72)
     assert rules.version == "7.2.0"
@@ -210,14 +224,10 @@ def test_a_10_2_tree_gives_10_2_rules(tmp_path: Path) -> None:
 
 
 def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) -> None:
-    drifted = dict(TREE_102)
-    drifted["migration/migration.c"] = drifted["migration/migration.c"].replace(
+    drift = _drift(tmp_path, _with_migration_c(
         "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit();",
         "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2;",
-    )
-    with pytest.raises(AnchorDrift) as caught:
-        _read_rules(tmp_path, drifted)
-    drift = caught.value
+    ))
     assert drift.fact == "threshold-formula"
     assert drift.where == "migration/migration.c:10"
     assert drift.found_text == "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2"
@@ -227,36 +237,31 @@ def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) 
 def test_a_vanished_define_is_drift_naming_the_places_tried(tmp_path: Path) -> None:
     drifted = dict(TREE_102)
     drifted["migration/migration-stats.h"] = "#define RATE_LIMIT_DISABLED 0\n"
-    with pytest.raises(AnchorDrift) as caught:
-        _read_rules(tmp_path, drifted)
-    assert caught.value.fact == "buffer-delay"
-    assert "migration/migration-stats.h" in caught.value.where
-    assert "BUFFER_DELAY" in caught.value.found_text
+    drift = _drift(tmp_path, drifted)
+    assert drift.fact == "buffer-delay"
+    assert "migration/migration-stats.h" in drift.where
+    assert "BUFFER_DELAY" in drift.found_text
 
 
 def test_a_define_moved_elsewhere_is_drift_naming_where_it_now_stands(tmp_path: Path) -> None:
     drifted = dict(TREE_102)
     drifted["migration/migration-stats.h"] = "#define RATE_LIMIT_DISABLED 0\n"
     drifted["include/migration/delay.h"] = "\n#define BUFFER_DELAY 100\n"
-    with pytest.raises(AnchorDrift) as caught:
-        _read_rules(tmp_path, drifted)
-    assert caught.value.fact == "buffer-delay"
-    assert caught.value.where == "include/migration/delay.h:2"
-    assert "#define BUFFER_DELAY 100" in caught.value.found_text
+    drift = _drift(tmp_path, drifted)
+    assert drift.fact == "buffer-delay"
+    assert drift.where == "include/migration/delay.h:2"
+    assert "#define BUFFER_DELAY 100" in drift.found_text
 
 
 def test_a_drifted_comparison_read_from_the_function_span_names_where_it_stands(tmp_path: Path) -> None:
-    drifted = dict(TREE_102)
-    drifted["migration/migration.c"] = drifted["migration/migration.c"].replace(
+    drift = _drift(tmp_path, _with_migration_c(
         "complete_ready = can_switchover && (pending_size <= s->threshold_size);",
         "complete_ready = pending_size <= s->threshold_size / 2;",
-    )
-    with pytest.raises(AnchorDrift) as caught:
-        _read_rules(tmp_path, drifted)
-    assert caught.value.fact == "completion-test"
+    ))
+    assert drift.fact == "completion-test"
     # The comparisons of migration_iteration_run() are shown, from the first one (line 17) on.
-    assert caught.value.where == "migration/migration.c:17"
-    assert caught.value.found_text.endswith(" | complete_ready = pending_size <= s->threshold_size / 2")
+    assert drift.where == "migration/migration.c:17"
+    assert drift.found_text.endswith(" | complete_ready = pending_size <= s->threshold_size / 2")
 
 
 def test_a_changed_define_value_is_read_not_assumed(tmp_path: Path) -> None:

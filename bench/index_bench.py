@@ -163,7 +163,7 @@ def ensure_tools(names: list[str]) -> list[str]:
 
 def source_files(tree: Path) -> list[str]:
     """Return the files chaintrace indexes in `tree` (default excludes), relative paths."""
-    from chaintrace.scan import read_options, scan
+    from chaintrace.source.scan import read_options, scan
 
     files, _ = scan(tree, read_options(tree))
     return [f.path for f in files]

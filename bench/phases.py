@@ -24,10 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from chaintrace import normalize, parse
-from chaintrace.extract import extract
-from chaintrace.scan import read_options, scan
-from chaintrace.store import encode_facts
+from chaintrace.source import normalize
+
+from chaintrace.source import parse
+from chaintrace.extract.extractor import extract
+from chaintrace.source.scan import read_options, scan
+from chaintrace.store.cache import encode_facts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     files, _ = scan(tree, read_options(tree))
     paths = [f.path for f in files][:: args.step]
     times: dict[str, float] = {}
-    gc.disable()  # as in the indexer's workers (chaintrace.index): extraction makes no cycles
+    gc.disable()  # as in the indexer's workers (chaintrace.store.indexer): extraction makes no cycles
 
     def timed(name: str, function, *items):
         started = time.process_time()

@@ -64,7 +64,7 @@ def run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, i
 def phases(tree: Path, cache: Path) -> dict[str, float]:
     """Return the seconds of each phase of the headline in this process (its imports excluded)."""
     from chaintrace import api
-    from chaintrace.render.json import trace_document
+    from chaintrace.render.document import trace_document
     from chaintrace.render.text import render_trace
 
     times: dict[str, float] = {}
@@ -133,8 +133,8 @@ def main() -> int:
     print("phases of the headline in one process (medians, imports excluded): " + ", ".join(
         f"{name} {statistics.median(s[name] for s in samples):.3f} s" for name in samples[0]))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import chaintrace.cli"], check=True)
-    print(f"python start + `import chaintrace.cli`: {time.perf_counter() - started:.3f} s")
+    subprocess.run([sys.executable, "-c", "import chaintrace.cli.app"], check=True)
+    print(f"python start + `import chaintrace.cli.app`: {time.perf_counter() - started:.3f} s")
     print(json.dumps({"headline_median_s": round(headline, 3), "headline_no_bytecode_s": round(cold_code, 3),
                       "peak_rss_mb": rows[0][4]}))
     return 1 if failed else 0

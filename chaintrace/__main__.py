@@ -1,5 +1,5 @@
 """Allow `python -m chaintrace`."""
 
-from chaintrace.cli import main
+from chaintrace.cli.app import main
 
 raise SystemExit(main())

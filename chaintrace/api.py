@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound
-from chaintrace.facts import FileFacts
-from chaintrace.index import IndexSummary, index_tree, indexed_keys
-from chaintrace.scan import check_tree, read_options
-from chaintrace.store import Store, default_cache_dir
+from chaintrace.extract.facts import FileFacts
+from chaintrace.store.indexer import IndexSummary, index_tree, indexed_keys
+from chaintrace.source.scan import check_tree, read_options
+from chaintrace.store.cache import Store, default_cache_dir
 
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
-    from chaintrace.graph import CallGraph
-    from chaintrace.graphstore import GraphStore
-    from chaintrace.query import ShownGraph, Trace
+    from chaintrace.graph.model import CallGraph
+    from chaintrace.store.graph_tables import GraphStore
+    from chaintrace.query.trace import ShownGraph, Trace
 
 
 def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = None) -> Store:
@@ -98,13 +98,13 @@ def tree_version(root: Path) -> str:
 def tree_graph(store: Store, tree: Path, jobs: int = 0, progress: bool = False,
                warn: Callable[[str], None] | None = None) -> TreeGraph:
     """Return the tree's call graph: indexed first (a no-op when fresh), resolved once per fact-store state."""
-    from chaintrace.graphstore import GraphStore
+    from chaintrace.store.graph_tables import GraphStore
 
     root = check_tree(tree)
     summary = index(root, store, jobs=jobs, progress=progress, warn=warn)
     tables = GraphStore(store.db, summary.state)
     if not tables.exists():
-        from chaintrace.graph import build_graph
+        from chaintrace.graph.model import build_graph
 
         if progress:
             print("resolving the call graph ...", file=sys.stderr)
@@ -128,7 +128,8 @@ def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int 
                      via: list[str] | None = None, avoid: list[str] | None = None,
                      edge_kinds: list[str] | None = None) -> tuple["Trace", "ShownGraph"]:
     """Return the trace and the nodes and edges it shows (what renderers read)."""
-    from chaintrace import entries, query
+    from chaintrace.query import entries
+    from chaintrace.query import trace as query
 
     tables = tg.tables
     entry = query.find_function(tables, entries.entry_function(source, tg.root))
@@ -157,7 +158,7 @@ def trace(tg: TreeGraph, source: str, target: str, **options) -> "Trace":
 
 def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
     """Return the JSON-able trace document (schema `docs/trace-schema.md`) of a query."""
-    from chaintrace.render.json import trace_document as document
+    from chaintrace.render.document import trace_document as document
 
     result, cg = trace_with_graph(tg, source, target, **options)
     return document(cg, result, query={"from": source, "to": target}, tree=str(tg.root), version=tg.version)
@@ -166,7 +167,7 @@ def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
 def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
                edge_kinds: list[str] | None = None) -> list[dict]:
     """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line}], nearest first."""
-    from chaintrace import query
+    from chaintrace.query import trace as query
 
     tables = tg.tables
     walk = query.callers if callers else query.callees

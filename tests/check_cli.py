@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from chaintrace import check_command
+from chaintrace.cli import check as check_command
 from chaintrace.errors import ChaintraceError
 
 

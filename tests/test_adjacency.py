@@ -7,9 +7,9 @@ import sqlite3
 import networkx as nx
 import pytest
 
-from chaintrace.adjacency import Adjacency, strongly_connected
-from chaintrace.graph import graph_from_rows
-from chaintrace.graphstore import GraphStore
+from chaintrace.graph.adjacency import Adjacency, strongly_connected
+from chaintrace.graph.model import graph_from_rows
+from chaintrace.store.graph_tables import GraphStore
 
 EDGES = [("a", "b", "direct", False), ("a", "b", "ops", True), ("b", "c", "thread", False), ("c", "a", "callback", False),
          ("c", "d", "ops", True), ("d", "d", "direct", False), ("e", "a", "direct", False)]

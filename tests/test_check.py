@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.check import check_spec, evaluate, load_spec, spec_files, version_matches
+from chaintrace.regress.check import check_spec, evaluate, load_spec, spec_files, version_matches
 from chaintrace.errors import UsageError
 
 from check_cli import run_cli
@@ -244,7 +244,7 @@ def test_check_json(tmp_path, fixture_cache, capsys):
     spec = write_spec(tmp_path, BASE + "[expect]\nmin_paths = 3\n")
     assert run_cli(["check", str(spec), "--tree", str(V1), "--tree", str(V2), "--json", "--cache", str(fixture_cache)]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["schema"] == "chaintrace.check/1" and document["ok"] is False
+    assert document["schema"] == "chaintrace.regress.check/1" and document["ok"] is False
     assert [(r["version"], r["status"]) for r in document["results"]] == [("1.0.0", "pass"), ("2.0.0", "fail")]
     assert document["results"][1]["failures"] == [{"expectation": "min_paths", "message": "2 path(s), fewer than 3"}]
     assert document["results"][0]["summary"]["paths_total"] == 3

@@ -147,4 +147,4 @@ def test_junit_output_validates_and_counts(schema, tmp_path, tmp_path_factory, c
     assert "nowhere" in cases["broken"].find("error").get("message")
     v1_cases = {case.get("name"): case for case in suites[0].findall("testcase")}
     assert v1_cases["odd"].find("failure").get("type") == "max_paths"
-    assert cases["good"].get("classname") == "chaintrace.check.2_0_0"
+    assert cases["good"].get("classname") == "chaintrace.regress.check.2_0_0"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace import check_command
-from chaintrace.check import spec_files
+from chaintrace.cli import check as check_command
+from chaintrace.regress.check import spec_files
 from chaintrace.errors import ChaintraceError
 
 REPO = Path(__file__).resolve().parent.parent

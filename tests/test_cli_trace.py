@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.cli import main
+from chaintrace.cli.app import main
 
 MINI = Path(__file__).resolve().parent.parent / "fixtures" / "mini_qemu"
 HEADLINE = ["--from", "qmp:migrate", "--to", "assign:threshold_size"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.diff import diff_snapshots, is_changed, render_text, summary
+from chaintrace.regress.diff import diff_snapshots, is_changed, render_text, summary
 
 from check_cli import run_cli
 
@@ -98,7 +98,7 @@ def fn(node: str, file: str = "m.c", callees: tuple[str, ...] = (), lines: int =
 
 def snap(functions: list[dict], chain: list[str], statement: str = "s->x = 1;") -> dict:
     edges = [{"src": a, "dst": b, "kind": "direct", "sites": []} for a, b in zip(chain, chain[1:])]
-    return {"schema": "chaintrace.snapshot/1", "query": {"from": chain[0], "to": "assign:x"}, "tree": "", "version": "",
+    return {"schema": "chaintrace.regress.snapshot/1", "query": {"from": chain[0], "to": "assign:x"}, "tree": "", "version": "",
             "error": "", "functions": functions, "edges": edges,
             "paths": [{"nodes": chain, "kinds": [["direct"]] * (len(chain) - 1)}],
             "targets": [{"function": chain[-1], "file": "m.c", "line": 9, "statement": statement, "reached": True}],

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace import __version__, api, doc, doc_command
+from chaintrace import __version__, api
+
+from chaintrace.render.page import walkthrough as doc
+
+from chaintrace.cli import doc as doc_command
 from chaintrace.errors import NotFound, UsageError
-from chaintrace.render import html, markdown
+from chaintrace.render.page import html
+from chaintrace.render.page import markdown
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_QEMU = REPO_ROOT / "fixtures" / "mini_qemu"
@@ -345,7 +350,7 @@ def test_html_is_self_contained_and_every_link_lands(written: Path) -> None:
 def test_html_diagram_links_every_function_box_to_its_section(mini: tuple[doc.Page, dict]) -> None:
     import xml.etree.ElementTree as ET
 
-    from chaintrace.render import dot
+    from chaintrace.render.diagram import dot
 
     page, document = mini
     svg = html.link_diagram(dot_svg(document, dot), page)

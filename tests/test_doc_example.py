@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from chaintrace import doc_command
+from chaintrace.cli import doc as doc_command
 
 try:
     from tests.test_doc import run_doc

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_graph_facts import FIXTURES, fixture_facts
 
-from chaintrace.entries import (
+from chaintrace.query.entries import (
     UnknownCommand,
     c_name,
     entry_function,
@@ -17,8 +17,8 @@ from chaintrace.entries import (
     qmp_commands,
 )
 from chaintrace.errors import NotFound
-from chaintrace.graph import build_graph
-from chaintrace.query import UnknownFunction
+from chaintrace.graph.model import build_graph
+from chaintrace.query.trace import UnknownFunction
 
 MINI = FIXTURES / "mini_qemu"
 

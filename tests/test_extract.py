@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.extract import extract
-from chaintrace.facts import Context, Guard, Loop, Param
-from chaintrace.store import decode_facts, encode_facts
+from chaintrace.extract.extractor import extract
+from chaintrace.extract.facts import Context, Guard, Loop, Param
+from chaintrace.store.cache import decode_facts, encode_facts
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "extract" / "sample.c"
 GUARD = Guard("(!s)", "if (!s) { return -1; }", 47)

@@ -9,9 +9,9 @@ import pytest
 from oracle import expected_graph, fixture_dirs, gcc_call_sites
 from test_graph_facts import fixture_facts
 
-from chaintrace.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
-from chaintrace.graph import CallGraph, build_graph, graph_from_rows, graph_rows, is_stub
-from chaintrace.resolve import load_registrars
+from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
+from chaintrace.graph.model import CallGraph, build_graph, graph_from_rows, graph_rows, is_stub
+from chaintrace.graph.indirect import load_registrars
 
 FIXTURES = [d.name for d in fixture_dirs()]
 

@@ -1,7 +1,7 @@
 """Facts of a source tree in memory, for the graph and query tests (the index pipeline does this for real).
 
 `tree_facts(root, dirs)` walks `*.c` / `*.h` (and `*.c.inc`), neutralises
-the tree's attribute and loop macros with `chaintrace.normalize` and
+the tree's attribute and loop macros with `chaintrace.source.normalize` and
 extracts each file.  Fixture trees also get the shared
 `fixtures/include/qemu-mini.h`, as `../include/qemu-mini.h`.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from chaintrace import normalize
-from chaintrace.extract import extract
-from chaintrace.facts import FileFacts
+from chaintrace.source import normalize
+from chaintrace.extract.extractor import extract
+from chaintrace.extract.facts import FileFacts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SHARED_HEADER = FIXTURES / "include" / "qemu-mini.h"

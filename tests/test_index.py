@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.index import index_tree
-from chaintrace.scan import ScanOptions
-from chaintrace.store import Store
+from chaintrace.store.indexer import index_tree
+from chaintrace.source.scan import ScanOptions
+from chaintrace.store.cache import Store
 
 HEADER = b"""\
 #define coroutine_fn __attribute__((annotate("coroutine_fn")))

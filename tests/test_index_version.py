@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from chaintrace import api, index
+from chaintrace import api
+
+from chaintrace.store import indexer as index
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "thread_entry"
 

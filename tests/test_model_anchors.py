@@ -8,7 +8,7 @@ import pytest
 
 from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, AnchorDrift
-from chaintrace.facts import CallSite, Context, FieldWrite, FileFacts, FunctionDef
+from chaintrace.extract.facts import CallSite, Context, FieldWrite, FileFacts, FunctionDef
 from chaintrace.model.tree import locate, read_rules
 from chaintrace.model.rules import (
     COMPLETE_AT_OR_BELOW,

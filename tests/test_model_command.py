@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.model.command import add_arguments, main
+from chaintrace.cli.model import add_arguments, main
 
 BASE = ["--ram", "4GiB", "--dirty-rate", "50MB/s", "--wss", "512MiB", "--bandwidth", "1Gbit/s"]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from chaintrace import normalize, parse
-from chaintrace.extract import extract
-from chaintrace.extract_syntax import errors
+from chaintrace.source import normalize
+
+from chaintrace.source import parse
+from chaintrace.extract.extractor import extract
+from chaintrace.extract.syntax import errors
 
 
 def classes_of(*sources: bytes) -> dict[str, str]:

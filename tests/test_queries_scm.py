@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from tree_sitter import Query, QueryCursor
 
-from chaintrace import parse
+from chaintrace.source import parse
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "queries"

@@ -6,9 +6,9 @@ import networkx as nx
 import pytest
 from test_graph_facts import FIXTURES, fixture_facts
 
-from chaintrace.entries import entry_node
-from chaintrace.graph import CallGraph, build_graph, graph_from_rows
-from chaintrace.query import (
+from chaintrace.query.entries import entry_node
+from chaintrace.graph.model import CallGraph, build_graph, graph_from_rows
+from chaintrace.query.trace import (
     ComponentChop,
     Distances,
     PathCount,

@@ -8,9 +8,9 @@ import pytest
 from test_graph_qemu import qemu_graph
 from test_graph_facts import qemu_facts
 
-from chaintrace.entries import entry_node
-from chaintrace.query import Trace, find_targets, trace
-from chaintrace.render.json import trace_document
+from chaintrace.query.entries import entry_node
+from chaintrace.query.trace import Trace, find_targets, trace
+from chaintrace.render.document import trace_document
 from chaintrace.render.text import render_trace
 
 MIG = "migration/migration.c"

@@ -13,8 +13,11 @@ import pytest
 
 from chaintrace import api
 from chaintrace.errors import ChaintraceError, UsageError
-from chaintrace.render import command, diagram, dot, mermaid
-from chaintrace.render.diagram import DiagramOptions, build
+from chaintrace.cli import render as command
+from chaintrace.render.diagram import layout as diagram
+from chaintrace.render.diagram import dot
+from chaintrace.render.diagram import mermaid
+from chaintrace.render.diagram.layout import DiagramOptions, build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_QEMU = REPO_ROOT / "fixtures" / "mini_qemu"

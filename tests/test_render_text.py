@@ -9,9 +9,9 @@ import pytest
 from test_graph_facts import fixture_facts
 from test_query import toy
 
-from chaintrace.graph import build_graph
-from chaintrace.query import find_targets, trace
-from chaintrace.render.json import SCHEMA, render_json, trace_document
+from chaintrace.graph.model import build_graph
+from chaintrace.query.trace import find_targets, trace
+from chaintrace.render.document import SCHEMA, render_json, trace_document
 from chaintrace.render.text import render_trace, render_tree
 
 EXPECTED_COUNTERS = """\
@@ -113,6 +113,6 @@ def test_json_lists_a_shared_path_once():
     (False, "scc lower bound, via legs overlap: an estimate", "about "),
 ])
 def test_count_words_follow_the_method(exact, method, words):
-    from chaintrace.wording import bound_words
+    from chaintrace.render.wording import bound_words
 
     assert bound_words(exact, method) == words

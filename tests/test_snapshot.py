@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.snapshot import SCHEMA, chain_key, dumps, read_snapshot
+from chaintrace.regress.snapshot import SCHEMA, chain_key, dumps, read_snapshot
 
 from check_cli import run_cli
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.extract import extract
-from chaintrace.facts import FileFacts
-from chaintrace.store import FileRow, Store, decode_facts, encode_facts
+from chaintrace.extract.extractor import extract
+from chaintrace.extract.facts import FileFacts
+from chaintrace.store.cache import FileRow, Store, decode_facts, encode_facts
 
 
 @pytest.fixture

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaintrace import api
-from chaintrace.facts import CallSite, Define, FileFacts
-from chaintrace.index import indexed_keys
+from chaintrace.extract.facts import CallSite, Define, FileFacts
+from chaintrace.store.indexer import indexed_keys
 from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, DEFINE, INT_VALUE, MENTION, STATEMENT, Anchor, AnchorDrift, AnchorResult
 from chaintrace.model.rules import Rules
-from chaintrace.scan import check_tree
-from chaintrace.store import Store
+from chaintrace.source.scan import check_tree
+from chaintrace.store.cache import Store
 
 C_SUFFIXES = (".c", ".h")
 

@@ -16,8 +16,8 @@ sits in and its `#if` conditions.
 
 from __future__ import annotations
 
-from chaintrace.query import GraphLookup, TargetSite, TargetTrace, Trace
-from chaintrace.wording import bound_words
+from chaintrace.query.trace import GraphLookup, TargetSite, TargetTrace, Trace
+from chaintrace.render.wording import bound_words
 
 
 def _where(item: dict) -> str:

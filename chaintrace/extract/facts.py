@@ -1,0 +1,236 @@
+"""The facts extracted from one C file: plain frozen dataclasses, nothing else.
+
+Every position is 1-based line and column in the original source (the
+normaliser preserves byte offsets, so the parser's positions are the file's).
+Texts are the source text with runs of white space folded to one space.
+
+Facts are values: hashable, compared by field, never changed once built.
+Frozen costs speed (a frozen dataclass's `__init__` sets each field through
+`object.__setattr__`, and an index builds millions of facts); the guarantee
+that nothing downstream edits a fact is worth it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Bump whenever extraction changes what it produces: cached facts of another
+# version are never reused.
+EXTRACTOR_VERSION = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """An enclosing loop: `for`, `while`, `do`, or a loop-like macro (`QTAILQ_FOREACH`)."""
+
+    kind: str
+    condition: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """An early return that precedes a site in its function: `if (cond) return ...;`."""
+
+    condition: str
+    statement: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a site sits: enclosing loops (outermost first), `#if` conditions, early-return guards."""
+
+    loops: tuple[Loop, ...] = ()
+    conditions: tuple[str, ...] = ()
+    guards: tuple[Guard, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A function parameter; `name` is empty for unnamed ones (`void f(int)`)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    """A function definition with its line span and the comment right above it."""
+
+    name: str
+    file: str
+    line: int
+    end_line: int
+    is_static: bool
+    is_inline: bool
+    return_type: str
+    params: tuple[Param, ...]
+    comment: str = ""
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prototype:
+    """A function declaration without a body."""
+
+    name: str
+    file: str
+    line: int
+    is_static: bool
+    return_type: str
+    params: tuple[Param, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """A call in `caller`.
+
+    `callee` is the called identifier, or the callee expression's text for
+    indirect calls. `via` says which: "name" (a plain identifier not declared
+    locally), "local" / "param" (an identifier that is a local variable or a
+    parameter of the caller: a function pointer, never a global function),
+    "field" (`a->b(...)`, `a.b(...)`, `(*a->b)(...)`: `field` and `receiver`
+    are set), "expr" (anything else).
+    """
+
+    caller: str
+    file: str
+    line: int
+    col: int
+    callee: str
+    via: str
+    args: tuple[str, ...]
+    context: Context
+    field: str = ""
+    receiver: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """A mention of an identifier as a value, not as a call: a candidate address-taken function.
+
+    `usage` is "argument" (argument `arg_index` of a call to `call`),
+    "initializer" (`.field = name` in an initializer of struct type
+    `struct_type`, or positional member `arg_index`), "assignment"
+    (`lhs = name`, `lhs->field = name`, also a declaration's initializer),
+    or "other". `cast` holds the cast type text (`GSourceFunc`) or "&".
+    Whether `name` really is a function is decided later, against all
+    definitions of the tree. `function` is empty at file scope.
+    """
+
+    name: str
+    file: str
+    line: int
+    col: int
+    function: str
+    usage: str
+    call: str = ""
+    arg_index: int = -1
+    struct_type: str = ""
+    field: str = ""
+    lhs: str = ""
+    cast: str = ""
+    context: Context = Context()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWrite:
+    """A write to a struct field: `s->threshold_size = ...`, `p->n += 1`, `x.y++`.
+
+    `base_type` is the struct type of the written field's base when it can be
+    inferred from the function's declarations, else "".
+    """
+
+    function: str
+    file: str
+    line: int
+    col: int
+    lhs: str
+    field: str
+    base: str
+    base_type: str
+    rhs: str
+    operator: str
+    statement: str
+    context: Context
+
+
+@dataclass(frozen=True, slots=True)
+class StructField:
+    """A member of a struct or union; `is_fnptr` marks function-pointer members."""
+
+    name: str
+    type: str
+    is_fnptr: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StructDef:
+    """A struct or union definition with its members; `name` is the tag (or typedef name when anonymous)."""
+
+    name: str
+    file: str
+    line: int
+    fields: tuple[StructField, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Typedef:
+    """`typedef TYPE name;` with the aliased type's text (`struct SaveStateEntry`)."""
+
+    name: str
+    type: str
+    file: str
+    line: int
+    is_fnptr: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VarDecl:
+    """A variable or parameter declaration; `function` is empty for globals."""
+
+    function: str
+    name: str
+    type: str
+    file: str
+    line: int
+    is_param: bool
+    is_fnptr: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Define:
+    """`#define name(params) body`; `params` is None for object-like macros."""
+
+    name: str
+    params: tuple[str, ...] | None
+    body: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """A region the parser could not make sense of: kind "ERROR" or "MISSING"."""
+
+    kind: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """Everything extracted from one file."""
+
+    path: str
+    functions: tuple[FunctionDef, ...] = ()
+    prototypes: tuple[Prototype, ...] = ()
+    calls: tuple[CallSite, ...] = ()
+    refs: tuple[FunctionRef, ...] = ()
+    writes: tuple[FieldWrite, ...] = ()
+    structs: tuple[StructDef, ...] = ()
+    typedefs: tuple[Typedef, ...] = ()
+    variables: tuple[VarDecl, ...] = ()
+    defines: tuple[Define, ...] = ()
+    errors: tuple[ParseError, ...] = ()

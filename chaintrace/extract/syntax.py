@@ -1,0 +1,240 @@
+"""Helpers of extraction that read one construct: source text, declarators, types, structs, typedefs, defines, errors.
+
+Everything here works on byte offsets of the tree's nodes; text is read from
+the original source (the parsed text has macros blanked), which has the same
+offsets.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from chaintrace.extract.facts import Define, Param, ParseError, StructDef, StructField, Typedef
+
+_DECLARATOR_WRAPPERS = frozenset({
+    "pointer_declarator",
+    "array_declarator",
+    "parenthesized_declarator",
+    "init_declarator",
+    "attributed_declarator",
+    "function_declarator",
+})
+_NAME_NODES = frozenset({"identifier", "field_identifier", "type_identifier"})
+_SKIPPED_BEFORE_TYPE = frozenset({"storage_class_specifier", "attribute_specifier", "ms_declspec_modifier"})
+
+
+def fold(text: str) -> str:
+    """Return `text` with every run of white space folded to one space (and none at either end)."""
+    # Most texts (arguments, names) have nothing to fold: checking is cheaper than splitting.
+    if (
+        text.isascii()
+        and "  " not in text
+        and "\n" not in text
+        and "\t" not in text
+        and "\r" not in text
+        and "\x0b" not in text
+        and "\x0c" not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        return text
+    return " ".join(text.split())
+
+
+class Source:
+    """The original bytes of one file, read by byte range.
+
+    An ASCII file (nearly all of them) is decoded once and sliced as a str,
+    which is much cheaper than slicing and decoding bytes per node.
+    """
+
+    def __init__(self, path: str, original: bytes) -> None:
+        self.path = path
+        self.original = original
+        self.ascii = original.isascii()
+        self.string = original.decode("ascii") if self.ascii else ""
+
+    def slice(self, start: int, end: int) -> str:
+        """Return the source text between two byte offsets."""
+        if self.ascii:
+            return self.string[start:end]
+        return self.original[start:end].decode("utf-8", "replace")
+
+    def text(self, node: Node) -> str:
+        """Return a node's source text."""
+        if self.ascii:
+            return self.string[node.start_byte:node.end_byte]
+        return self.original[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+    def folded(self, node: Node) -> str:
+        """Return a node's source text with white space folded (identifiers need no folding)."""
+        if node.type == "identifier":
+            return self.text(node)
+        return fold(self.text(node))
+
+
+def declarator_name(node: Node | None, source: Source | None = None) -> tuple[str, bool, int]:
+    """Return (name, is_function_pointer, pointer depth) of a declarator."""
+    fnptr = False
+    depth = 0
+    seen_function = False
+    while node is not None:
+        kind = node.type
+        if kind not in _DECLARATOR_WRAPPERS:
+            if kind in _NAME_NODES:
+                return (source.text(node) if source is not None else node.text.decode("utf-8", "replace")), fnptr, depth
+            return "", False, 0
+        if kind == "function_declarator":
+            seen_function = True
+        elif kind == "pointer_declarator":
+            if seen_function:
+                fnptr = True
+            else:
+                depth += 1
+        if kind == "parenthesized_declarator":
+            node = node.named_children[0] if node.named_child_count else None
+        else:
+            node = node.child_by_field_name("declarator")
+    return "", False, 0
+
+
+def is_function_declarator(node: Node | None) -> bool:
+    """Return True when a declarator declares a function (not a pointer to one)."""
+    while node is not None and node.type in ("pointer_declarator", "attributed_declarator"):
+        node = node.child_by_field_name("declarator")
+    return node is not None and node.type == "function_declarator"
+
+
+def type_text(source: Source, declaration: Node, type_node: Node | None) -> str:
+    """Return the declared type as text: qualifiers and base type, storage class and attributes left out."""
+    if type_node is None:
+        return ""
+    start = declaration.start_byte
+    for child in declaration.children:
+        if child.type in _SKIPPED_BEFORE_TYPE:
+            start = child.end_byte
+        else:
+            break
+    return fold(source.slice(start, type_node.end_byte))
+
+
+def full_type(base: str, depth: int) -> str:
+    """Return `base` followed by `depth` pointer stars."""
+    return base + (" " + "*" * depth if depth else "")
+
+
+def params(source: Source, declarator: Node | None) -> tuple[tuple[Param, ...], list[tuple[Node, bool]]]:
+    """Return a function declarator's parameters, and per named parameter its node and is-function-pointer flag."""
+    while declarator is not None and declarator.type != "function_declarator":
+        declarator = declarator.child_by_field_name("declarator")
+    if declarator is None:
+        return (), []
+    parameters = declarator.child_by_field_name("parameters")
+    found: list[Param] = []
+    named: list[tuple[Node, bool]] = []
+    for param in parameters.named_children if parameters is not None else ():
+        kind = param.type
+        if kind == "parameter_declaration":
+            name, fnptr, depth = declarator_name(param.child_by_field_name("declarator"), source)
+            found.append(Param(name, full_type(type_text(source, param, param.child_by_field_name("type")), depth)))
+            if name:
+                named.append((param, fnptr))
+        elif kind == "variadic_parameter":
+            found.append(Param("...", "..."))
+    return tuple(found), named
+
+
+def storage_words(source: Source, node: Node) -> set[str]:
+    """Return the storage-class words of a declaration or definition (`static`, `inline`, ...)."""
+    words = set()
+    for child in node.children:
+        if child.type == "storage_class_specifier":
+            words.add(source.text(child))
+    return words
+
+
+def comment_above(source: Source, node: Node) -> str:
+    """Return the comment that ends on the line right above `node` (or on its line), else ""."""
+    previous = node.prev_sibling
+    if previous is not None and previous.type == "comment" and node.start_point[0] - previous.end_point[0] <= 1:
+        return source.text(previous)
+    return ""
+
+
+def bare_type(text: str) -> str:
+    """Return a type's name without qualifiers and `struct`: `const struct Foo` -> `Foo`."""
+    words = [w for w in text.replace("*", " ").split() if w not in ("const", "volatile", "struct", "union", "static")]
+    return words[-1] if words else ""
+
+
+def struct_fields(source: Source, body: Node | None) -> tuple[StructField, ...]:
+    """Return the members of a struct or union body."""
+    fields = []
+    for member in body.named_children if body is not None else ():
+        if member.type != "field_declaration":
+            continue
+        base = type_text(source, member, member.child_by_field_name("type"))
+        for declarator in member.children_by_field_name("declarator"):
+            name, fnptr, depth = declarator_name(declarator, source)
+            if name:
+                fields.append(StructField(name, full_type(base, depth), fnptr))
+    return tuple(fields)
+
+
+def struct_def(source: Source, node: Node, name_node: Node) -> StructDef:
+    """Return a named struct or union definition."""
+    fields = struct_fields(source, node.child_by_field_name("body"))
+    return StructDef(source.text(name_node), source.path, node.start_point[0] + 1, fields)
+
+
+def typedefs(source: Source, node: Node) -> tuple[list[Typedef], list[StructDef]]:
+    """Return the typedefs of one `typedef`, and the anonymous struct it names (`typedef struct { ... } Name;`)."""
+    type_node = node.child_by_field_name("type")
+    if type_node is None:
+        return [], []
+    found: list[Typedef] = []
+    anonymous: list[StructDef] = []
+    line = node.start_point[0] + 1
+    base = source.text(type_node)
+    body = type_node.child_by_field_name("body")
+    tag = type_node.child_by_field_name("name")
+    if body is not None:
+        base = f"{type_node.type.split('_')[0]} {source.text(tag) if tag else ''}".strip()
+    base = fold(base)
+    for declarator in node.children_by_field_name("declarator"):
+        name, fnptr, depth = declarator_name(declarator, source)
+        if not name:
+            continue
+        found.append(Typedef(name, full_type(base, depth), source.path, line, fnptr or is_function_declarator(declarator)))
+        if body is not None and tag is None and type_node.type in ("struct_specifier", "union_specifier") and not depth:
+            anonymous.append(StructDef(name, source.path, line, struct_fields(source, body)))
+    return found, anonymous
+
+
+def define(source: Source, node: Node, name_node: Node) -> Define:
+    """Return one `#define`."""
+    params_node = node.child_by_field_name("parameters")
+    names = None
+    if params_node is not None:
+        names = tuple(source.text(child) for child in params_node.named_children)
+    value = node.child_by_field_name("value")
+    body = fold(source.text(value).replace("\\\n", " ")) if value is not None else ""
+    return Define(source.text(name_node), names, body, source.path, node.start_point[0] + 1)
+
+
+def errors(root: Node) -> tuple[ParseError, ...]:
+    """Return the ERROR and MISSING regions of a tree (outermost only)."""
+    if not root.has_error:
+        return ()
+    found = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error:
+            found.append(ParseError("ERROR", node.start_point[0] + 1, node.start_point[1] + 1))
+        elif node.is_missing:
+            found.append(ParseError("MISSING", node.start_point[0] + 1, node.start_point[1] + 1))
+        elif node.has_error:
+            stack.extend(reversed(node.children))
+    found.sort(key=lambda error: (error.line, error.col))
+    return tuple(found)

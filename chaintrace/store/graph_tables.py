@@ -1,0 +1,234 @@
+"""The resolved call graph of a tree state, kept in SQLite tables so a query loads only what it needs.
+
+A trace of QEMU shows a few hundred of its ~100,000 functions. The tables
+keep every node and edge (with its sites and proofs, as JSON) and, as one
+blob, the graph's integer form (`adjacency.Adjacency`): a trace loads that
+blob, walks it forward from the entry and backward from the targets, and
+reads the rows of just the nodes and edges it shows. Loading the whole
+graph into networkx instead would take seconds.
+
+`GraphStore` answers the lookups of `query.GraphLookup`, so queries run on
+it as they do on a `graph.CallGraph`; renderers read its `node` and
+`edges_between` for the nodes and hops of a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from typing import TYPE_CHECKING
+
+from chaintrace.graph.adjacency import Adjacency, kind_order
+from chaintrace.errors import close_matches
+from chaintrace.extract.facts import Context, FieldWrite, Guard, Loop
+
+if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
+    from chaintrace.graph.model import CallGraph
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS g_states (state TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS g_nodes (
+    state TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, file TEXT NOT NULL,
+    line INTEGER NOT NULL, end_line INTEGER NOT NULL, static INTEGER NOT NULL, external INTEGER NOT NULL,
+    PRIMARY KEY (state, id));
+CREATE INDEX IF NOT EXISTS g_nodes_name ON g_nodes (state, name);
+CREATE INDEX IF NOT EXISTS g_nodes_file ON g_nodes (state, file);
+CREATE TABLE IF NOT EXISTS g_edges (
+    state TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, kind TEXT NOT NULL,
+    low INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS g_edges_src ON g_edges (state, src);
+CREATE INDEX IF NOT EXISTS g_edges_dst ON g_edges (state, dst);
+CREATE TABLE IF NOT EXISTS g_writes (
+    state TEXT NOT NULL, field TEXT NOT NULL, function TEXT NOT NULL, file TEXT NOT NULL,
+    data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS g_writes_field ON g_writes (state, field);
+CREATE TABLE IF NOT EXISTS g_diagnostics (state TEXT NOT NULL, caller TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS g_diagnostics_caller ON g_diagnostics (state, caller);
+CREATE TABLE IF NOT EXISTS g_adjacency (state TEXT PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+
+def _write_row(write: FieldWrite) -> str:
+    context = write.context
+    return json.dumps([
+        write.function, write.file, write.line, write.col, write.lhs, write.field, write.base, write.base_type,
+        write.rhs, write.operator, write.statement,
+        [[loop.kind, loop.condition, loop.line] for loop in context.loops], list(context.conditions),
+        [[guard.condition, guard.statement, guard.line] for guard in context.guards],
+    ])
+
+
+def _write_from_row(text: str) -> FieldWrite:
+    (function, file, line, col, lhs, field, base, base_type, rhs, operator, statement, loops, conditions,
+     guards) = json.loads(text)
+    context = Context(tuple(Loop(*loop) for loop in loops), tuple(conditions), tuple(Guard(*guard) for guard in guards))
+    return FieldWrite(function, file, line, col, lhs, field, base, base_type, rhs, operator, statement, context)
+
+
+class GraphStore:
+    """The graph tables of one tree state in an open SQLite connection."""
+
+    def __init__(self, db: sqlite3.Connection, state: str) -> None:
+        self.db = db
+        self.state = state
+        self._adjacency: Adjacency | None = None
+        self._nodes: dict[str, dict] = {}
+        self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+        with db:
+            db.executescript(_SCHEMA)
+
+    def exists(self) -> bool:
+        """Return True when the graph of this state has been saved."""
+        return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
+
+    def save(self, cg: CallGraph, writes: Iterable[FieldWrite]) -> None:
+        """Store the whole graph, its integer form, its diagnostics and the field writes, in one transaction."""
+        from chaintrace.graph.model import graph_rows
+
+        nodes, edges = graph_rows(cg)
+        state = self.state
+        adjacency = cg.adjacency().to_bytes()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("g_nodes", "g_edges", "g_writes", "g_diagnostics", "g_adjacency"):
+                self.db.execute(f"DELETE FROM {table} WHERE state = ?", (state,))
+            self.db.executemany("INSERT INTO g_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                ((state, *row) for row in nodes))
+            self.db.executemany(
+                "INSERT INTO g_edges VALUES (?, ?, ?, ?, ?, ?)",
+                ((state, src, dst, kind, data.get("confidence") == "low", json.dumps(data)) for src, dst, kind, data in edges),
+            )
+            self.db.executemany(
+                "INSERT INTO g_writes VALUES (?, ?, ?, ?, ?)",
+                ((state, w.field, w.function, w.file, _write_row(w)) for w in writes if w.function),
+            )
+            self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
+                                ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
+            self.db.execute("INSERT INTO g_adjacency VALUES (?, ?)", (state, adjacency))
+            self.db.execute("INSERT OR REPLACE INTO g_states VALUES (?)", (state,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # --- lookups (what `query.GraphLookup` asks for) ----------------------------------
+
+    def node_rows(self, ids: Iterable[str]) -> list[tuple]:
+        """Return the node rows (id, name, file, line, end_line, static, external) of `ids`."""
+        rows = []
+        ids = sorted(set(ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows += self.db.execute(
+                f"SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? AND id IN ({marks})",
+                (self.state, *chunk),
+            ).fetchall()
+        return rows
+
+    def has(self, node_id: str) -> bool:
+        """Return True when `node_id` is a node of the graph."""
+        return bool(self.node_rows([node_id]))
+
+    def node(self, node_id: str) -> dict:
+        """Return the attributes of a node (name, file, line, end_line, static, external); KeyError if unknown."""
+        if node_id not in self._nodes:
+            rows = self.node_rows([node_id])
+            if not rows:
+                raise KeyError(node_id)
+            self._cache_nodes(rows)
+        return self._nodes[node_id]
+
+    def preload_nodes(self, ids: Iterable[str]) -> None:
+        """Read the attributes of many nodes at once, for `node`."""
+        self._cache_nodes(self.node_rows(node for node in ids if node not in self._nodes))
+
+    def _cache_nodes(self, rows: Iterable[tuple]) -> None:
+        for node_id, name, file, line, end_line, static, external in rows:
+            self._nodes[node_id] = {"name": name, "file": file, "line": line, "end_line": end_line,
+                                    "static": bool(static), "external": bool(external)}
+
+    def ids_named(self, name: str) -> list[str]:
+        """Return the ids of the functions called `name`, or whose id is `name` (external-linkage one first)."""
+        # a UNION of two indexed lookups: with OR, SQLite scans every node of the state
+        rows = self.db.execute("SELECT id FROM g_nodes WHERE state = ? AND id = ? UNION "
+                               "SELECT id FROM g_nodes WHERE state = ? AND name = ?", (self.state, name, self.state, name))
+        return sorted((row[0] for row in rows), key=lambda i: (i != name, "::" in i, i))
+
+    def close_names(self, name: str) -> str:
+        """Return the ' (did you mean: ...?)' hint for an unknown function name."""
+        names = {row[0] for row in self.db.execute("SELECT DISTINCT name FROM g_nodes WHERE state = ?", (self.state,))}
+        return close_matches(name, names)
+
+    def ids_in_file(self, file: str) -> list[str]:
+        """Return the ids of the functions defined in `file`."""
+        rows = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes "
+                               "WHERE state = ? AND file = ?", (self.state, file)).fetchall()
+        self._cache_nodes(rows)
+        return [row[0] for row in rows]
+
+    def writes(self, field: str | None) -> list[FieldWrite]:
+        """Return the field writes to `field` (every write when None)."""
+        if field is None:
+            rows = self.db.execute("SELECT data FROM g_writes WHERE state = ?", (self.state,))
+        else:
+            rows = self.db.execute("SELECT data FROM g_writes WHERE state = ? AND field = ?", (self.state, field))
+        return [_write_from_row(row[0]) for row in rows]
+
+    def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
+        """Return the edges (src, dst, kind, data) into `node`."""
+        rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND dst = ?", (self.state, node))
+        return [(src, dst, kind, json.loads(data)) for src, dst, kind, data in rows]
+
+    def out_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
+        """Return the edges (src, dst, kind, data) out of `node`."""
+        rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ?", (self.state, node))
+        return [(src, dst, kind, json.loads(data)) for src, dst, kind, data in rows]
+
+    def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
+        """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
+        if (src, dst) not in self._edges:
+            rows = self.db.execute("SELECT kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?",
+                                   (self.state, src, dst)).fetchall()
+            self._edges[src, dst] = sorted(((kind, json.loads(data)) for kind, data in rows),
+                                           key=lambda edge: kind_order(edge[0]))
+        wanted = set(kinds) if kinds is not None else None
+        return [(kind, data) for kind, data in self._edges[src, dst] if wanted is None or kind in wanted]
+
+    def diagnostics_of(self, callers: set[str]) -> list[dict]:
+        """Return the diagnostics of indirect calls made by `callers`."""
+        # One pass over the state's diagnostics (a few thousand rows) beats thousands of lookups by caller.
+        rows = self.db.execute("SELECT caller, data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
+                               (self.state,))
+        return [json.loads(data) for caller, data in rows if caller in callers]
+
+    def adjacency(self) -> Adjacency:
+        """Return the graph's integer form; rebuilt from the edge table (and stored) when missing or unreadable."""
+        if self._adjacency is None:
+            row = self.db.execute("SELECT data FROM g_adjacency WHERE state = ?", (self.state,)).fetchone()
+            try:
+                self._adjacency = Adjacency.from_bytes(row[0]) if row else None
+            except ValueError:
+                self._adjacency = None
+            if self._adjacency is None:
+                nodes = [r[0] for r in self.db.execute("SELECT id FROM g_nodes WHERE state = ?", (self.state,))]
+                edges = self.db.execute("SELECT src, dst, kind, low FROM g_edges WHERE state = ?", (self.state,))
+                self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low)) for s, d, k, low in edges))
+                with self.db:
+                    self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
+                                    (self.state, self._adjacency.to_bytes()))
+        return self._adjacency
+
+    def whole(self) -> CallGraph:
+        """Return the whole graph in networkx (slow on a large tree: queries run on the store itself)."""
+        from chaintrace.graph.model import graph_from_rows
+
+        nodes = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ?",
+                                (self.state,)).fetchall()
+        edges = [(src, dst, kind, json.loads(data)) for src, dst, kind, data in self.db.execute(
+            "SELECT src, dst, kind, data FROM g_edges WHERE state = ?", (self.state,))]
+        diagnostics = [json.loads(row[0]) for row in self.db.execute(
+            "SELECT data FROM g_diagnostics WHERE state = ?", (self.state,))]
+        return graph_from_rows(nodes, edges, diagnostics)

@@ -1,0 +1,145 @@
+"""Call sites of one file -> `CallSite` facts, and `FunctionRef`s for the function names passed as arguments.
+
+This is the hottest loop of extraction (one pass per call site, hundreds of
+thousands in QEMU): names are bound to locals and each node attribute is
+read once.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from chaintrace.extract.facts import CallSite, Context, FunctionRef, VarDecl
+from chaintrace.extract.scope import FileScope
+from chaintrace.extract.syntax import Source, fold
+
+# Expression nodes that may name a function as a value: `fn`, `(GSourceFunc) fn`, `&fn`.
+VALUE_WRAPPERS = ("cast_expression", "pointer_expression")
+
+
+def unwrap_callee(node: Node) -> Node:
+    """Return the callee expression inside `(*fp)` / `(fp)` / `*fp`."""
+    while True:
+        kind = node.type
+        if kind == "parenthesized_expression" and node.named_child_count == 1:
+            node = node.named_children[0]
+        elif kind == "pointer_expression" and node.children[0].type == "*":
+            node = node.child_by_field_name("argument")
+        else:
+            return node
+
+
+def value_name(node: Node) -> tuple[Node, Node | None] | None:
+    """Return (identifier, cast or `&` wrapper) when an expression is `fn`, `(T) fn` or `&fn`/`*fn`, else None."""
+    kind = node.type
+    if kind == "identifier":
+        return node, None
+    if kind == "cast_expression":
+        value = node.child_by_field_name("value")
+        return (value, node) if value is not None and value.type == "identifier" else None
+    if kind == "pointer_expression":
+        value = node.child_by_field_name("argument")
+        return (value, node) if value is not None and value.type == "identifier" else None
+    return None
+
+
+def cast_text(source: Source, wrapper: Node | None) -> str:
+    """Return the cast type text of a value's wrapper (`GSourceFunc`), "&" for `&fn`, "" for a bare name."""
+    if wrapper is None:
+        return ""
+    if wrapper.type == "cast_expression":
+        return fold(source.text(wrapper.child_by_field_name("type")))
+    return "&"
+
+
+def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[FunctionRef]]:
+    """Return the call sites, and the references of their identifier arguments."""
+    text = file.source.text
+    path = file.path
+    enclosing = file.enclosing
+    context_at = file.contexts.at
+    all_locals = file.locals
+    no_locals: dict[str, VarDecl] = {}
+    found = []
+    refs: list[FunctionRef] = []
+    add_call = found.append
+    for captures in matches:
+        node = captures["reference.call"][0]
+        start_byte = node.start_byte
+        end_byte = node.end_byte
+        function, function_start = enclosing(start_byte, end_byte)
+        function_locals = all_locals.get(function, no_locals) if function else no_locals
+        callee, via, field, receiver = _callee(text, unwrap_callee(captures["name"][0]), function_locals)
+        context = context_at(start_byte, end_byte, function_start)
+        site = _Site(file.source, function, function_locals, callee, context, refs)
+        args = site.arguments(captures["arguments"][0].named_children)
+        point = node.start_point
+        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
+    return found, refs
+
+
+def _callee(text, callee_node: Node, function_locals: dict[str, VarDecl]) -> tuple[str, str, str, str]:
+    """Return (callee, via, field, receiver) of a call's unwrapped callee expression (see `CallSite`)."""
+    kind = callee_node.type
+    if kind == "identifier":
+        callee = text(callee_node)
+        declaration = function_locals.get(callee)
+        via = ("param" if declaration.is_param else "local") if declaration else "name"
+        return callee, via, "", ""
+    callee = fold(text(callee_node))
+    if kind == "field_expression":
+        field = text(callee_node.child_by_field_name("field"))
+        receiver = fold(text(callee_node.child_by_field_name("argument")))
+        return callee, "field", field, receiver
+    return callee, "expr", "", ""
+
+
+class _Site:
+    """One call site's arguments being read: each name that may be a function becomes a `FunctionRef`."""
+
+    __slots__ = ("source", "function", "function_locals", "callee", "context", "refs")
+
+    def __init__(self, source: Source, function: str, function_locals: dict[str, VarDecl], callee: str,
+                 context: Context, refs: list[FunctionRef]) -> None:
+        self.source = source
+        self.function = function
+        self.function_locals = function_locals  # a local or parameter is never a function
+        self.callee = callee
+        self.context = context
+        self.refs = refs
+
+    def arguments(self, nodes: list[Node]) -> tuple[str, ...]:
+        """Return the folded argument texts, recording the references among them."""
+        text = self.source.text
+        args: list[str] = []
+        for arg in nodes:
+            arg_kind = arg.type
+            if arg_kind == "identifier":
+                # a bare identifier argument sits where its call does: same context
+                self.reference(arg, None, len(args))
+                args.append(text(arg))
+                continue
+            if arg_kind == "comment":
+                continue
+            if arg_kind == "conditional_expression":  # `f(flag ? a : &b)`: either arm may be the function
+                for arm in (arg.child_by_field_name("consequence"), arg.child_by_field_name("alternative")):
+                    found = value_name(arm) if arm is not None else None
+                    if found is not None:
+                        self.reference(found[0], found[1], len(args))
+            elif arg_kind in VALUE_WRAPPERS:
+                found = value_name(arg)
+                if found is not None:
+                    self.reference(found[0], found[1], len(args))
+            args.append(fold(text(arg)))
+        return tuple(args)
+
+    def reference(self, name_node: Node, wrapper: Node | None, index: int) -> None:
+        """Record `name_node` as argument `index` of the call, unless it names a local."""
+        name = self.source.text(name_node)
+        if name in self.function_locals:
+            return
+        point = name_node.start_point
+        self.refs.append(FunctionRef(
+            name, self.source.path, point[0] + 1, point[1] + 1, self.function, "argument", self.callee, index,
+            cast=cast_text(self.source, wrapper), context=self.context,
+        ))

@@ -1,0 +1,135 @@
+"""Names used as values and writes to struct fields -> `FunctionRef` and `FieldWrite` facts.
+
+A `FunctionRef` here is an identifier in an initializer (`.save = ram_save`,
+or a positional member) or on the right of an assignment; whether it names a
+function is decided later, against the whole tree's definitions.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from chaintrace.extract.calls import VALUE_WRAPPERS, cast_text
+from chaintrace.extract.facts import FieldWrite, FunctionRef
+from chaintrace.extract.scope import FileScope
+from chaintrace.extract.syntax import Source, bare_type, declarator_name, fold
+
+
+def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[FunctionRef]:
+    """Return FunctionRef rows of identifiers in initializers and on the right of assignments."""
+    source = file.source
+    refs = []
+    positions: dict[int, dict[int, int]] = {}  # initializer list id -> child id -> member index
+    for usage in ("initializer", "assignment"):
+        for captures in by_kind.get(f"reference.{usage}", ()):
+            name_node = captures["name"][0]
+            start, end = name_node.start_byte, name_node.end_byte
+            function, function_start = file.enclosing(start, end)
+            name = source.text(name_node)
+            if function and name in file.locals.get(function, {}):
+                continue  # a local or parameter, never a function
+            wrapper = name_node.parent
+            if wrapper is not None and wrapper.type not in VALUE_WRAPPERS:
+                wrapper = None
+            container = captures[f"reference.{usage}"][0]
+            if usage == "initializer":
+                details = _initializer_details(source, captures, container, wrapper or name_node, positions)
+            else:
+                details = _assignment_details(source, container)
+            point = name_node.start_point
+            refs.append(FunctionRef(
+                name, file.path, point[0] + 1, point[1] + 1, function, usage, cast=cast_text(source, wrapper),
+                context=file.contexts.at(start, end, function_start), **details,
+            ))
+    return refs
+
+
+def _initializer_details(source: Source, captures: dict, container: Node, value: Node, positions: dict) -> dict:
+    """Return the field (or positional index) an initializer member fills, and the initialised struct type."""
+    if "field" in captures:
+        return {"field": source.text(captures["field"][0]), "struct_type": _initializer_type(source, container.parent)}
+    index = positions.get(container.id)
+    if index is None:
+        members = [child.id for child in container.named_children if child.type != "comment"]
+        index = positions[container.id] = {member: i for i, member in enumerate(members)}
+    return {"arg_index": index.get(value.id, -1), "struct_type": _initializer_type(source, container)}
+
+
+def _assignment_details(source: Source, container: Node) -> dict:
+    """Return lhs (and field) of `lhs = name`, or of a declaration's initializer."""
+    if container.type == "init_declarator":
+        name, _, _ = declarator_name(container.child_by_field_name("declarator"), source)
+        return {"lhs": name}
+    left = container.child_by_field_name("left")
+    field = ""
+    if left is not None and left.type == "field_expression":
+        field = source.text(left.child_by_field_name("field"))
+    return {"lhs": source.folded(left) if left is not None else "", "field": field}
+
+
+def _initializer_type(source: Source, initializer_list: Node | None) -> str:
+    """Return the struct type an initializer list initialises, when its declaration says so."""
+    depth = 0
+    node = initializer_list
+    while node is not None and node.type == "initializer_list":
+        depth += 1
+        node = node.parent
+        if node is not None and node.type == "initializer_pair":
+            return ""  # a nested member's type would need the struct's fields: left to the graph
+    if node is None:
+        return ""
+    if node.type == "compound_literal_expression":
+        type_node = node.child_by_field_name("type")
+        return bare_type(source.text(type_node)) if type_node is not None and depth == 1 else ""
+    if node.type != "init_declarator":
+        return ""
+    declaration = node.parent
+    if declaration is None or declaration.type != "declaration":
+        return ""
+    is_array = node.child_by_field_name("declarator").type == "array_declarator"
+    if depth != (2 if is_array else 1):
+        return ""
+    return bare_type(source.text(declaration.child_by_field_name("type")))
+
+
+def field_writes(file: FileScope, matches: list[dict]) -> list[FieldWrite]:
+    """Return the writes to struct fields (`s->x = ...`, `p->n += 1`, `x.y++`) with the statement that holds each."""
+    source = file.source
+    writes = []
+    for captures in matches:
+        node = captures["reference.field_write"][0]
+        function, function_start = file.enclosing(node.start_byte, node.end_byte)
+        if node.type == "assignment_expression":
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            operator = source.text(node.child_by_field_name("operator"))
+            rhs = source.folded(right) if right is not None else ""
+        else:
+            left = node.child_by_field_name("argument")
+            operator = fold(source.text(node).replace(source.text(left), "", 1))
+            rhs = ""
+        base_node = left.child_by_field_name("argument")
+        base = source.folded(base_node)
+        base_type = ""
+        if base_node.type == "identifier":
+            declaration = file.declared(function, base)
+            if declaration is not None:
+                base_type = bare_type(declaration.type)
+        point = node.start_point
+        writes.append(FieldWrite(
+            function, file.path, point[0] + 1, point[1] + 1, source.folded(left), source.text(captures["name"][0]),
+            base, base_type, rhs, operator, fold(source.text(_statement(node))),
+            file.contexts.at(node.start_byte, node.end_byte, function_start),
+        ))
+    return writes
+
+
+def _statement(node: Node) -> Node:
+    """Return the expression statement that holds a write, else the write itself (`for (...; x.y++)`)."""
+    statement = node
+    while statement.type not in ("expression_statement", "declaration", "for_statement"):
+        parent = statement.parent  # a node's parent is a walk from the root: read it once per level
+        if parent is None:
+            break
+        statement = parent
+    return statement if statement.type == "expression_statement" else node

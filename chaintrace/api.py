@@ -104,7 +104,7 @@ def tree_graph(store: Store, tree: Path, jobs: int = 0, progress: bool = False,
     summary = index(root, store, jobs=jobs, progress=progress, warn=warn)
     tables = GraphStore(store.db, summary.state)
     if not tables.exists():
-        from chaintrace.graph.model import build_graph
+        from chaintrace.graph.build import build_graph
 
         if progress:
             print("resolving the call graph ...", file=sys.stderr)

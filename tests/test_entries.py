@@ -17,7 +17,7 @@ from chaintrace.query.entries import (
     qmp_commands,
 )
 from chaintrace.errors import NotFound
-from chaintrace.graph.model import build_graph
+from chaintrace.graph.build import build_graph
 from chaintrace.query.trace import UnknownFunction
 
 MINI = FIXTURES / "mini_qemu"

@@ -11,6 +11,7 @@ import pytest
 
 from chaintrace.extract.extractor import extract
 from chaintrace.extract.facts import Context, Guard, Loop, Param
+from chaintrace.extract.syntax import bare_type
 from chaintrace.store.cache import decode_facts, encode_facts
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "extract" / "sample.c"
@@ -221,3 +222,15 @@ def test_a_typedef_of_several_names_is_read_once() -> None:
     found = extract("a.c", b"typedef struct { int x; } Pair, *PairPtr;\n")
     assert [(t.name, t.type) for t in found.typedefs] == [("Pair", "struct"), ("PairPtr", "struct *")]
     assert [s.name for s in found.structs] == ["Pair"]
+
+
+@pytest.mark.parametrize("text, name", [
+    ("const struct Foo *", "Foo"),
+    ("Foo[4]", "Foo"),
+    ("Foo * restrict", "Foo"),
+    ("enum Kind", "Kind"),
+    ("unsigned long", "long"),
+    ("const", ""),
+])
+def test_bare_type_drops_qualifiers_stars_and_array_sizes(text: str, name: str) -> None:
+    assert bare_type(text) == name

@@ -10,7 +10,9 @@ from oracle import expected_graph, fixture_dirs, gcc_call_sites
 from test_graph_facts import fixture_facts
 
 from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
-from chaintrace.graph.model import CallGraph, build_graph, graph_from_rows, graph_rows, is_stub
+from chaintrace.graph.build import build_graph
+from chaintrace.graph.model import CallGraph, graph_from_rows, graph_rows
+from chaintrace.graph.symbols import is_stub
 from chaintrace.graph.indirect import load_registrars
 
 FIXTURES = [d.name for d in fixture_dirs()]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from test_graph_facts import qemu_facts
 
-from chaintrace.graph.model import CallGraph, build_graph
+from chaintrace.graph.build import build_graph
+from chaintrace.graph.model import CallGraph
 
 
 @functools.cache

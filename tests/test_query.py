@@ -7,7 +7,8 @@ import pytest
 from test_graph_facts import FIXTURES, fixture_facts
 
 from chaintrace.query.entries import entry_node
-from chaintrace.graph.model import CallGraph, build_graph, graph_from_rows
+from chaintrace.graph.build import build_graph
+from chaintrace.graph.model import CallGraph, graph_from_rows
 from chaintrace.query.trace import (
     ComponentChop,
     Distances,

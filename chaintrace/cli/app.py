@@ -141,7 +141,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _edge_kinds(text: str | None) -> list[str] | None:
-    from chaintrace.graph.adjacency import EDGE_KINDS
+    from chaintrace.graph.kinds import EDGE_KINDS
 
     if not text:
         return None

@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _edge_kinds(text: str | list | None) -> list[str] | None:
-    from chaintrace.graph.adjacency import EDGE_KINDS
+    from chaintrace.graph.kinds import EDGE_KINDS
 
     kinds = [k.strip() for k in (text.split(",") if isinstance(text, str) else text or []) if k.strip()]
     unknown = [kind for kind in kinds if kind not in EDGE_KINDS]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 7
+EXTRACTOR_VERSION = 8  # 8: one bare_type, which drops array sizes and reads `g_autoptr(T)` as T
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ offsets.
 
 from __future__ import annotations
 
+import re
+
 from tree_sitter import Node
 
 from chaintrace.extract.facts import Define, Param, ParseError, StructDef, StructField, Typedef
@@ -161,9 +163,18 @@ def comment_above(source: Source, node: Node) -> str:
     return ""
 
 
+_NON_TYPE_WORDS = frozenset({"const", "volatile", "restrict", "struct", "union", "enum", "static"})
+_ARRAY_SUFFIX = re.compile(r"\[[^\]]*\]")
+_TYPE_PUNCTUATION = re.compile(r"[\s*()]+")
+
+
 def bare_type(text: str) -> str:
-    """Return a type's name without qualifiers and `struct`: `const struct Foo` -> `Foo`."""
-    words = [w for w in text.replace("*", " ").split() if w not in ("const", "volatile", "struct", "union", "static")]
+    """Return a type's name without qualifiers, tag keyword, stars and array sizes.
+
+    `const struct Foo *` -> `Foo`, `Foo * restrict` -> `Foo`, `Foo[4]` -> `Foo`,
+    `unsigned long` -> `long`; "" when no name is left.
+    """
+    words = [w for w in _TYPE_PUNCTUATION.split(_ARRAY_SUFFIX.sub(" ", text)) if w and w not in _NON_TYPE_WORDS]
     return words[-1] if words else ""
 
 

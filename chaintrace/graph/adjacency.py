@@ -2,7 +2,7 @@
 
 A trace walks forward from its entry and backward from its targets over a
 graph of ~100,000 functions and ~280,000 edges. networkx is where the graph
-is built and resolved (`graph.py`), but loading it whole takes seconds and
+is built and resolved (`build.py`), but loading it whole takes seconds and
 importing networkx alone a third of a second; so each resolved graph state
 also keeps this form: node ids sorted (a node's index is its rank), and the
 edges in both directions as CSR arrays (per node, an offset into one array
@@ -32,12 +32,8 @@ from itertools import accumulate, chain
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
+from chaintrace.graph.kinds import EDGE_KINDS
 
-
-def kind_order(kind: str) -> int:
-    """Return a kind's rank in EDGE_KINDS (unknown kinds last): the order edges are listed in."""
-    return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)
 FORMAT = 5  # bump when the byte layout changes: old blobs are rebuilt, never misread
 
 

@@ -25,7 +25,9 @@ from collections import defaultdict
 from importlib import resources
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
-from chaintrace.graph.model import CallGraph, Symbols, bare_type, call_site, site_of
+from chaintrace.extract.syntax import bare_type
+from chaintrace.graph.model import CallGraph, call_site, site_of
+from chaintrace.graph.symbols import Symbols
 
 def load_registrars(text: str | None = None) -> dict:
     """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind}}.

@@ -41,7 +41,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chaintrace.graph.adjacency import EDGE_KINDS, Adjacency, strongly_connected
+from chaintrace.graph.adjacency import Adjacency, strongly_connected
+from chaintrace.graph.kinds import EDGE_KINDS
 from chaintrace.errors import NotFound
 from chaintrace.extract.facts import CallSite, Context, FieldWrite
 

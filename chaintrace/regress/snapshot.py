@@ -68,7 +68,7 @@ def run_query(tg, query: TraceQuery) -> Traced:
     """
     from chaintrace import api
     from chaintrace.errors import NotFound
-    from chaintrace.graph.adjacency import EDGE_KINDS
+    from chaintrace.graph.kinds import EDGE_KINDS
     from chaintrace.render.document import trace_document
 
     unknown = [kind for kind in query.edges if kind not in EDGE_KINDS]

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 
 from typing import TYPE_CHECKING
 
-from chaintrace.graph.adjacency import Adjacency, kind_order
+from chaintrace.graph.adjacency import Adjacency
+from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldWrite, Guard, Loop
 

@@ -1,0 +1,67 @@
+"""Facts -> the call graph: one node per definition, the direct edges, then the indirect kinds.
+
+`build_graph` is the graph pass of the pipeline: `Symbols` says what each
+called name means, `_add_direct` adds the plain calls, and
+`indirect.add_indirect_edges` the threads, callbacks, ops tables and
+function pointers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chaintrace.extract.facts import CallSite, FileFacts
+from chaintrace.graph import indirect
+from chaintrace.graph.model import CallGraph, call_site, no_cycle_collection
+from chaintrace.graph.symbols import Symbols
+
+
+def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None) -> CallGraph:
+    """Return the call graph of a tree's facts, all edge kinds included.
+
+    Parameters
+    ----------
+    facts : iterable of FileFacts
+        The facts of every file of the tree (paths relative to its root).
+    registrars : dict, optional
+        The registrar table (see `indirect.load_registrars`); QEMU's by default.
+
+    Returns
+    -------
+    CallGraph
+        Nodes for every definition and every called external name; `direct`
+        edges from plain-name calls, then the indirect kinds added by
+        `chaintrace.graph.indirect.add_indirect_edges`.
+    """
+    facts = list(facts)
+    with no_cycle_collection():
+        return _build(facts, registrars)
+
+
+def _build(facts: list[FileFacts], registrars: dict | None) -> CallGraph:
+    symbols = Symbols(facts)
+    cg = CallGraph()
+    for node_id, definition in symbols.nodes():
+        cg.add_function(node_id, definition.name, definition.file, definition.line,
+                        definition.end_line, definition.is_static)
+    for file_facts in facts:
+        for call in file_facts.calls:
+            if call.caller and call.via == "name":
+                _add_direct(cg, symbols, call)
+    indirect.add_indirect_edges(cg, symbols, facts, registrars)
+    return cg
+
+
+def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:
+    """Add the direct edge(s) of a plain-name call, or hand it to the indirect resolver."""
+    caller = symbols.id_of(call.file, call.caller)
+    if caller is None:
+        return
+    for target in symbols.direct_targets(call.file, call.callee):
+        if target.external:
+            cg.add_function(target.id, call.callee, "", 0, 0, False, external=True)
+        extra = {"macro": target.macro} if target.macro else {}
+        data = {}
+        if target.candidates:
+            data = {"ambiguous": list(target.candidates), "preferred": target.reason}
+        cg.add_site(caller, target.id, "direct", call_site(call, **extra), **data)

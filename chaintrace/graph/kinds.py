@@ -1,0 +1,18 @@
+"""The edge kinds of a call graph, in the order edges are listed, drawn and stored.
+
+`direct` (a plain call), `thread` (`qemu_thread_create`), `callback` (QIO,
+bottom halves, timers, coroutines, GSources), `ops` (a call through a
+registered ops table), `fnptr` (any other function pointer). A kind's rank
+is also its code in `Adjacency`'s flags, so a new kind goes at the end (and
+bumps `adjacency.FORMAT`). Imports nothing: the warm trace and the drawing
+code both read it.
+"""
+
+from __future__ import annotations
+
+EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
+
+
+def kind_order(kind: str) -> int:
+    """Return a kind's rank in EDGE_KINDS (unknown kinds last): the order edges are listed in."""
+    return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)

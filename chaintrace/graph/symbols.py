@@ -1,0 +1,184 @@
+"""What the names of a tree mean: its definitions, declarations, typedefs and macros, file by file.
+
+`Symbols` gives each function definition its node id (see `model`) and
+resolves a called name much as the linker would: the file's own definition
+first, then the external one (a non-stub file preferred, the others kept as
+candidates), then a header's `static inline`; a macro resolves to the
+defined functions its body calls. It also answers the types the indirect
+resolver needs: locals, globals, struct members, typedefs, return types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from chaintrace.extract.facts import FileFacts, FunctionDef
+from chaintrace.extract.syntax import bare_type
+
+# Names that are never functions of the tree: compiler builtins and C-library macros, and
+# C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
+# a "function" (`if (x) {...}` read as a definition).
+_BUILTIN_PREFIXES = ("__builtin_", "__atomic_", "__sync_")
+_KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "alignof", "_Alignof",
+                       "_Static_assert", "static_assert", "if", "else", "while", "for", "do", "switch", "case",
+                       "return", "goto", "sizeof", "typeof", "__typeof__", "_Generic", "__attribute__",
+                       "__asm__", "asm", "defined"})
+_IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a called name resolves to: a node id, with the other candidates when ambiguous."""
+
+    id: str
+    external: bool = False
+    candidates: tuple[str, ...] = ()
+    reason: str = ""
+    macro: str = ""
+
+
+def is_stub(path: str) -> bool:
+    """Return True for QEMU stub files: under a `stubs/` folder or named `*stub*`."""
+    parts = PurePosixPath(path).parts
+    return "stubs" in parts[:-1] or "stub" in parts[-1]
+
+
+class Symbols:
+    """The tree's definitions, declarations and macros, and what names mean in each file."""
+
+    def __init__(self, facts: Iterable[FileFacts]) -> None:
+        self._ids: dict[tuple[str, str], str] = {}  # (file, name) -> node id
+        self._defs: dict[str, FunctionDef] = {}  # node id -> first definition
+        self.external: dict[str, list[str]] = {}  # name -> ids, preferred first
+        self.header_static: dict[str, list[str]] = defaultdict(list)  # statics outside .c files
+        self.macros: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        self.types: set[str] = set()
+        self.typedefs: dict[str, str] = {}
+        self.structs: dict[str, list] = defaultdict(list)
+        self.locals: dict[tuple[str, str, str], str] = {}  # (file, function, name) -> type
+        self.globals: dict[tuple[str, str], str] = {}  # (file, name) -> type
+        self.global_types: dict[str, str] = {}  # name -> type, any file
+        self.returns: dict[str, str] = {}  # function name -> return type
+        self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
+        self._expanded: dict[tuple[str, str], list[Target]] = {}
+        externals: dict[str, list[FunctionDef]] = defaultdict(list)
+        for file_facts in facts:
+            self._index(file_facts, externals)
+        for name, defs in externals.items():
+            defs.sort(key=lambda d: (is_stub(d.file), d.file))
+            ids = []
+            for rank, definition in enumerate(defs):
+                node_id = name if rank == 0 else f"{definition.file}::{name}"
+                self._define(definition, node_id)
+                ids.append(self._ids[definition.file, name])
+            self.external[name] = list(dict.fromkeys(ids))
+
+    def _index(self, facts: FileFacts, externals: dict[str, list[FunctionDef]]) -> None:
+        for definition in facts.functions:
+            if definition.name in _KEYWORDS:
+                continue
+            self.returns.setdefault(definition.name, definition.return_type)
+            if definition.is_static:
+                self._define(definition, f"{definition.file}::{definition.name}")
+                if not definition.file.endswith(".c"):
+                    self.header_static[definition.name].append(self._ids[definition.file, definition.name])
+            elif not any(d.file == definition.file for d in externals[definition.name]):
+                externals[definition.name].append(definition)
+        for prototype in facts.prototypes:
+            self.returns.setdefault(prototype.name, prototype.return_type)
+        for define in facts.defines:
+            self.macros[define.name].append((define.params or (), define.body))
+        for typedef in facts.typedefs:
+            self.types.add(typedef.name)
+            self.typedefs.setdefault(typedef.name, bare_type(typedef.type))
+        for struct in facts.structs:
+            self.types.add(struct.name)
+            self.structs[struct.name].append(struct)
+        for var in facts.variables:
+            if var.function:
+                self.locals[var.file, var.function, var.name] = var.type
+            else:
+                self.globals[var.file, var.name] = var.type
+                if not var.file.endswith(".c"):  # declared in a header: visible everywhere
+                    self.global_types.setdefault(var.name, var.type)
+
+    def _define(self, definition: FunctionDef, node_id: str) -> None:
+        # A second definition in the same file (#if/#else) is the same node.
+        if (definition.file, definition.name) not in self._ids:
+            self._ids[definition.file, definition.name] = node_id
+            self._defs.setdefault(node_id, definition)
+
+    def nodes(self) -> Iterator[tuple[str, FunctionDef]]:
+        """Yield (node id, first definition) of every defined function."""
+        yield from self._defs.items()
+
+    def id_of(self, file: str, name: str) -> str | None:
+        """Return the node id of the function `name` defined in `file`, or None."""
+        return self._ids.get((file, name))
+
+    def is_variable(self, file: str, function: str, name: str) -> bool:
+        """Return True when `name` is a local of `function` or a variable of `file` (not a function)."""
+        return (file, function, name) in self.locals or ((file, name) in self.globals and (file, name) not in self._ids)
+
+    def resolve_function(self, file: str, name: str) -> Target | None:
+        """Return the defined function `name` means in `file`: its static, the external one, a header's static."""
+        own = self._ids.get((file, name))
+        if own is not None:
+            return Target(own)  # the file's static, or its own definition of an external name
+        if name not in self._shared:
+            self._shared[name] = None
+            for ids in (self.external.get(name), self.header_static.get(name)):
+                if ids and len(ids) == 1:
+                    self._shared[name] = Target(ids[0])
+                elif ids:
+                    stubs = [is_stub(self._defs[i].file) for i in ids]
+                    reason = "non-stub definition preferred" if any(stubs) and not stubs[0] else "first definition by path"
+                    self._shared[name] = Target(ids[0], candidates=tuple(ids), reason=reason)
+                if ids:
+                    break
+        return self._shared[name]
+
+    def is_pointer_variable(self, file: str, name: str) -> bool:
+        """Return True when a plain-name call of `name` in `file` calls through a global variable."""
+        return self.resolve_function(file, name) is None and name not in self.macros and (
+            (file, name) in self.globals or name in self.global_types)
+
+    def direct_targets(self, file: str, name: str, depth: int = 0) -> list[Target]:
+        """Return what a plain-name call of `name` in `file` calls.
+
+        A defined function; else, for a macro, the defined functions its body
+        calls (marked `macro`); else an external leaf, except for type names
+        (a cast the parser read as a call), builtins and global variables
+        (calls through a global pointer are `fnptr`, not direct).
+        """
+        target = self.resolve_function(file, name)
+        if target is not None:
+            return [target]
+        if not depth and name in self.macros:  # the same macro is called from many places: expand it once per file
+            if (file, name) not in self._expanded:
+                self._expanded[file, name] = self._expand(file, name, depth)
+            return self._expanded[file, name]
+        if name in self.macros:
+            return self._expand(file, name, depth)
+        if depth or name in self.types or name.startswith(_BUILTIN_PREFIXES) or name in _KEYWORDS:
+            return []
+        if self.is_pointer_variable(file, name):
+            return []
+        return [Target(name, external=True)]
+
+    def _expand(self, file: str, name: str, depth: int) -> list[Target]:
+        """Return the defined functions a macro's bodies call, directly or through other macros."""
+        if depth > 4:
+            return []
+        found: dict[str, Target] = {}
+        for params, body in self.macros[name]:
+            for word in _IDENT_CALL.findall(body):
+                if word not in params and word != name and word not in _KEYWORDS:
+                    for t in self.direct_targets(file, word, depth + 1):
+                        if not t.external:
+                            found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, t.macro or name))
+        return list(found.values())

@@ -18,7 +18,7 @@ from chaintrace.store.cache import Store, default_cache_dir
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
     from chaintrace.graph.model import CallGraph
     from chaintrace.store.graph_tables import GraphStore
-    from chaintrace.query.trace import ShownGraph, Trace
+    from chaintrace.query.results import ShownGraph, Trace
 
 
 def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = None) -> Store:
@@ -129,23 +129,26 @@ def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int 
                      edge_kinds: list[str] | None = None) -> tuple["Trace", "ShownGraph"]:
     """Return the trace and the nodes and edges it shows (what renderers read)."""
     from chaintrace.query import entries
-    from chaintrace.query import trace as query
+    from chaintrace.query.lookup import UnknownFunction, find_function
+    from chaintrace.query.results import shown_graph
+    from chaintrace.query.targets import find_targets
+    from chaintrace.query.trace import trace as trace_paths
 
     tables = tg.tables
-    entry = query.find_function(tables, entries.entry_function(source, tg.root))
-    via_ids = [query.find_function(tables, name) for name in via or ()]
-    avoid_ids = [query.find_function(tables, name) for name in avoid or ()]
+    entry = find_function(tables, entries.entry_function(source, tg.root))
+    via_ids = [find_function(tables, name) for name in via or ()]
+    avoid_ids = [find_function(tables, name) for name in avoid or ()]
     kind, _, value = target.partition(":")
     writes = tables.writes(re.split(r"->|\.", value)[-1].strip()) if kind == "assign" and value else []
     try:
-        sites = query.find_targets(tables, target, writes=writes, read_line=_read_line(tg.root))
-    except query.UnknownFunction as error:
+        sites = find_targets(tables, target, writes=writes, read_line=_read_line(tg.root))
+    except UnknownFunction as error:
         raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
     if not sites:
         raise NotFound(f"no site in {tg.root} matches the target {target!r}")
-    result = query.trace(tables, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
+    result = trace_paths(tables, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
                          avoid=avoid_ids, edge_kinds=edge_kinds)
-    return result, query.shown_graph(tables, result)
+    return result, shown_graph(tables, result)
 
 
 def trace(tg: TreeGraph, source: str, target: str, **options) -> "Trace":
@@ -167,7 +170,7 @@ def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
 def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
                edge_kinds: list[str] | None = None) -> list[dict]:
     """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line}], nearest first."""
-    from chaintrace.query import trace as query
+    from chaintrace.query import neighbours as query
 
     tables = tg.tables
     walk = query.callers if callers else query.callees

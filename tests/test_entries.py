@@ -18,7 +18,7 @@ from chaintrace.query.entries import (
 )
 from chaintrace.errors import NotFound
 from chaintrace.graph.build import build_graph
-from chaintrace.query.trace import UnknownFunction
+from chaintrace.query.lookup import UnknownFunction
 
 MINI = FIXTURES / "mini_qemu"
 

@@ -9,19 +9,13 @@ from test_graph_facts import FIXTURES, fixture_facts
 from chaintrace.query.entries import entry_node
 from chaintrace.graph.build import build_graph
 from chaintrace.graph.model import CallGraph, graph_from_rows
-from chaintrace.query.trace import (
-    ComponentChop,
-    Distances,
-    PathCount,
-    UnknownFunction,
-    callees,
-    callers,
-    chop,
-    count_paths,
-    find_targets,
-    iter_paths,
-    trace,
-)
+from chaintrace.query.chop import ComponentChop
+from chaintrace.query.lookup import UnknownFunction
+from chaintrace.query.neighbours import callees, callers
+from chaintrace.query.paths import Distances, count_paths, iter_paths
+from chaintrace.query.results import PathCount
+from chaintrace.query.targets import find_targets
+from chaintrace.query.trace import trace
 
 MINI = FIXTURES / "mini_qemu"
 MIG = "migration/migration.c"
@@ -33,6 +27,13 @@ CHAIN = ["qmp_migrate", "socket_start_outgoing_migration", "migration/socket.c::
 def mini() -> tuple[CallGraph, list]:
     facts = fixture_facts("mini_qemu")
     return build_graph(facts), [w for f in facts for w in f.writes]
+
+
+def chop(cg: CallGraph, source: str, target: str) -> dict[str, list[str]]:
+    """Return the chop from networkx, the oracle: nodes reachable from `source` that reach `target`,
+    each with its successors among them (once each, no self-loops) in the order of their ids."""
+    inside = (nx.descendants(cg.graph, source) | {source}) & (nx.ancestors(cg.graph, target) | {target})
+    return {node: sorted(set(cg.graph.successors(node)) & inside - {node}) for node in sorted(inside)}
 
 
 def toy(edges: list[tuple[str, str]], kind: str = "direct") -> CallGraph:

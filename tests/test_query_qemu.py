@@ -9,7 +9,9 @@ from test_graph_qemu import qemu_graph
 from test_graph_facts import qemu_facts
 
 from chaintrace.query.entries import entry_node
-from chaintrace.query.trace import Trace, find_targets, trace
+from chaintrace.query.results import Trace
+from chaintrace.query.targets import find_targets
+from chaintrace.query.trace import trace
 from chaintrace.render.document import trace_document
 from chaintrace.render.text import render_trace
 

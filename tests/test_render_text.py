@@ -10,7 +10,8 @@ from test_graph_facts import fixture_facts
 from test_query import toy
 
 from chaintrace.graph.build import build_graph
-from chaintrace.query.trace import find_targets, trace
+from chaintrace.query.targets import find_targets
+from chaintrace.query.trace import trace
 from chaintrace.render.document import SCHEMA, render_json, trace_document
 from chaintrace.render.text import render_trace, render_tree
 

@@ -13,15 +13,11 @@ a name like `"quit|q"` gives both `quit` and `q`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
 from pathlib import Path
 
 from chaintrace.errors import NotFound, close_matches
-
-if TYPE_CHECKING:  # graph.py imports networkx; traces of a stored graph never load it
-    from chaintrace.query.trace import GraphLookup
+from chaintrace.query.lookup import GraphLookup, find_function
 
 # scripts/qapi/common.py: c_name's protected words.
 _C_WORDS = frozenset("""
@@ -155,6 +151,4 @@ def entry_function(spec: str, root: Path | None = None) -> str:
 
 def entry_node(cg: GraphLookup, spec: str, root: Path | None = None) -> str:
     """Return the graph node an entry spec starts from (see `entry_function`, `query.find_function`)."""
-    from chaintrace.query.trace import find_function  # query builds on this module's neighbours, not the reverse
-
     return find_function(cg, entry_function(spec, root))

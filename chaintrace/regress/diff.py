@@ -24,7 +24,7 @@ statement**.  Line numbers are compared only with `lines=True`.
 
 from __future__ import annotations
 
-import re
+from chaintrace.extract.syntax import fold
 
 SCHEMA = "chaintrace.regress.diff/1"
 MIN_CALLEES = 0.3  # Jaccard similarity of the names two bodies call, at least
@@ -96,10 +96,6 @@ def pair_functions(a: dict, b: dict) -> tuple[dict[str, str], list[dict], list[d
     return mapping, sorted(moved, key=by_id), sorted(renamed, key=by_id), sorted(relinked, key=by_id)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def _diff_targets(a: dict, b: dict, mapping: dict[str, str], lines: bool) -> dict:
     by_fn_a: dict[str, list[dict]] = {}
     by_fn_b: dict[str, list[dict]] = {}
@@ -109,8 +105,8 @@ def _diff_targets(a: dict, b: dict, mapping: dict[str, str], lines: bool) -> dic
         by_fn_b.setdefault(t["function"], []).append(t)
     changed, added, removed, moved_lines = [], [], [], []
     for function in sorted(set(by_fn_a) | set(by_fn_b)):
-        old = {_squash(t["statement"]): t for t in by_fn_a.get(function, [])}
-        new = {_squash(t["statement"]): t for t in by_fn_b.get(function, [])}
+        old = {fold(t["statement"]): t for t in by_fn_a.get(function, [])}
+        new = {fold(t["statement"]): t for t in by_fn_b.get(function, [])}
         gone = [old[s] for s in sorted(set(old) - set(new))]
         came = [new[s] for s in sorted(set(new) - set(old))]
         if len(gone) == len(came) == 1:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from chaintrace.query.trace import GraphLookup, Trace
+from chaintrace.query.lookup import GraphLookup
+from chaintrace.query.results import Trace
 
 SCHEMA = "chaintrace.trace/1"
 

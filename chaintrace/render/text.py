@@ -16,7 +16,8 @@ sits in and its `#if` conditions.
 
 from __future__ import annotations
 
-from chaintrace.query.trace import GraphLookup, TargetSite, TargetTrace, Trace
+from chaintrace.query.lookup import GraphLookup
+from chaintrace.query.results import TargetSite, TargetTrace, Trace
 from chaintrace.render.wording import bound_words
 
 

@@ -1,0 +1,95 @@
+"""What a trace answers: the target sites, the paths to each, how many there are, and the graph they show.
+
+Plain dataclasses that renderers read (`render.text`, `render.document`);
+`shown_graph` detaches the nodes and edges a trace shows from the graph (or
+store) they came from, so rendering needs neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from chaintrace.query.lookup import GraphLookup
+
+
+@dataclass(frozen=True)
+class TargetSite:
+    """One place a query target matches: `kind` is function, assign, call or line; `function` its node id."""
+
+    kind: str
+    function: str
+    file: str
+    line: int
+    col: int = 0
+    statement: str = ""
+    context: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PathCount:
+    """How many paths there are: `total`, whether it is `exact`, and the counting `method`."""
+
+    total: int
+    exact: bool
+    method: str
+
+
+@dataclass
+class TargetTrace:
+    """The paths to one target site: enumerated `paths` (node ids), their `count`, the `chop` size."""
+
+    site: TargetSite
+    paths: list[list[str]]
+    count: PathCount
+    chop_nodes: int = 0
+
+    @property
+    def omitted(self) -> int:
+        """Return how many paths exist beyond the enumerated ones (a lower bound when the count is)."""
+        return max(0, self.count.total - len(self.paths))
+
+
+@dataclass
+class Trace:
+    """The answer to a trace query: the entry, the query's parameters, one TargetTrace per site."""
+
+    entry: str
+    query: dict
+    targets: list[TargetTrace]
+    diagnostics: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ShownGraph:
+    """The nodes and edges a trace shows, detached from the graph (and store) they were read from.
+
+    It answers the two lookups renderers make, `node` and `edges_between`.
+    """
+
+    nodes: dict[str, dict]
+    edges: dict[tuple[str, str], list[tuple[str, dict]]]
+
+    def node(self, node_id: str) -> dict:
+        """Return the attributes of a node (name, file, line, end_line, static, external)."""
+        return self.nodes[node_id]
+
+    def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
+        """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
+        wanted = set(kinds) if kinds is not None else None
+        return [(kind, data) for kind, data in self.edges.get((src, dst), ()) if wanted is None or kind in wanted]
+
+
+def shown_graph(graph: GraphLookup, result: Trace) -> ShownGraph:
+    """Return the nodes (entry, path nodes, target functions) and the hops of `result`'s paths, read from `graph`."""
+    nodes: dict[str, None] = {result.entry: None}
+    hops: dict[tuple[str, str], None] = {}
+    for target in result.targets:
+        nodes[target.site.function] = None
+        for path in target.paths:
+            nodes.update(dict.fromkeys(path))
+            hops.update(dict.fromkeys(zip(path, path[1:])))
+    preload = getattr(graph, "preload_nodes", None)
+    if preload is not None:  # one query for all, rather than one per node
+        preload(nodes)
+    return ShownGraph({node: graph.node(node) for node in nodes}, {hop: graph.edges_between(*hop) for hop in hops})

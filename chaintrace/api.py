@@ -1,24 +1,37 @@
-"""The library behind the CLI: index a tree, load its facts. The CLI is a thin layer over this."""
+"""The library behind the CLI: open a tree, index it, resolve its call graph, trace on it.
+
+    with api.open_store(cache) as store:
+        tg = api.tree_graph(store, tree)          # opened once, indexed (a no-op when fresh), resolved once
+        result, shown = api.trace_query(tg, api.TraceQuery("qmp:migrate", "assign:threshold_size"))
+
+The CLI is a thin layer over this: every command's trace options become
+one `TraceQuery`, validated when it is made.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaintrace.errors import ChaintraceError, NotFound
+from chaintrace.errors import ChaintraceError, NotFound, UsageError
 from chaintrace.extract.facts import FileFacts
-from chaintrace.store.indexer import IndexSummary, index_tree, indexed_keys
-from chaintrace.source.scan import check_tree, read_options
+from chaintrace.graph.kinds import EDGE_KINDS
+from chaintrace.source.scan import OpenTree, open_tree
 from chaintrace.store.cache import Store, default_cache_dir
+from chaintrace.store.indexer import IndexSummary, index_tree
 
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
     from chaintrace.graph.model import CallGraph
     from chaintrace.store.graph_tables import GraphStore
     from chaintrace.query.results import ShownGraph, Trace
+
+__all__ = ["IndexSummary", "OpenTree", "TraceQuery", "TreeGraph", "check_edge_kinds", "index", "load_facts",
+           "neighbours", "open_store", "open_tree", "parse_error_stats", "trace_document", "trace_query",
+           "trace_with_graph", "tree_graph"]
 
 
 def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = None) -> Store:
@@ -27,7 +40,7 @@ def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = N
 
 
 def index(
-    tree: Path,
+    tree: Path | OpenTree,
     store: Store,
     jobs: int = 0,
     excludes: list[str] | None = None,
@@ -35,18 +48,18 @@ def index(
     progress: bool = False,
     warn: Callable[[str], None] | None = None,
 ) -> IndexSummary:
-    """Index (or refresh) `tree` and return the run's summary."""
-    root = check_tree(tree)
-    return index_tree(root, store, read_options(root, excludes, includes), jobs=jobs, progress=progress, warn=warn)
+    """Index (or refresh) `tree` and return the run's summary (`excludes`, `includes`: only for a tree not open yet)."""
+    return index_tree(open_tree(tree, excludes, includes), store, jobs=jobs, progress=progress, warn=warn)
 
 
-def load_facts(store: Store, tree: Path) -> list[FileFacts]:
+def load_facts(store: Store, tree: Path | OpenTree) -> list[FileFacts]:
     """Return the facts of every indexed file of `tree`, sorted by path."""
-    keys = indexed_keys(store, check_tree(tree))
+    root = open_tree(tree).root
+    keys = store.indexed_keys(str(root))
     facts = []
     for key, found in store.iter_facts(keys[path] for path in sorted(keys)):
         if found is None:
-            raise ChaintraceError(f"the cache lost facts of {tree}: run `chaintrace index {tree}` again")
+            raise ChaintraceError(f"the cache lost facts of {root}: run `chaintrace index {root}` again")
         facts.append(found)
     return facts
 
@@ -66,51 +79,109 @@ def parse_error_stats(facts: list[FileFacts], worst: int = 20) -> dict:
     }
 
 
+# --- the query --------------------------------------------------------------------------
+
+
+def check_edge_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """Return `kinds` as a tuple; raise UsageError naming the first kind that is not one of EDGE_KINDS."""
+    kinds = tuple(kinds)
+    unknown = [kind for kind in kinds if kind not in EDGE_KINDS]
+    if unknown:
+        raise UsageError(f"unknown edge kind {unknown[0]!r} (known: {', '.join(EDGE_KINDS)})")
+    return kinds
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """One trace to run: entry, target and the trace options, checked when made (UsageError names the bad value).
+
+    Every command and spec file spells its trace this way; `as_dict` is the
+    JSON form snapshots and check results carry (keys as in a spec file).
+    """
+
+    source: str  # FUNC, qmp:COMMAND or hmp:COMMAND
+    target: str  # FUNC, assign:FIELD, assign:EXPR, call:FUNC or FILE:LINE
+    max_paths: int = 50  # paths enumerated per target, shortest first
+    max_depth: int | None = None  # longest path, in hops
+    via: tuple[str, ...] = ()  # functions every path passes, in order
+    avoid: tuple[str, ...] = ()  # functions no path touches
+    edges: tuple[str, ...] = ()  # edge kinds to follow (empty: every kind)
+    sites: str = ""  # a regex: only target sites whose statement matches count ("": all)
+
+    def __post_init__(self) -> None:
+        for name in ("via", "avoid", "edges"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+                raise UsageError(f"{name} must be a list of names, not {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        check_edge_kinds(self.edges)
+        for name, value in (("max_paths", self.max_paths), ("max_depth", self.max_depth)):
+            if (value is not None or name == "max_paths") and not (type(value) is int and value >= 0):
+                raise UsageError(f"{name} must be a whole number, 0 or more, not {value!r}")
+        try:
+            re.compile(self.sites)
+        except re.error as error:
+            raise UsageError(f"sites is not a regular expression: {error} in {self.sites!r}") from None
+
+    def as_dict(self) -> dict:
+        """Return the query as the JSON object snapshots and check results carry."""
+        return {"from": self.source, "to": self.target, "max_paths": self.max_paths, "max_depth": self.max_depth,
+                "via": list(self.via), "avoid": list(self.avoid), "edges": list(self.edges), "sites": self.sites}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TraceQuery:
+        """Return the query of an `as_dict` object (a snapshot's `query`; missing options take their defaults)."""
+        try:
+            return cls(str(data["from"]), str(data["to"]), data.get("max_paths", 50), data.get("max_depth"),
+                       data.get("via", ()), data.get("avoid", ()), data.get("edges", ()), str(data.get("sites", "")))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise UsageError(f"bad trace query {data!r}: {error}") from None
+
+
 # --- the call graph and traces -------------------------------------------------------
 
 
 @dataclass
 class TreeGraph:
-    """An indexed tree's resolved call graph, kept in the store's graph tables (see `graphstore`)."""
+    """An open tree's resolved call graph, kept in the store's graph tables (see `store.graph_tables`)."""
 
-    root: Path
-    state: str
-    version: str
+    tree: OpenTree
+    state: str  # the index state the graph was resolved from
     tables: GraphStore
-    _whole: "CallGraph | None" = None
+    _whole: CallGraph | None = None
 
     @property
-    def graph(self) -> "CallGraph":
+    def root(self) -> Path:
+        """Return the tree's resolved root."""
+        return self.tree.root
+
+    @property
+    def version(self) -> str:
+        """Return the tree's version (first line of its VERSION file), or ""."""
+        return self.tree.version
+
+    @property
+    def graph(self) -> CallGraph:
         """Return the whole call graph (loads every edge: slow on QEMU; traces load only their chop)."""
         if self._whole is None:
             self._whole = self.tables.whole()
         return self._whole
 
 
-def tree_version(root: Path) -> str:
-    """Return the tree's `VERSION` file's first line, or ""."""
-    try:
-        return (root / "VERSION").read_text(encoding="utf-8").strip().splitlines()[0]
-    except (OSError, UnicodeDecodeError, IndexError):
-        return ""
-
-
-def tree_graph(store: Store, tree: Path, jobs: int = 0, progress: bool = False,
+def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: bool = False,
                warn: Callable[[str], None] | None = None) -> TreeGraph:
     """Return the tree's call graph: indexed first (a no-op when fresh), resolved once per fact-store state."""
-    from chaintrace.store.graph_tables import GraphStore
-
-    root = check_tree(tree)
-    summary = index(root, store, jobs=jobs, progress=progress, warn=warn)
-    tables = GraphStore(store.db, summary.state)
+    opened = open_tree(tree)
+    summary = index(opened, store, jobs=jobs, progress=progress, warn=warn)
+    tables = store.graph_tables(summary.state)
     if not tables.exists():
         from chaintrace.graph.build import build_graph
 
         if progress:
             print("resolving the call graph ...", file=sys.stderr)
-        facts = load_facts(store, root)
+        facts = load_facts(store, opened)
         tables.save(build_graph(facts), (write for file_facts in facts for write in file_facts.writes))
-    return TreeGraph(root, summary.state, tree_version(root), tables)
+    return TreeGraph(opened, summary.state, tables)
 
 
 def _read_line(root: Path) -> Callable[[str, int], str]:
@@ -124,10 +195,12 @@ def _read_line(root: Path) -> Callable[[str, int], str]:
     return read
 
 
-def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
-                     via: list[str] | None = None, avoid: list[str] | None = None,
-                     edge_kinds: list[str] | None = None) -> tuple["Trace", "ShownGraph"]:
-    """Return the trace and the nodes and edges it shows (what renderers read)."""
+def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
+    """Return the trace of `query` and the nodes and edges it shows (what renderers read).
+
+    `query.sites` is not applied here: it filters the trace document (`regress.snapshot.only_sites`).
+    Raises NotFound for an unknown entry, target or via/avoid function.
+    """
     from chaintrace.query import entries
     from chaintrace.query.lookup import UnknownFunction, find_function
     from chaintrace.query.results import shown_graph
@@ -135,32 +208,32 @@ def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int 
     from chaintrace.query.trace import trace as trace_paths
 
     tables = tg.tables
-    entry = find_function(tables, entries.entry_function(source, tg.root))
-    via_ids = [find_function(tables, name) for name in via or ()]
-    avoid_ids = [find_function(tables, name) for name in avoid or ()]
-    kind, _, value = target.partition(":")
+    entry = find_function(tables, entries.entry_function(query.source, tg.root))
+    via_ids = [find_function(tables, name) for name in query.via]
+    avoid_ids = [find_function(tables, name) for name in query.avoid]
+    kind, _, value = query.target.partition(":")
     writes = tables.writes(re.split(r"->|\.", value)[-1].strip()) if kind == "assign" and value else []
     try:
-        sites = find_targets(tables, target, writes=writes, read_line=_read_line(tg.root))
+        sites = find_targets(tables, query.target, writes=writes, read_line=_read_line(tg.root))
     except UnknownFunction as error:
         raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
     if not sites:
-        raise NotFound(f"no site in {tg.root} matches the target {target!r}")
-    result = trace_paths(tables, entry, sites, max_paths=max_paths, max_depth=max_depth, via=via_ids,
-                         avoid=avoid_ids, edge_kinds=edge_kinds)
+        raise NotFound(f"no site in {tg.root} matches the target {query.target!r}")
+    result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
+                         via=via_ids, avoid=avoid_ids, edge_kinds=list(query.edges) or None)
     return result, shown_graph(tables, result)
 
 
-def trace(tg: TreeGraph, source: str, target: str, **options) -> "Trace":
-    """Return every path from entry `source` (FUNC, qmp:CMD, hmp:CMD) to `target` (FUNC, assign:X, call:F, FILE:LINE).
-
-    Options: max_paths, max_depth, via, avoid, edge_kinds (see `trace_with_graph`).
-    """
-    return trace_with_graph(tg, source, target, **options)[0]
+def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,
+                     via: list[str] | None = None, avoid: list[str] | None = None,
+                     edge_kinds: list[str] | None = None) -> tuple[Trace, ShownGraph]:
+    """Return the trace and the nodes and edges it shows: `trace_query` with the options as keywords."""
+    return trace_query(tg, TraceQuery(source, target, max_paths, max_depth, tuple(via or ()), tuple(avoid or ()),
+                                      tuple(edge_kinds or ())))
 
 
 def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
-    """Return the JSON-able trace document (schema `docs/trace-schema.md`) of a query."""
+    """Return the JSON-able trace document (schema `docs/trace-schema.md`) of a query (options as `trace_with_graph`)."""
     from chaintrace.render.document import trace_document as document
 
     result, cg = trace_with_graph(tg, source, target, **options)
@@ -168,13 +241,14 @@ def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
 
 
 def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
-               edge_kinds: list[str] | None = None) -> list[dict]:
+               edge_kinds: Iterable[str] | None = None) -> list[dict]:
     """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line}], nearest first."""
     from chaintrace.query import neighbours as query
 
+    kinds = list(check_edge_kinds(edge_kinds or ())) or None
     tables = tg.tables
     walk = query.callers if callers else query.callees
-    found = sorted(walk(tables, function, depth=depth, edge_kinds=edge_kinds), key=lambda item: (item[1], item[0]))
+    found = sorted(walk(tables, function, depth=depth, edge_kinds=kinds), key=lambda item: (item[1], item[0]))
     rows = {row[0]: row for row in tables.node_rows(node for node, _ in found)}
     return [{"id": node, "distance": distance, "file": rows[node][2] if node in rows else "",
              "line": rows[node][3] if node in rows else 0} for node, distance in found]

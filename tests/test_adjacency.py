@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import networkx as nx
 import pytest
 
 from chaintrace.graph.adjacency import Adjacency, strongly_connected
 from chaintrace.graph.model import graph_from_rows
-from chaintrace.store.graph_tables import GraphStore
+from chaintrace.store.cache import Store
 
 EDGES = [("a", "b", "direct", False), ("a", "b", "ops", True), ("b", "c", "thread", False), ("c", "a", "callback", False),
          ("c", "d", "ops", True), ("d", "d", "direct", False), ("e", "a", "direct", False)]
@@ -109,13 +107,13 @@ def test_strongly_connected_on_a_long_chain_needs_no_recursion():
 def test_graph_store_rebuilds_a_missing_or_damaged_adjacency(tmp_path):
     cg = graph_from_rows([], [(src, dst, kind, {"sites": [], "confidence": "low" if low else "high"})
                               for src, dst, kind, low in EDGES])
-    db = sqlite3.connect(tmp_path / "g.sqlite", isolation_level=None)
-    tables = GraphStore(db, "s1")
-    tables.save(cg, [])
-    assert GraphStore(db, "s1").adjacency().ids == ["a", "b", "c", "d", "e"]
-    db.execute("UPDATE g_adjacency SET data = ?", (b"damaged",))
-    rebuilt = GraphStore(db, "s1").adjacency()
-    assert rebuilt.kinds_between(rebuilt.index("a"), rebuilt.index("b")) == [("direct", False), ("ops", True)]
-    assert Adjacency.from_bytes(db.execute("SELECT data FROM g_adjacency").fetchone()[0]).ids == rebuilt.ids
-    db.execute("DELETE FROM g_adjacency")
-    assert GraphStore(db, "s1").adjacency().ids == rebuilt.ids
+    with Store(tmp_path) as store:
+        db = store.db
+        store.graph_tables("s1").save(cg, [])
+        assert store.graph_tables("s1").adjacency().ids == ["a", "b", "c", "d", "e"]
+        db.execute("UPDATE g_adjacency SET data = ?", (b"damaged",))
+        rebuilt = store.graph_tables("s1").adjacency()
+        assert rebuilt.kinds_between(rebuilt.index("a"), rebuilt.index("b")) == [("direct", False), ("ops", True)]
+        assert Adjacency.from_bytes(db.execute("SELECT data FROM g_adjacency").fetchone()[0]).ids == rebuilt.ids
+        db.execute("DELETE FROM g_adjacency")
+        assert store.graph_tables("s1").adjacency().ids == rebuilt.ids

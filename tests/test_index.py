@@ -14,7 +14,7 @@ import pytest
 
 from chaintrace import api
 from chaintrace.store.indexer import index_tree
-from chaintrace.source.scan import ScanOptions
+from chaintrace.source.scan import OpenTree, ScanOptions
 from chaintrace.store.cache import Store
 
 HEADER = b"""\
@@ -37,7 +37,7 @@ def make_tree(root: Path) -> Path:
 
 def run_index(tree: Path, cache: Path, warnings: list[str] | None = None, jobs: int = 1):
     with Store(cache, warn=(warnings or []).append) as store:
-        summary = index_tree(tree, store, ScanOptions(), jobs=jobs, warn=(warnings if warnings is not None else []).append)
+        summary = index_tree(OpenTree(tree, ScanOptions()), store, jobs=jobs, warn=(warnings if warnings is not None else []).append)
         facts = {f.path: f for f in api.load_facts(store, tree)}
     return summary, facts
 
@@ -157,7 +157,7 @@ def test_other_scan_options_scan_again(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     run_index(tree, cache)
     with Store(cache) as store:
-        summary = index_tree(tree, store, ScanOptions(excludes=("plain.c",)), jobs=1, warn=[].append)
+        summary = index_tree(OpenTree(tree, ScanOptions(excludes=("plain.c",))), store, jobs=1, warn=[].append)
     assert summary.files == 3
 
 
@@ -319,7 +319,7 @@ def qemu_migration(qemu_tree, tmp_path_factory):
     cache = tmp_path_factory.mktemp("qemu-cache")
     options = ScanOptions(excludes=("*",), includes=("migration/*", "include/*"))
     with Store(cache) as store:
-        summary = index_tree(tree, store, options, jobs=2)
+        summary = index_tree(OpenTree(tree, options), store, jobs=2)
         facts = {f.path: f for f in api.load_facts(store, tree)}
     return summary, facts
 

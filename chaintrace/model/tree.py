@@ -25,11 +25,10 @@ from pathlib import Path
 
 from chaintrace import api
 from chaintrace.extract.facts import CallSite, Define, FileFacts
-from chaintrace.store.indexer import indexed_keys
 from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, DEFINE, INT_VALUE, MENTION, STATEMENT, Anchor, AnchorDrift, AnchorResult
 from chaintrace.model.rules import Rules
-from chaintrace.source.scan import check_tree
+from chaintrace.source.scan import OpenTree, open_tree
 from chaintrace.store.cache import Store
 
 C_SUFFIXES = (".c", ".h")
@@ -192,10 +191,10 @@ def locate(anchor: Anchor, facts: FileFacts, text: Callable[[], str | None] = la
 class TreeFacts:
     """The facts of an indexed tree, loaded per file as the anchors ask for them."""
 
-    def __init__(self, store: Store, tree: Path) -> None:
+    def __init__(self, store: Store, tree: Path | OpenTree) -> None:
         self.store = store
-        self.root = check_tree(tree)
-        self.keys = indexed_keys(store, self.root)
+        self.root = open_tree(tree).root
+        self.keys = store.indexed_keys(str(self.root))
         self._facts: dict[str, FileFacts | None] = {}
         self._texts: dict[str, str | None] = {}
         self._defines: dict[str, list[Define]] | None = None
@@ -261,19 +260,14 @@ def check_anchor(anchor: Anchor, tree: TreeFacts) -> AnchorResult:
     raise AnchorDrift(anchor.name, tried, "it is not there any more", anchor.mirrors)
 
 
-def tree_version(tree: Path) -> str:
-    """Return the QEMU version of `tree` from its VERSION file, or "unknown"."""
-    version_file = tree / "VERSION"
-    return version_file.read_text().strip() if version_file.is_file() else "unknown"
-
-
-def rules_from_store(store: Store, tree: Path) -> tuple[Rules, list[AnchorResult]]:
+def rules_from_store(store: Store, tree: Path | OpenTree) -> tuple[Rules, list[AnchorResult]]:
     """Return the Rules of the already indexed `tree`, and where each anchored fact stands, from `store`."""
-    facts = TreeFacts(store, tree)
+    opened = open_tree(tree)
+    facts = TreeFacts(store, opened)
     results = [check_anchor(anchor, facts) for anchor in ANCHORS]
     values = {anchor.field: result.value for anchor, result in zip(ANCHORS, results) if anchor.field}
-    version = tree_version(tree)
-    rules = Rules(version=version, origin=f"QEMU {version} source at {tree}", **values)
+    version = opened.version or "unknown"
+    rules = Rules(version=version, origin=f"QEMU {version} source at {opened.root}", **values)
     return rules, results
 
 
@@ -285,6 +279,7 @@ def read_rules(tree: Path, cache: Path | None = None, progress: bool = False) ->
     """
     if not tree.is_dir():
         raise FileNotFoundError(f"QEMU tree {tree} is not a directory")
+    opened = api.open_tree(tree)
     with api.open_store(cache) as store:
-        api.index(tree, store, progress=progress, warn=lambda message: None)
-        return rules_from_store(store, tree)
+        api.index(opened, store, progress=progress, warn=lambda message: None)
+        return rules_from_store(store, opened)

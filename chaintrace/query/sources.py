@@ -7,7 +7,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
-from chaintrace.store.indexer import indexed_keys
 from chaintrace.render.wording import Text, code
 
 _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])", re.M)
@@ -19,7 +18,7 @@ class SourceFacts:
 
     def __init__(self, root: Path, store) -> None:
         self.root, self.store = root, store
-        self.keys = indexed_keys(store, root)
+        self.keys = store.indexed_keys(str(root))
         self._facts: dict[str, FileFacts | None] = {}
         self._lines: dict[str, list[str]] = {}
         self._defined_in: dict[str, list[str]] | None = None

@@ -1,4 +1,4 @@
-"""File discovery: which files of a tree are indexed, with their size and mtime."""
+"""Opening a tree (`open_tree`) and file discovery: which of its files are indexed, with their size and mtime."""
 
 from __future__ import annotations
 
@@ -71,6 +71,33 @@ def unchanged_since(tree: Path, folders: dict[str, int], files: Iterable[tuple[s
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class OpenTree:
+    """A source tree as every step after `open_tree` sees it: checked once, options and version read once.
+
+    `root` is resolved (the store names the tree by it); `options` are the
+    scan globs of the defaults, `chaintrace.toml` and the command line;
+    `version` is the first line of the tree's `VERSION` file, or "".
+    """
+
+    root: Path
+    options: ScanOptions = ScanOptions()
+    version: str = ""
+
+
+def open_tree(tree: Path | OpenTree, excludes: list[str] | None = None, includes: list[str] | None = None) -> OpenTree:
+    """Return the tree opened: its root checked and resolved, its options and version read (an OpenTree as it is).
+
+    Raises UsageError when the tree is missing or not a folder, or its `chaintrace.toml` is not TOML.
+    """
+    if isinstance(tree, OpenTree):
+        if excludes or includes:
+            raise ValueError("the scan options of an open tree are already read")
+        return tree
+    root = check_tree(Path(tree))
+    return OpenTree(root, read_options(root, excludes, includes), read_version(root))
+
+
 def check_tree(tree: Path) -> Path:
     """Return the tree's resolved path, or raise UsageError when it is missing or not a folder."""
     if not tree.exists():
@@ -78,6 +105,14 @@ def check_tree(tree: Path) -> Path:
     if not tree.is_dir():
         raise UsageError(f"not a folder: {tree} (give the root of a source tree)")
     return tree.resolve()
+
+
+def read_version(root: Path) -> str:
+    """Return the first line of the tree's `VERSION` file, or "" when there is none."""
+    try:
+        return (root / "VERSION").read_text(encoding="utf-8").strip().splitlines()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return ""
 
 
 def read_options(tree: Path, excludes: list[str] | None = None, includes: list[str] | None = None) -> ScanOptions:

@@ -33,23 +33,8 @@ from pathlib import Path
 from chaintrace.errors import ChaintraceError
 from chaintrace.extract import facts as _facts
 from chaintrace.extract.facts import FileFacts
-
-SCHEMA_VERSION = "1"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS facts (
-    key TEXT PRIMARY KEY, data BLOB NOT NULL,
-    functions INTEGER, calls INTEGER, refs INTEGER, errors INTEGER);
-CREATE TABLE IF NOT EXISTS defines (sha TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS trees (root TEXT PRIMARY KEY, state TEXT NOT NULL, classes TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS tree_files (
-    root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    sha TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (root, path));
-CREATE TABLE IF NOT EXISTS derived (state TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (state, name));
-CREATE TABLE IF NOT EXISTS tree_watch (root TEXT PRIMARY KEY, options TEXT NOT NULL, data BLOB NOT NULL);
-DROP TABLE IF EXISTS tree_scans;
-"""
-
+from chaintrace.store import schema
+from chaintrace.store.graph_tables import GraphStore
 
 class RecordedScan(NamedTuple):
     """What a warm run checks instead of scanning: the last complete scan of a tree."""
@@ -158,16 +143,12 @@ class Store:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            db = self._connect()
-            with db:
-                db.executescript(_SCHEMA)
-            found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if found is None:
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif found[0] != SCHEMA_VERSION:
+            db = schema.connect(self.path)
+            try:
+                schema.create(db)
+            except sqlite3.DatabaseError:
                 db.close()
-                raise sqlite3.DatabaseError(f"schema {found[0]}, expected {SCHEMA_VERSION}")
-            db.execute("SELECT count(*) FROM trees").fetchone()
+                raise
             return db
         except sqlite3.DatabaseError as error:
             aside = self.path.with_name(f"index.sqlite.broken-{int(time.time())}")
@@ -176,18 +157,9 @@ class Store:
                 source = Path(str(self.path) + suffix)
                 if source.exists():
                     source.replace(Path(str(aside) + suffix))
-            db = self._connect()
-            with db:
-                db.executescript(_SCHEMA)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            db = schema.connect(self.path)
+            schema.create(db)
             return db
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        db.execute("PRAGMA busy_timeout = 120000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        return db
 
     def __enter__(self) -> Store:
         return self
@@ -242,6 +214,12 @@ class Store:
                 files = self.db.execute("SELECT path, size, mtime_ns FROM tree_files WHERE root = ?", (root,)).fetchall()
                 self.db.execute("INSERT INTO tree_watch VALUES (?, ?, ?)",
                                 (root, options, marshal.dumps((state[0], folders, files))))
+
+    def indexed_keys(self, root: str) -> dict[str, str]:
+        """Return path -> fact key of every file of an indexed tree; raise ChaintraceError when it was never indexed."""
+        if self.tree_state(root) is None:
+            raise ChaintraceError(f"{root} is not indexed: run `chaintrace index {root}`")
+        return dict(self.db.execute("SELECT path, key FROM tree_files WHERE root = ?", (root,)).fetchall())
 
     def tree_keys(self, root: str) -> list[str]:
         """Return the fact keys of the tree's remembered files, in path order."""
@@ -346,6 +324,12 @@ class Store:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO derived VALUES (?, ?, ?)", (state, name, data))
 
+    # --- the resolved graph of a tree state -------------------------------------------
+
+    def graph_tables(self, state: str) -> GraphStore:
+        """Return the graph tables of a tree state (empty until `GraphStore.save`; see `exists`)."""
+        return GraphStore(self.db, state)
+
     def transaction(self) -> _Transaction:
         """Return a context manager running its body in one IMMEDIATE transaction."""
         return _Transaction(self.db)
@@ -360,3 +344,20 @@ class _Transaction:
 
     def __exit__(self, kind, value, traceback) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+class FactReader:
+    """Whether facts are stored, asked by worker processes over their own read-only connection (opened on first use)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def has(self, key: str) -> bool:
+        """Return True when facts of `key` are stored (False when the database cannot say)."""
+        if self._db is None:
+            self._db = schema.open_reader(self.path)
+        try:
+            return self._db.execute("SELECT 1 FROM facts WHERE key = ?", (key,)).fetchone() is not None
+        except sqlite3.DatabaseError:
+            return False

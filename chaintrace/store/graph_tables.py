@@ -24,31 +24,10 @@ from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldWrite, Guard, Loop
+from chaintrace.store.schema import GRAPH_STATE_TABLES
 
 if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
     from chaintrace.graph.model import CallGraph
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS g_states (state TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS g_nodes (
-    state TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, file TEXT NOT NULL,
-    line INTEGER NOT NULL, end_line INTEGER NOT NULL, static INTEGER NOT NULL, external INTEGER NOT NULL,
-    PRIMARY KEY (state, id));
-CREATE INDEX IF NOT EXISTS g_nodes_name ON g_nodes (state, name);
-CREATE INDEX IF NOT EXISTS g_nodes_file ON g_nodes (state, file);
-CREATE TABLE IF NOT EXISTS g_edges (
-    state TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, kind TEXT NOT NULL,
-    low INTEGER NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS g_edges_src ON g_edges (state, src);
-CREATE INDEX IF NOT EXISTS g_edges_dst ON g_edges (state, dst);
-CREATE TABLE IF NOT EXISTS g_writes (
-    state TEXT NOT NULL, field TEXT NOT NULL, function TEXT NOT NULL, file TEXT NOT NULL,
-    data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS g_writes_field ON g_writes (state, field);
-CREATE TABLE IF NOT EXISTS g_diagnostics (state TEXT NOT NULL, caller TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS g_diagnostics_caller ON g_diagnostics (state, caller);
-CREATE TABLE IF NOT EXISTS g_adjacency (state TEXT PRIMARY KEY, data BLOB NOT NULL);
-"""
 
 
 def _write_row(write: FieldWrite) -> str:
@@ -69,7 +48,10 @@ def _write_from_row(text: str) -> FieldWrite:
 
 
 class GraphStore:
-    """The graph tables of one tree state in an open SQLite connection."""
+    """The graph tables of one tree state in the store's open connection (`Store.graph_tables(state)`).
+
+    The tables themselves are created with the fact tables when the store opens (`schema`).
+    """
 
     def __init__(self, db: sqlite3.Connection, state: str) -> None:
         self.db = db
@@ -77,8 +59,6 @@ class GraphStore:
         self._adjacency: Adjacency | None = None
         self._nodes: dict[str, dict] = {}
         self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
-        with db:
-            db.executescript(_SCHEMA)
 
     def exists(self) -> bool:
         """Return True when the graph of this state has been saved."""
@@ -93,7 +73,7 @@ class GraphStore:
         adjacency = cg.adjacency().to_bytes()
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("g_nodes", "g_edges", "g_writes", "g_diagnostics", "g_adjacency"):
+            for table in GRAPH_STATE_TABLES:
                 self.db.execute(f"DELETE FROM {table} WHERE state = ?", (state,))
             self.db.executemany("INSERT INTO g_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 ((state, *row) for row in nodes))

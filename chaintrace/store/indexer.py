@@ -1,28 +1,30 @@
 """scan -> normalise -> parse -> facts -> store, for a whole tree, in parallel worker processes.
 
-Two passes over the files that changed since the last run: the first reads
-each file's content hash and `#define`s (the macro classes come from the
-whole tree), the second normalises, parses and extracts. Unchanged files
-(same size and mtime, same macro classes) cost one `stat`.
+A warm run first checks what the last run recorded: the folders and files
+of its scan (a `stat` each), or else a fresh scan against the stored file
+list. When something changed, two passes run over the files that did
+(`workers`): the first reads each file's content hash and `#define`s (the
+macro classes come from the whole tree), the second normalises, parses and
+extracts. Unchanged files (same size and mtime, same macro classes) cost
+one `stat`. Everything read or written goes through `Store`.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from chaintrace.errors import ChaintraceError
 from chaintrace.extract.facts import EXTRACTOR_VERSION
-from chaintrace.source.scan import ScanOptions, Skipped, SourceFile, scan, unchanged_since
-from chaintrace.store.cache import FileRow, Store, encode_facts
+from chaintrace.source.scan import OpenTree, Skipped, SourceFile, scan, unchanged_since
+from chaintrace.store import workers
+from chaintrace.store.cache import FileRow, Store
+from chaintrace.store.progress import Progress
+from chaintrace.store.workers import Setup
 
 _BATCH = 200
 _FLUSH_SECONDS = 1.0
@@ -63,276 +65,153 @@ class IndexSummary:
         }
 
 
-# --- worker side ------------------------------------------------------------------
-
-_ROOT: Path = Path(".")
-_CLASSES: dict[str, str] = {}
-_DB: sqlite3.Connection | None = None
-_DB_PATH: str = ""
-_DONE = 0
-# Extraction makes millions of short-lived objects and no cycles: the cyclic
-# collector, left on, walks them over and over for nothing (~4 % of a worker's
-# time). Workers run with it off and collect now and then, to be safe.
-_COLLECT_EVERY = 500
+def _say(message: str) -> None:
+    print(f"chaintrace: {message}", file=sys.stderr)
 
 
-def _init_worker(root: str, classes: dict[str, str], db_path: str) -> None:
-    global _ROOT, _CLASSES, _DB, _DB_PATH
-    _ROOT, _CLASSES, _DB_PATH, _DB = Path(root), classes, db_path, None
-
-
-def _init_pool_worker(root: str, classes: dict[str, str], db_path: str) -> None:
-    _init_worker(root, classes, db_path)
-    gc.freeze()  # what the parent left is never garbage
-    gc.disable()
-
-
-def _collect_now_and_then() -> None:
-    global _DONE
-    _DONE += 1
-    if _DONE % _COLLECT_EVERY == 0 and not gc.isenabled():
-        gc.collect()
-
-
-def _read(path: str) -> bytes:
-    """Return a file's bytes, or raise ValueError saying why it is not indexed."""
-    try:
-        data = (_ROOT / path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"unreadable: {error.strerror}") from None
-    if b"\0" in data[:8192]:
-        raise ValueError("binary file (NUL bytes)")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"not UTF-8 (byte 0x{data[error.start]:02x} at line {line})") from None
-    return data
-
-
-def _first_pass(path: str) -> tuple[str, str, list | None, str]:
-    """Return (path, content hash, define summaries, error)."""
-    from chaintrace.source import normalize  # loaded by `index_tree` before the workers fork
-
-    try:
-        data = _read(path)
-    except ValueError as error:
-        return path, "", None, str(error)
-    # Long bodies are kept whole up to a limit: their end says whether they
-    # expand to a declaration (normalize.DECL).
-    defines = [[name, params, body if len(body) <= 2000 else body[:1000] + " " + body[-1000:]] for name, params, body in normalize.scan_defines(data)]
-    return path, hashlib.sha256(data).hexdigest(), defines, ""
-
-
-def fact_key(path: str, sha: str, signature: str) -> str:
-    """Return the content address of a file's facts."""
-    return hashlib.sha256(f"{EXTRACTOR_VERSION}\0{path}\0{sha}\0{signature}".encode()).hexdigest()
-
-
-def _has_key(key: str) -> bool:
-    global _DB
-    if _DB is None:
-        _DB = sqlite3.connect(f"file:{_DB_PATH}?mode=ro", uri=True, timeout=60)
-    try:
-        return _DB.execute("SELECT 1 FROM facts WHERE key = ?", (key,)).fetchone() is not None
-    except sqlite3.DatabaseError:
-        return False
-
-
-def _second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int, int, int, int] | None, str]:
-    """Return (path, key, encoded facts or None when already stored, counts, error)."""
-    from chaintrace.source import normalize  # loaded by `index_tree` before the workers fork
-    from chaintrace.extract.extractor import extract
-
-    path, sha = job
-    _collect_now_and_then()
-    try:
-        data = _read(path)
-        classes = normalize.local_classes(data, _CLASSES)
-        used = normalize.used_macros(data, classes)
-        key = fact_key(path, sha, normalize.classes_signature(classes, used))
-        if _has_key(key):
-            return path, key, None, None, ""
-        text = normalize.normalize(data, classes, used)
-        if path.endswith(".hx"):
-            text = normalize.hx_to_c(text)
-        facts = extract(path, data, text)
-        counts = (len(facts.functions), len(facts.calls), len(facts.refs), len(facts.errors))
-        return path, key, encode_facts(facts), counts, ""
-    except ValueError as error:
-        return path, "", None, None, str(error)
-    except Exception as error:  # a bug of ours on odd input: skip the file, say which
-        return path, "", None, None, f"extractor failed: {type(error).__name__}: {error}"
-
-
-# --- main side -------------------------------------------------------------------------
-
-
-def _run(function: Callable, jobs: Iterable, workers: int, initargs: tuple, chunksize: int = 4) -> Iterator:
-    items = list(jobs)
-    if workers <= 1 or len(items) < 8:
-        _init_worker(*initargs)
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for item in items:
-                yield function(item)
-        finally:
-            if enabled:
-                gc.enable()
-        return
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_pool_worker, initargs=initargs) as pool:
-        yield from pool.imap_unordered(function, items, chunksize=chunksize)
-
-
-class Progress:
-    """A progress line on a terminal (files/s, ETA); silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.last = 0.0
-
-    def update(self, phase: str, done: int, total: int, started: float) -> None:
-        """Redraw the line at most ten times a second."""
-        now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.1 and done < total):
-            return
-        self.last = now
-        rate = done / max(now - started, 1e-6)
-        eta = (total - done) / rate if rate else 0
-        sys.stderr.write(f"\r{phase}: {done}/{total} files, {rate:.0f} files/s, ETA {eta:.0f}s   ")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        """End the progress line."""
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
-
-
-def index_tree(
-    tree: Path,
-    store: Store,
-    options: ScanOptions | None = None,
-    jobs: int = 0,
-    progress: bool = False,
-    warn: Callable[[str], None] | None = None,
-) -> IndexSummary:
-    """Index `tree` into `store` and return the summary; skipped files are listed, not fatal."""
+def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = False,
+               warn: Callable[[str], None] | None = None) -> IndexSummary:
+    """Index the open `tree` into `store` and return the summary; skipped files are listed, not fatal."""
     started = time.monotonic()
-    warn = warn or (lambda message: print(f"chaintrace: {message}", file=sys.stderr))
-    workers = jobs or os.cpu_count() or 1
-    root = str(tree)
-    options = options or ScanOptions()
+    warn = warn or _say
+    root, options = str(tree.root), repr(tree.options)
     state = store.tree_state(root)
     # The stored classes hash carries the extractor version: facts of another version are never reused.
     current_version = bool(state) and state[1].startswith(f"{EXTRACTOR_VERSION}:")
     recorded = store.tree_scan(root)
     # Fastest: the folders and files of the last complete scan are as they were (a stat each, no listing).
     # (Dropping a damaged facts entry forgets every recorded scan, so their facts are all there.)
-    if (current_version and recorded and recorded.options == repr(options) and recorded.state == state[0]
-            and unchanged_since(tree, recorded.folders, recorded.files)):
+    if (current_version and recorded and recorded.options == options and recorded.state == state[0]
+            and unchanged_since(tree.root, recorded.folders, recorded.files)):
         summary = IndexSummary(tree=root, reused=len(recorded.files))
         return _finish(summary, store, len(recorded.files), lambda: store.tree_keys(root), state[0], started)
     folders: dict[str, int] = {}
     scanned_ns = time.time_ns()
-    files, skipped = scan(tree, options, folders)
+    files, skipped = scan(tree.root, tree.options, folders)
     for left_out in skipped:
         warn(f"skipped {left_out.path}: {left_out.reason}")
     summary = IndexSummary(tree=root, skipped=skipped)
     previous = store.tree_files(root)
     unchanged = {f.path: previous[f.path] for f in files if _same(previous.get(f.path), f)}
-    current = {f.path: f for f in files}
-    if current_version and len(unchanged) == len(files) == len(previous):
+    # Next: nothing changed since the stored file list (unless facts were lost: a damaged entry was dropped).
+    if (current_version and len(unchanged) == len(files) == len(previous)
+            and store.tree_facts_missing(root) == 0):
         keys = [row.key for row in unchanged.values()]
-        if store.tree_facts_missing(root) == 0:
-            summary.reused = len(keys)
-            store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
-            return _finish(summary, store, len(keys), lambda: keys, state[0], started)
-        # some facts were lost (a damaged entry was dropped): the full path re-extracts them
+        summary.reused = len(keys)
+        store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))
+        return _finish(summary, store, len(keys), lambda: keys, state[0], started)
 
-    # The parsing modules load only now that something must be read (a warm run never needs them),
-    # and before the workers fork, so that each does not load them again.
-    from chaintrace.extract import extractor as extract  # noqa: F401
-    from chaintrace.source import normalize
-
-    bar = Progress(progress)
-    # First pass: content hashes and #defines of the files that changed.
-    shas = {path: row.sha for path, row in unchanged.items()}
-    known = {key[len(_DEFINES_FORMAT):] for key in store.has_defines(_DEFINES_FORMAT + sha for sha in set(shas.values()))}
-    defines: dict[str, list] = {}  # of the files read now; the others' are loaded only if classes must be derived
-    todo = [f.path for f in files if f.path not in shas or shas[f.path] not in known]
-    new_defines = []
-    bad: set[str] = set()
-    t0 = time.monotonic()
-    for done, (path, sha, found, error) in enumerate(_run(_first_pass, todo, workers, (root, {}, str(store.path))), 1):
-        if error:
-            bad.add(path)
-            skipped.append(Skipped(path, error))
-            warn(f"skipped {path}: {error}")
-            continue
-        shas[path] = sha
-        defines[sha] = found
-        new_defines.append((sha, found))
-        bar.update("reading", done, len(todo), t0)
-    store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in new_defines)
-    classes = _classes(store, shas, bad, defines)
-    defines = new_defines = None  # type: ignore[assignment]  # not needed by the workers forked next
-    classes_hash = f"{EXTRACTOR_VERSION}:" + normalize.classes_signature(classes, set(classes))
-
-    # Second pass: facts for every file whose key may have changed.
-    same_classes = bool(state) and state[1] == classes_hash
-    keys: dict[str, str] = {}
-    if same_classes:
-        keys = {path: row.key for path, row in unchanged.items() if row.sha == shas.get(path)}
-        present = store.has_facts(keys.values())
-        keys = {path: key for path, key in keys.items() if key in present}
-    # Largest files first, so that no worker is left parsing a big one at the end.
-    sizes = {f.path: f.size for f in files}
-    jobs_list = sorted(
-        ((path, shas[path]) for path in shas if path not in keys and path not in bad), key=lambda job: -sizes.get(job[0], 0)
-    )
-    batch: list = []
-    t0 = flushed = time.monotonic()
+    passes = _Passes(store, Setup(root, {}, str(store.path), EXTRACTOR_VERSION), jobs or os.cpu_count() or 1,
+                     Progress(progress), warn, summary)
     try:
-        for done, (path, key, data, counts, error) in enumerate(
-            _run(_second_pass, jobs_list, workers, (root, classes, str(store.path))), 1
-        ):
-            bar.update("indexing", done, len(jobs_list), t0)
-            if error:
-                skipped.append(Skipped(path, error))
-                warn(f"skipped {path}: {error}")
-                continue
-            keys[path] = key
-            if data is None:
-                summary.reused += 1
-                continue
-            summary.extracted += 1
-            batch.append((key, data, counts))
-            if len(batch) >= _BATCH or time.monotonic() - flushed > _FLUSH_SECONDS:
-                # stored as we go: a run killed mid-way leaves its finished files for the next
-                store.put_facts(batch)
-                batch = []
-                flushed = time.monotonic()
-        store.put_facts(batch)
+        shas = passes.hashes(files, unchanged)
+        classes_hash = passes.classes(shas)
+        reusable = state is not None and state[1] == classes_hash
+        keys = passes.facts(files, shas, unchanged if reusable else {})
     finally:
-        bar.done()
-    summary.reused += len(files) - len(jobs_list) - len(bad)
+        passes.bar.done()
+    current = {f.path: f for f in files}
     rows = [FileRow(path, current[path].size, current[path].mtime_ns, shas[path], key) for path, key in sorted(keys.items())]
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
-    store.record_scan(root, repr(options), _watchable(folders, skipped, scanned_ns))
+    store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))
     return _finish(summary, store, len(rows), lambda: [r.key for r in rows], tree_state, started)
 
 
-def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[str, list]) -> dict[str, str]:
-    """Return the tree's macro classes, derived once per set of file contents (stored by its hash)."""
+@dataclass
+class _Passes:
+    """The two passes of an index run over the files that changed, and what they share."""
+
+    store: Store
+    setup: Setup
+    processes: int
+    bar: Progress
+    warn: Callable[[str], None]
+    summary: IndexSummary
+    bad: set[str] = field(default_factory=set)  # files the first pass could not read
+    defines: dict[str, list] = field(default_factory=dict)  # content hash -> #defines, of the files read now
+
+    def __post_init__(self) -> None:
+        # The parsing modules load only now that something must be read (a warm run never needs them),
+        # and before the workers fork, so that each does not load them again.
+        from chaintrace.extract import extractor  # noqa: F401
+        from chaintrace.source import normalize  # noqa: F401
+
+    def _skip(self, path: str, error: str) -> None:
+        self.summary.skipped.append(Skipped(path, error))
+        self.warn(f"skipped {path}: {error}")
+
+    def hashes(self, files: list[SourceFile], unchanged: dict[str, FileRow]) -> dict[str, str]:
+        """Return path -> content hash of the readable files; read and store the `#define`s not stored yet."""
+        shas = {path: row.sha for path, row in unchanged.items()}
+        known = {key[len(_DEFINES_FORMAT):]
+                 for key in self.store.has_defines(_DEFINES_FORMAT + sha for sha in set(shas.values()))}
+        todo = [f.path for f in files if f.path not in shas or shas[f.path] not in known]
+        started = time.monotonic()
+        hashed = workers.run(workers.first_pass, todo, self.processes, self.setup)
+        for done, (path, sha, found, error) in enumerate(hashed, 1):
+            if error:
+                self.bad.add(path)
+                self._skip(path, error)
+                continue
+            shas[path] = sha
+            self.defines[sha] = found
+            self.bar.update("reading", done, len(todo), started)
+        self.store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in self.defines.items())
+        return {path: sha for path, sha in shas.items() if path not in self.bad}
+
+    def classes(self, shas: dict[str, str]) -> str:
+        """Derive the tree's macro classes (handed to the second pass); return their hash, which carries the version."""
+        from chaintrace.source import normalize
+
+        classes = _classes(self.store, shas, self.defines)
+        self.defines = {}  # not needed by the workers forked next
+        self.setup = self.setup._replace(classes=classes)
+        return f"{self.setup.version}:" + normalize.classes_signature(classes, set(classes))
+
+    def facts(self, files: list[SourceFile], shas: dict[str, str], reusable: dict[str, FileRow]) -> dict[str, str]:
+        """Return path -> fact key of every indexed file, extracting and storing the facts not stored yet.
+
+        `reusable`: rows of unchanged files whose keys still hold (same macro classes); those whose facts
+        are still stored keep their key without a worker.
+        """
+        keys = {path: row.key for path, row in reusable.items() if row.sha == shas.get(path)}
+        present = self.store.has_facts(keys.values())
+        keys = {path: key for path, key in keys.items() if key in present}
+        # Largest files first, so that no worker is left parsing a big one at the end.
+        sizes = {f.path: f.size for f in files}
+        jobs = sorted(((path, sha) for path, sha in shas.items() if path not in keys), key=lambda job: -sizes.get(job[0], 0))
+        batch: list = []
+        started = flushed = time.monotonic()
+        extracted = workers.run(workers.second_pass, jobs, self.processes, self.setup)
+        for done, (path, key, data, counts, error) in enumerate(extracted, 1):
+            self.bar.update("indexing", done, len(jobs), started)
+            if error:
+                self._skip(path, error)
+                continue
+            keys[path] = key
+            if data is None:
+                self.summary.reused += 1
+                continue
+            self.summary.extracted += 1
+            batch.append((key, data, counts))
+            if len(batch) >= _BATCH or time.monotonic() - flushed > _FLUSH_SECONDS:
+                # stored as we go: a run killed mid-way leaves its finished files for the next
+                self.store.put_facts(batch)
+                batch, flushed = [], time.monotonic()
+        self.store.put_facts(batch)
+        self.summary.reused += len(files) - len(jobs) - len(self.bad)
+        return keys
+
+
+def _classes(store: Store, shas: dict[str, str], defines: dict[str, list]) -> dict[str, str]:
+    """Return the tree's macro classes, derived once per set of file contents (stored by its hash).
+
+    `shas`: path -> content hash of the readable files; `defines`: the `#define`s of the contents read now.
+    """
     from chaintrace.source import normalize
 
-    contents = sorted({shas[path] for path in shas if path not in bad})
+    contents = sorted(set(shas.values()))
     key = hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *contents]).encode()).hexdigest()
     stored = store.derived(key, "macro-classes")
     if stored is not None:
@@ -340,10 +219,10 @@ def _classes(store: Store, shas: dict[str, str], bad: set[str], defines: dict[st
             return json.loads(stored)
         except ValueError:
             pass  # damaged: derive again
-    missing = {shas[path] for path in shas if path not in bad and shas[path] not in defines}
+    missing = {sha for sha in shas.values() if sha not in defines}
     stored = store.defines(_DEFINES_FORMAT + sha for sha in missing)
     defines = {**{key[len(_DEFINES_FORMAT):]: found for key, found in stored.items()}, **defines}
-    all_defines = [tuple(d) for path in sorted(shas) if path not in bad for d in defines.get(shas[path], ())]
+    all_defines = [tuple(d) for path in sorted(shas) for d in defines.get(shas[path], ())]
     classes = normalize.derive_classes(all_defines)
     store.put_derived(key, "macro-classes", json.dumps(classes).encode())
     return classes
@@ -385,11 +264,3 @@ def _finish(summary: IndexSummary, store: Store, files: int, keys: Callable[[], 
     summary.state = state
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def indexed_keys(store: Store, tree: Path) -> dict[str, str]:
-    """Return path -> fact key of an indexed tree; raises ChaintraceError when it was never indexed."""
-    if store.tree_state(str(tree)) is None:
-        raise ChaintraceError(f"{tree} is not indexed: run `chaintrace index {tree}`")
-    rows = store.tree_files(str(tree))
-    return {path: row.key for path, row in rows.items()}

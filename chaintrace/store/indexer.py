@@ -21,15 +21,7 @@ from dataclasses import dataclass, field
 
 from chaintrace.extract.facts import EXTRACTOR_VERSION
 from chaintrace.source.scan import OpenTree, Skipped, SourceFile, scan, unchanged_since
-from chaintrace.store import workers
 from chaintrace.store.cache import FileRow, Store
-from chaintrace.store.progress import Progress
-from chaintrace.store.workers import Setup
-
-_BATCH = 200
-_FLUSH_SECONDS = 1.0
-# Stored #define summaries are keyed by content hash and this format tag.
-_DEFINES_FORMAT = "d2:"
 
 
 @dataclass(slots=True)
@@ -101,8 +93,9 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
         store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))
         return _finish(summary, store, len(keys), lambda: keys, state[0], started)
 
-    passes = _Passes(store, Setup(root, {}, str(store.path), EXTRACTOR_VERSION), jobs or os.cpu_count() or 1,
-                     Progress(progress), warn, summary)
+    from chaintrace.store.passes import Passes  # only now that something must be read
+
+    passes = Passes(store, root, EXTRACTOR_VERSION, jobs or os.cpu_count() or 1, progress, warn, skipped)
     try:
         shas = passes.hashes(files, unchanged)
         classes_hash = passes.classes(shas)
@@ -110,122 +103,13 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
         keys = passes.facts(files, shas, unchanged if reusable else {})
     finally:
         passes.bar.done()
+    summary.extracted, summary.reused = passes.extracted, passes.reused
     current = {f.path: f for f in files}
     rows = [FileRow(path, current[path].size, current[path].mtime_ns, shas[path], key) for path, key in sorted(keys.items())]
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
     store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))
     return _finish(summary, store, len(rows), lambda: [r.key for r in rows], tree_state, started)
-
-
-@dataclass
-class _Passes:
-    """The two passes of an index run over the files that changed, and what they share."""
-
-    store: Store
-    setup: Setup
-    processes: int
-    bar: Progress
-    warn: Callable[[str], None]
-    summary: IndexSummary
-    bad: set[str] = field(default_factory=set)  # files the first pass could not read
-    defines: dict[str, list] = field(default_factory=dict)  # content hash -> #defines, of the files read now
-
-    def __post_init__(self) -> None:
-        # The parsing modules load only now that something must be read (a warm run never needs them),
-        # and before the workers fork, so that each does not load them again.
-        from chaintrace.extract import extractor  # noqa: F401
-        from chaintrace.source import normalize  # noqa: F401
-
-    def _skip(self, path: str, error: str) -> None:
-        self.summary.skipped.append(Skipped(path, error))
-        self.warn(f"skipped {path}: {error}")
-
-    def hashes(self, files: list[SourceFile], unchanged: dict[str, FileRow]) -> dict[str, str]:
-        """Return path -> content hash of the readable files; read and store the `#define`s not stored yet."""
-        shas = {path: row.sha for path, row in unchanged.items()}
-        known = {key[len(_DEFINES_FORMAT):]
-                 for key in self.store.has_defines(_DEFINES_FORMAT + sha for sha in set(shas.values()))}
-        todo = [f.path for f in files if f.path not in shas or shas[f.path] not in known]
-        started = time.monotonic()
-        hashed = workers.run(workers.first_pass, todo, self.processes, self.setup)
-        for done, (path, sha, found, error) in enumerate(hashed, 1):
-            if error:
-                self.bad.add(path)
-                self._skip(path, error)
-                continue
-            shas[path] = sha
-            self.defines[sha] = found
-            self.bar.update("reading", done, len(todo), started)
-        self.store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in self.defines.items())
-        return {path: sha for path, sha in shas.items() if path not in self.bad}
-
-    def classes(self, shas: dict[str, str]) -> str:
-        """Derive the tree's macro classes (handed to the second pass); return their hash, which carries the version."""
-        from chaintrace.source import normalize
-
-        classes = _classes(self.store, shas, self.defines)
-        self.defines = {}  # not needed by the workers forked next
-        self.setup = self.setup._replace(classes=classes)
-        return f"{self.setup.version}:" + normalize.classes_signature(classes, set(classes))
-
-    def facts(self, files: list[SourceFile], shas: dict[str, str], reusable: dict[str, FileRow]) -> dict[str, str]:
-        """Return path -> fact key of every indexed file, extracting and storing the facts not stored yet.
-
-        `reusable`: rows of unchanged files whose keys still hold (same macro classes); those whose facts
-        are still stored keep their key without a worker.
-        """
-        keys = {path: row.key for path, row in reusable.items() if row.sha == shas.get(path)}
-        present = self.store.has_facts(keys.values())
-        keys = {path: key for path, key in keys.items() if key in present}
-        # Largest files first, so that no worker is left parsing a big one at the end.
-        sizes = {f.path: f.size for f in files}
-        jobs = sorted(((path, sha) for path, sha in shas.items() if path not in keys), key=lambda job: -sizes.get(job[0], 0))
-        batch: list = []
-        started = flushed = time.monotonic()
-        extracted = workers.run(workers.second_pass, jobs, self.processes, self.setup)
-        for done, (path, key, data, counts, error) in enumerate(extracted, 1):
-            self.bar.update("indexing", done, len(jobs), started)
-            if error:
-                self._skip(path, error)
-                continue
-            keys[path] = key
-            if data is None:
-                self.summary.reused += 1
-                continue
-            self.summary.extracted += 1
-            batch.append((key, data, counts))
-            if len(batch) >= _BATCH or time.monotonic() - flushed > _FLUSH_SECONDS:
-                # stored as we go: a run killed mid-way leaves its finished files for the next
-                self.store.put_facts(batch)
-                batch, flushed = [], time.monotonic()
-        self.store.put_facts(batch)
-        self.summary.reused += len(files) - len(jobs) - len(self.bad)
-        return keys
-
-
-def _classes(store: Store, shas: dict[str, str], defines: dict[str, list]) -> dict[str, str]:
-    """Return the tree's macro classes, derived once per set of file contents (stored by its hash).
-
-    `shas`: path -> content hash of the readable files; `defines`: the `#define`s of the contents read now.
-    """
-    from chaintrace.source import normalize
-
-    contents = sorted(set(shas.values()))
-    key = hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *contents]).encode()).hexdigest()
-    stored = store.derived(key, "macro-classes")
-    if stored is not None:
-        try:
-            return json.loads(stored)
-        except ValueError:
-            pass  # damaged: derive again
-    missing = {sha for sha in shas.values() if sha not in defines}
-    stored = store.defines(_DEFINES_FORMAT + sha for sha in missing)
-    defines = {**{key[len(_DEFINES_FORMAT):]: found for key, found in stored.items()}, **defines}
-    all_defines = [tuple(d) for path in sorted(shas) for d in defines.get(shas[path], ())]
-    classes = normalize.derive_classes(all_defines)
-    store.put_derived(key, "macro-classes", json.dumps(classes).encode())
-    return classes
 
 
 # A folder changed this close to the scan may change again within the same tick of the file

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import sys
 
-from chaintrace.cli import check as check_command
-from chaintrace.errors import ChaintraceError
+from chaintrace.cli import main
 
 
 def run_cli(argv: list[str]) -> int:
-    """Run a check/snapshot/diff command line the way `chaintrace` does; return the exit code."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return handlers[args.command](args)
-    except ChaintraceError as error:
-        print(f"chaintrace: error: {error}")
-        return error.exit_code
+    """Run a check/snapshot/diff command line through `chaintrace.cli.main`, its stderr on stdout; return the exit code."""
+    with contextlib.redirect_stderr(sys.stdout):
+        return main(argv)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.regress.check import check_spec, evaluate, load_spec, spec_files, version_matches
+from chaintrace.regress.check import check_spec
+from chaintrace.regress.expect import evaluate
+from chaintrace.regress.spec import load_spec, spec_files, version_matches
 from chaintrace.errors import UsageError
 
 from check_cli import run_cli

@@ -8,7 +8,6 @@ CI=true, see conftest.py).  Every tree is indexed into the session-wide
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -17,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chaintrace.cli import check as check_command
-from chaintrace.regress.check import spec_files
-from chaintrace.errors import ChaintraceError
+from chaintrace.cli import main
+from chaintrace.regress.spec import spec_files
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted((REPO / "queries" / "qemu").glob("*.toml"))  # macros.toml, registrars.toml are skipped
@@ -28,17 +26,10 @@ FAMILIES = ("7.2", "10.0", "10.2")
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
-    """Run a check/snapshot/diff command line; return (exit code, stdout)."""
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    handlers = check_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    """Run a check/snapshot/diff command line through `chaintrace.cli.main`; return (exit code, stdout)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        try:
-            code = handlers[args.command](args)
-        except ChaintraceError as error:
-            print(f"chaintrace: error: {error}")
-            code = error.exit_code
+        code = main(argv)
     return code, out.getvalue()
 
 

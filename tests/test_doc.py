@@ -3,7 +3,6 @@ self-contained HTML, determinism, the command line and batches of specs."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -17,7 +16,9 @@ from chaintrace import __version__, api
 from chaintrace.render.page import walkthrough as doc
 
 from chaintrace.cli import doc as doc_command
+from chaintrace.cli.app import build_parser
 from chaintrace.errors import NotFound, UsageError
+from chaintrace.regress.spec import is_spec, load_spec
 from chaintrace.render.page import html
 from chaintrace.render.page import markdown
 
@@ -26,16 +27,9 @@ MINI_QEMU = REPO_ROOT / "fixtures" / "mini_qemu"
 QUERY = ["--from", "qmp:migrate", "--to", "assign:threshold_size"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    doc_command.register(parser.add_subparsers(dest="command"))
-    return parser
-
-
 def run_doc(*argv: object) -> int:
-    """Run `chaintrace doc ARGV` through the subcommand's parser; return its exit code."""
-    args = _parser().parse_args(["doc", *map(str, argv)])
-    return args.func(args)
+    """Run `chaintrace doc ARGV` through the command line's parser; return its exit code (errors raise)."""
+    return doc_command.run(build_parser("doc").parse_args(["doc", *map(str, argv)]))
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +408,7 @@ def test_batch_of_specs_writes_a_page_each_and_an_index(cache: Path, tmp_path: P
     specs.mkdir()
     (specs / "threshold.toml").write_text(
         'name = "migrate-threshold"\ndescription = "where the threshold is set"\nfrom = "qmp:migrate"\n'
-        'to = "assign:threshold_size"\nowner = "someone"\n[options]\nmax_paths = 5\nflavour = "extra keys are ignored"\n'
+        'to = "assign:threshold_size"\n[options]\nmax_paths = 5\n'
         '[expect]\nreach = true\n[versions.">=10.0"]\nnote = "not this tree: it has no VERSION"\nskip = true\n',
         encoding="utf-8")
     (specs / "iterate.toml").write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\n', encoding="utf-8")
@@ -437,14 +431,21 @@ def test_spec_version_tables_apply(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text('from = "qmp:migrate"\nto = "a"\n[options]\nmax_paths = 3\n[versions."<10.0"]\nto = "b"\n'
                     '[versions."7.2"]\nskip = "not in 7.2"\n', encoding="utf-8")
-    new, old = doc_command.read_spec(spec, "10.2.2"), doc_command.read_spec(spec, "7.2.0")
-    assert (new.name, new.target, new.skip, new.options) == ("s", "a", "", {"max_paths": 3})
-    assert (old.target, old.skip) == ("b", "not in 7.2")
+    new, old = load_spec(spec).resolve("10.2.2"), load_spec(spec).resolve("7.2.0")
+    assert (new.spec.name, new.query.target, new.skip, new.query.max_paths) == ("s", "a", "", 3)
+    assert (old.query.target, old.skip) == ("b", "not in 7.2")
     (tmp_path / "n.toml").write_text("[index]\nexclude = []\n", encoding="utf-8")
-    assert doc_command.read_spec(tmp_path / "n.toml", "10.2.2") is None
+    assert not is_spec(tmp_path / "n.toml")
     (tmp_path / "bad.toml").write_text("from = \n", encoding="utf-8")
     with pytest.raises(UsageError, match="bad.toml"):
-        doc_command.read_spec(tmp_path / "bad.toml", "10.2.2")
+        load_spec(tmp_path / "bad.toml")
+
+
+def test_doc_reads_specs_as_strictly_as_check(cache: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\nowner = "someone"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown key 'owner'"):
+        run_doc("--spec", spec, "--tree", MINI_QEMU, "-o", tmp_path / "o", "--cache", cache)
 
 
 def test_give_spec_or_query_not_both(cache: Path, tmp_path: Path) -> None:
@@ -460,7 +461,7 @@ def test_sites_keeps_the_matching_targets(cache: Path, tmp_path: Path) -> None:
     text = (out / "index.md").read_text(encoding="utf-8")
     assert "### Target 1: `s->threshold_size = expected_bw_per_ms" in text and "Target 2" not in text
     assert "--sites expected_bw" in text and "### `migrate_prepare`" not in text
-    with pytest.raises(UsageError, match="bad --sites"):
+    with pytest.raises(UsageError, match="sites is not a regular expression"):
         run_doc(MINI_QEMU, *QUERY, "--sites", "(", "-o", out, "--cache", cache)
 
 
@@ -470,5 +471,7 @@ def test_fences_outgrow_backticks_in_the_code() -> None:
 
 
 def test_a_tree_after_spec_files_is_named_as_the_mistake(tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\n', encoding="utf-8")
     with pytest.raises(UsageError, match="give the tree as --tree TREE"):
-        doc_command.read_spec(MINI_QEMU, "")
+        run_doc("--spec", spec, MINI_QEMU, "-o", tmp_path / "o")

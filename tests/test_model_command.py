@@ -1,22 +1,19 @@
-"""`chaintrace model migration` as the CLI will call it: add_arguments + main."""
+"""`chaintrace model migration`, run through `chaintrace.cli.main`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from chaintrace.cli.model import add_arguments, main
+from chaintrace.cli import main
 
 BASE = ["--ram", "4GiB", "--dirty-rate", "50MB/s", "--wss", "512MiB", "--bandwidth", "1Gbit/s"]
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return main(parser.parse_args(argv))
+    return main(["model", "migration", *argv])
 
 
 def test_prints_rules_table_and_outcome(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ import pytest
 from chaintrace import api
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.cli import render as command
+from chaintrace.cli.app import build_parser
 from chaintrace.render.diagram import layout as diagram
 from chaintrace.render.diagram import dot
 from chaintrace.render.diagram import mermaid
@@ -514,9 +515,7 @@ def test_mermaid_parses_with_mermaid_itself(mini: dict, tmp_path: Path) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaintrace")
-    command.register(parser.add_subparsers(dest="command"))
-    return parser
+    return build_parser("render")
 
 
 def test_render_command_draws_a_saved_trace(mini: dict, tmp_path: Path) -> None:
@@ -527,7 +526,7 @@ def test_render_command_draws_a_saved_trace(mini: dict, tmp_path: Path) -> None:
         args = _parser().parse_args(["render", str(saved), "-o", str(out), "--cluster", "dir", "--max-nodes", "5",
                                      "--collapse-file", "migration/channel.c", "--rankdir", "TB",
                                      "--link-template", "https://x/{file}#L{line}"])
-        assert args.func(args) == 0
+        assert command.run(args) == 0
         assert out.stat().st_size > 200
     options = command.options_from_args(args)
     assert options == DiagramOptions(cluster="dir", max_nodes=5, collapse_file=("migration/channel.c",), rankdir="TB",
@@ -556,8 +555,8 @@ def test_render_command_refuses_bad_documents(tmp_path: Path, content: str, says
     saved.write_text(content, encoding="utf-8")
     args = _parser().parse_args(["render", str(saved), "-o", str(tmp_path / "out.svg")])
     with pytest.raises(UsageError, match=says) as caught:
-        args.func(args)
+        command.run(args)
     assert "\n" not in str(caught.value)
     missing = _parser().parse_args(["render", str(tmp_path / "nope.json"), "-o", str(tmp_path / "out.svg")])
     with pytest.raises(UsageError, match="no such file"):
-        missing.func(missing)
+        command.run(missing)

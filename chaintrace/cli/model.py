@@ -1,8 +1,9 @@
 """`chaintrace model migration`: the command-line face of the migration model.
 
-The CLI wires this in with `add_arguments(subparser)` and calls `main(args)`;
-exit status 0 on a run (converged or not), 2 for values the model cannot
-take, 1 when an anchored source fact has drifted.
+`add_parser` adds `model` and its models (`migration`, whose options
+`add_arguments` adds); `run` returns exit status 0 on a run (converged or
+not), 2 for values the model cannot take, 1 when an anchored source fact
+has drifted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from chaintrace.model.units import UnitError, parse_duration, parse_fraction, pa
 PROG = "chaintrace model migration"
 EXIT_DRIFT = 1
 EXIT_BAD_VALUE = 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    """Add the `model` subcommand, with one subcommand per bundled model, to `subparsers`."""
+    parser = subparsers.add_parser(name, help="run a bundled executable model of a traced loop")
+    models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
+    add_arguments(models.add_parser("migration", help="QEMU's precopy migration loop, anchored to the source it mirrors"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +85,7 @@ def _error(message: str, status: int) -> int:
     return status
 
 
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the model as the options say, print the table (or JSON), write the plot; return the exit status."""
     try:
         scenario = scenario_from_args(args)
@@ -108,14 +116,3 @@ def main(args: argparse.Namespace) -> int:
         if args.plot is not None:
             print(f"plot: {args.plot}")
     return 0
-
-
-def run_model(argv: list[str] | None = None) -> int:
-    """Parse `argv` as `chaintrace model migration` would and run it; return the exit status."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Simulate QEMU's precopy migration loop.")
-    add_arguments(parser)
-    return main(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_model())

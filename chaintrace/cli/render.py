@@ -1,7 +1,7 @@
 """Command-line pieces of diagrams: the diagram options, and `chaintrace render trace.json -o FILE`.
 
 `add_diagram_arguments` adds the options to any subparser (`trace`, `render`);
-`options_from_args` turns them into `DiagramOptions`; `register` adds the
+`options_from_args` turns them into `DiagramOptions`; `add_parser` adds the
 `render` subcommand, which draws a saved trace document without the tree.
 """
 
@@ -39,15 +39,13 @@ def options_from_args(args: argparse.Namespace) -> DiagramOptions:
                           rankdir=args.rankdir, link_template=args.link_template)
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `render` subcommand to `subparsers`; return its parser (its `func` default is `run`)."""
-    parser = subparsers.add_parser("render", help="draw a saved trace (trace.json) as SVG, PNG, PDF, DOT or Mermaid")
+def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
+    """Add the `render` subcommand to `subparsers`."""
+    parser = subparsers.add_parser(name, help="draw a saved trace (trace.json) as SVG, PNG, PDF, DOT or Mermaid")
     parser.add_argument("document", type=Path, metavar="TRACE.json", help="written by `chaintrace trace ... -o trace.json`")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                         help=f"the diagram to write; its extension names the format ({', '.join(FORMATS)})")
     add_diagram_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
 
 
 def load_document(path: Path) -> dict:

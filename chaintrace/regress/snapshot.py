@@ -1,52 +1,31 @@
-"""Trace queries as data, and snapshots: the canonical, stable JSON of a traced chain.
+"""Running a trace query for regression work, and snapshots: the canonical, stable JSON of a traced chain.
+
+`run_query` traces an `api.TraceQuery` (its `sites` applied) and turns an
+unknown entry, target or via function into the result's error.
 
 A snapshot (schema `chaintrace.regress.snapshot/1`) keeps what a chain *is*: the
 functions on its paths (ids, names, files; line spans and callee names kept
 as data for `diff`'s rename detection), the edges between consecutive path
 nodes with their kinds, the paths, the target sites and their statements,
 and the path count.  Everything is sorted, so the same tree and query give
-byte-identical files.  `chain_key` is the part compared by `check
---snapshot`: line numbers are left out unless asked for.
+byte-identical files.  `check --snapshot` compares two of them with
+`diff.diff_snapshots` (line numbers only when asked for).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaintrace.errors import ChaintraceError, UsageError
+from chaintrace import api
+from chaintrace.api import TraceQuery
+from chaintrace.errors import ChaintraceError, NotFound, UsageError
+from chaintrace.render.document import trace_document
 
 SCHEMA = "chaintrace.regress.snapshot/1"
-
-
-@dataclass(frozen=True)
-class TraceQuery:
-    """One trace to run: entry, target and the trace options (user spelling, as in a spec file)."""
-
-    source: str
-    target: str
-    max_paths: int = 50
-    max_depth: int | None = None
-    via: tuple[str, ...] = ()
-    avoid: tuple[str, ...] = ()
-    edges: tuple[str, ...] = ()  # empty: every kind
-    sites: str = ""  # a regex: only target sites whose statement matches count ("": all)
-
-    def as_dict(self) -> dict:
-        """Return the query as the JSON object snapshots and check results carry."""
-        return {"from": self.source, "to": self.target, "max_paths": self.max_paths, "max_depth": self.max_depth,
-                "via": list(self.via), "avoid": list(self.avoid), "edges": list(self.edges), "sites": self.sites}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TraceQuery":
-        """Return the query a snapshot's `query` object describes."""
-        try:
-            return cls(str(data["from"]), str(data["to"]), int(data.get("max_paths", 50)), data.get("max_depth"),
-                       tuple(data.get("via", ())), tuple(data.get("avoid", ())), tuple(data.get("edges", ())),
-                       str(data.get("sites", "")))
-        except (KeyError, TypeError, ValueError) as error:
-            raise UsageError(f"bad trace query {data!r}: {error}") from None
 
 
 @dataclass
@@ -66,18 +45,8 @@ def run_query(tg, query: TraceQuery) -> Traced:
 
     An unknown entry, target or via function is the result's `error`, not a raise.
     """
-    from chaintrace import api
-    from chaintrace.errors import NotFound
-    from chaintrace.graph.kinds import EDGE_KINDS
-    from chaintrace.render.document import trace_document
-
-    unknown = [kind for kind in query.edges if kind not in EDGE_KINDS]
-    if unknown:
-        raise UsageError(f"unknown edge kind {unknown[0]!r} (known: {', '.join(EDGE_KINDS)})")
     try:
-        result, graph = api.trace_with_graph(
-            tg, query.source, query.target, max_paths=query.max_paths, max_depth=query.max_depth,
-            via=list(query.via), avoid=list(query.avoid), edge_kinds=list(query.edges) or None)
+        result, graph = api.trace_query(tg, query)
     except NotFound as error:
         return Traced(query, None, str(error), tree=tg.root.name, version=tg.version)
     document = trace_document(graph, result, query={"from": query.source, "to": query.target},
@@ -93,9 +62,6 @@ def only_sites(document: dict, pattern: str) -> dict:
 
     Paths, nodes and edges that only served the other sites are dropped, the counts recomputed.
     """
-    import re
-    from collections import Counter
-
     kept = [t for t in document["targets"] if re.search(pattern, t["statement"])]
     old_paths = sorted({index for t in kept for index in t["paths"]})
     new_index = {old: new for new, old in enumerate(old_paths)}
@@ -158,23 +124,6 @@ def snapshot_document(traced: Traced) -> dict:
         "targets": sorted(targets, key=lambda t: (t["function"], t["file"], t["line"], t["statement"])),
         "counts": {"paths_total": counts.get("paths_total", 0), "exact": counts.get("exact", True),
                    "enumerated": counts.get("enumerated", 0)},
-    }
-
-
-def chain_key(snapshot: dict, lines: bool = False) -> dict:
-    """Return the compared part of a snapshot: the chain without tree, version, line numbers (unless `lines`) or body data."""
-    def strip(item: dict, drop: tuple[str, ...]) -> dict:
-        return {k: v for k, v in item.items() if k not in drop}
-
-    line_keys = () if lines else ("line", "end_line", "lines")
-    return {
-        "query": snapshot["query"],
-        "error": snapshot.get("error", ""),
-        "functions": [strip(f, ("callees", *line_keys)) for f in snapshot["functions"]],
-        "edges": [strip(e, () if lines else ("sites",)) for e in snapshot["edges"]],
-        "paths": snapshot["paths"],
-        "targets": [strip(t, line_keys) for t in snapshot["targets"]],
-        "paths_total": snapshot["counts"]["paths_total"],
     }
 
 

@@ -50,3 +50,23 @@ def test_a_missing_tree_exits_2(capsys, tmp_path):
     code = main(["trace", str(tmp_path / "nowhere"), "--cache", str(tmp_path / "c"), *HEADLINE])
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("chaintrace: error: no such folder")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["trace", str(MINI), *HEADLINE, "--edges", "direct,bogus"], "unknown edge kind 'bogus'"),
+    (["trace", str(MINI), *HEADLINE, "--max-paths", "-1"], "max_paths must be a whole number, 0 or more"),
+    (["callers", str(MINI), "migration_thread", "--edges", "bogus"], "unknown edge kind 'bogus'"),
+    (["snapshot", str(MINI), *HEADLINE, "--sites", "(", "-o", "x.json"], "sites is not a regular expression"),
+    (["doc", str(MINI), *HEADLINE, "--max-depth", "-2", "-o", "x"], "max_depth must be a whole number, 0 or more"),
+])
+def test_every_command_checks_trace_options_alike_before_indexing(capsys, tmp_path, argv, says):
+    code = main([*argv, "--cache", str(tmp_path / "cache")])
+    _, err = capsys.readouterr()
+    assert code == 2 and says in err and err.count("\n") == 1
+    assert not (tmp_path / "cache").exists()
+
+
+def test_trace_honours_exclude(capsys, tmp_path):
+    code = main(["trace", str(MINI), "--cache", str(tmp_path / "cache"), *HEADLINE, "--exclude", "migration/migration.c"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "no site" in err

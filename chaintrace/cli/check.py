@@ -106,32 +106,42 @@ def _check_snapshot(tg: api.TreeGraph, path: Path, specs: list[Spec], args: argp
 # -- snapshot and diff -------------------------------------------------------------------------------------
 
 
-def query_from_args(args: argparse.Namespace, version: str, base: api.TraceQuery | None = None) -> api.TraceQuery:
-    """Return the query the options give (`--spec`, or `--from`/`--to`, else `base`), the other options applied."""
-    if args.spec and (args.source or args.target):
-        raise UsageError("give either --spec or --from/--to, not both")
-    if args.spec:
-        query = load_spec(args.spec).resolve(version).query
-    elif args.source and args.target:
-        query = api.TraceQuery(args.source, args.target)
-    elif base is not None and not args.source and not args.target:
-        query = base
-    else:
-        raise UsageError("give --from ENTRY and --to TARGET, or --spec FILE")
-    return dataclasses.replace(query, **options.query_changes(args))
+class QueryOf:
+    """The query `snapshot` and `diff` run on a tree of a given version, checked before any tree is read.
+
+    It is `--spec`'s (its version tables applied), or `--from`/`--to`, else
+    `base` (a snapshot's), with the other trace options of the command line.
+    """
+
+    def __init__(self, args: argparse.Namespace, base: api.TraceQuery | None = None) -> None:
+        if args.spec and (args.source or args.target):
+            raise UsageError("give either --spec or --from/--to, not both")
+        self.changes = options.query_changes(args)
+        self.spec = load_spec(args.spec) if args.spec else None
+        if self.spec is None and args.source and args.target:
+            base = api.TraceQuery(args.source, args.target)
+        elif self.spec is None and (base is None or args.source or args.target):
+            raise UsageError("give --from ENTRY and --to TARGET, or --spec FILE")
+        self.base = base
+
+    def __call__(self, version: str) -> api.TraceQuery:
+        """Return the query for a tree of `version`."""
+        query = self.spec.resolve(version).query if self.spec is not None else self.base
+        return dataclasses.replace(query, **self.changes)
 
 
-def _snapshot_of(store: api.Store, path: Path, args: argparse.Namespace, base: api.TraceQuery | None = None) -> dict:
+def _snapshot_of(store: api.Store, path: Path, args: argparse.Namespace, query_of: QueryOf) -> dict:
     if is_snapshot_file(path):
         return read_snapshot(path)
     tg = options.tree_graph(store, args, path)
-    return snapshot_document(run_query(tg, query_from_args(args, tg.version, base)))
+    return snapshot_document(run_query(tg, query_of(tg.version)))
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     """Write the snapshot of a trace; print one summary line. Exit 1 when the trace could not run."""
+    query_of = QueryOf(args)
     with api.open_store(args.cache, warn=options.warn) as store:
-        snapshot = _snapshot_of(store, args.tree, args)
+        snapshot = _snapshot_of(store, args.tree, args, query_of)
     write_snapshot(args.output, snapshot)
     if snapshot["error"]:
         options.warn(f"{args.output}: {snapshot['error']}")
@@ -148,9 +158,10 @@ def run_diff(args: argparse.Namespace) -> int:
         if is_snapshot_file(side):
             base = api.TraceQuery.from_dict(read_snapshot(side)["query"])
             break
+    query_of = QueryOf(args, base)
     with api.open_store(args.cache, warn=options.warn) as store:
-        a = _snapshot_of(store, args.a, args, base)
-        b = _snapshot_of(store, args.b, args, base)
+        a = _snapshot_of(store, args.a, args, query_of)
+        b = _snapshot_of(store, args.b, args, query_of)
     if a["query"] != b["query"]:
         options.warn(f"the two sides answer different queries: {a['query']} and {b['query']}")
     result = diff.diff_snapshots(a, b, lines=args.lines)

@@ -97,10 +97,16 @@ def trace_query(args: argparse.Namespace) -> api.TraceQuery:
 
 
 def query_changes(args: argparse.Namespace) -> dict:
-    """Return the trace options given on the command line, as `TraceQuery` fields (for `dataclasses.replace`)."""
+    """Return the trace options given on the command line, as `TraceQuery` fields (for `dataclasses.replace`).
+
+    They are checked now, as a `TraceQuery` checks them, though the query they change may come later (from a
+    spec, for the tree's version).
+    """
     given = {"max_paths": args.max_paths, "max_depth": args.max_depth, "via": tuple(args.via),
              "avoid": tuple(args.avoid), "edges": edge_kinds(args.edges), "sites": args.sites}
-    return {name: value for name, value in given.items() if value not in (None, (), "")}
+    changes = {name: value for name, value in given.items() if value not in (None, (), "")}
+    api.TraceQuery("", "", **changes)
+    return changes
 
 
 def warn(message: str) -> None:

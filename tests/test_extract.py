@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,8 +29,7 @@ def by_name(items, name):
     return found[0]
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-def test_sample_compiles(tmp_path: Path) -> None:
+def test_sample_compiles(tmp_path: Path, gcc: str) -> None:
     result = subprocess.run(["gcc", "-c", "-Wall", "-o", str(tmp_path / "s.o"), str(SAMPLE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import QemuTree
+    from helpers.qemu_trees import QemuTree
 
 FETCH_QEMU_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fetch-qemu"
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from oracle import expected_graph, fixture_dirs, gcc_call_sites
+from helpers.oracle import expected_graph, fixture_dirs, gcc_call_sites
 from test_graph_facts import fixture_facts
 
 from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
@@ -63,9 +62,8 @@ def test_low_confidence_as_expected(name: str) -> None:
             assert data["confidence"] == edge.get("confidence", "high"), edge
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is the oracle")
 @pytest.mark.parametrize("name", FIXTURES)
-def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest) -> None:
+def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest, gcc: str) -> None:
     if name in EXTRACTOR_GAPS:
         request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
     want = {(s.caller, s.callee, "direct", s.file, s.line) for s in gcc_call_sites(fixtures_dir(name))}

@@ -2,22 +2,16 @@
 
 These tests check the fixtures, not chaintrace: they prove that every
 fixture compiles warning-free and that the `direct` edges of each
-expected.json are gcc's, call site for call site.
+expected.json are gcc's, call site for call site.  Without gcc they skip;
+under CI=true they fail (conftest's `gcc` fixture).
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-
-try:  # works whether or not tests/ is a package
-    from tests import oracle
-except ImportError:
-    import oracle
-
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+from helpers import oracle
 
 KINDS = {"direct", "thread", "callback", "ops", "fnptr"}
 FIXTURES = oracle.fixture_dirs()
@@ -61,13 +55,13 @@ def test_fixture_is_well_formed(fixture_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("fixture_dir", FIXTURES, ids=lambda p: p.name)
-def test_fixture_compiles_without_warnings(fixture_dir: Path) -> None:
+def test_fixture_compiles_without_warnings(fixture_dir: Path, gcc: str) -> None:
     warnings = oracle.gcc_warnings(fixture_dir)
     assert not warnings, "\n".join(warnings)
 
 
 @pytest.mark.parametrize("fixture_dir", FIXTURES, ids=lambda p: p.name)
-def test_direct_edges_match_gcc(fixture_dir: Path) -> None:
+def test_direct_edges_match_gcc(fixture_dir: Path, gcc: str) -> None:
     expected = {(edge["from"], edge["to"]) for edge in _direct(fixture_dir)}
     actual = oracle.gcc_direct_edges(fixture_dir)
     missing = expected - actual
@@ -80,7 +74,7 @@ def test_direct_edges_match_gcc(fixture_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("fixture_dir", FIXTURES, ids=lambda p: p.name)
-def test_direct_call_sites_match_gcc(fixture_dir: Path) -> None:
+def test_direct_call_sites_match_gcc(fixture_dir: Path, gcc: str) -> None:
     expected = {(e["from"], e["to"], e["file"], e["line"]) for e in _direct(fixture_dir)}
     actual = {(s.caller, s.callee, s.file, s.line) for s in oracle.gcc_call_sites(fixture_dir)}
     missing = expected - actual
@@ -93,7 +87,7 @@ def test_direct_call_sites_match_gcc(fixture_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("fixture_dir", FIXTURES, ids=lambda p: p.name)
-def test_absent_edges_are_not_direct_in_gcc(fixture_dir: Path) -> None:
+def test_absent_edges_are_not_direct_in_gcc(fixture_dir: Path, gcc: str) -> None:
     absent = {(edge["from"], edge["to"]) for edge in oracle.expected_graph(fixture_dir).get("absent", [])}
     wrong = absent & oracle.gcc_direct_edges(fixture_dir)
     assert not wrong, f"gcc sees these 'absent' edges as direct calls:\n{_format(wrong)}"
@@ -118,7 +112,7 @@ def test_parse_vcg_reads_gcc12_format() -> None:
     assert oracle.node_id("*lseek64", "lseek\\n/usr/include/unistd.h:342:18", "a.c", Path(".")) == "lseek"
 
 
-def test_gcc_call_sites_on_a_small_tree(tmp_path: Path) -> None:
+def test_gcc_call_sites_on_a_small_tree(tmp_path: Path, gcc: str) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "h.h").write_text(
         "void ext(int x);\n"

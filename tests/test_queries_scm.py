@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import shutil
 from pathlib import Path
 
 import pytest
@@ -85,9 +84,8 @@ def test_query_matches_its_annotated_fixture(query_name: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 @pytest.mark.parametrize("query_name", QUERY_FILES)
-def test_fixture_is_c_that_compiles(query_name: str, tmp_path: Path) -> None:
+def test_fixture_is_c_that_compiles(query_name: str, tmp_path: Path, gcc: str) -> None:
     fixture = FIXTURES / query_name.replace(".scm", ".c")
     result = subprocess.run(["gcc", "-c", "-Wall", "-o", str(tmp_path / "out.o"), str(fixture)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

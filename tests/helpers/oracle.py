@@ -52,7 +52,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
 INCLUDE_DIR = FIXTURES_DIR / "include"
 GCC_FLAGS = ("-c", "-O0", "-fno-builtin", "-Wall", "-fcallgraph-info")
 INDIRECT_CALL = "__indirect_call"

@@ -1,0 +1,6 @@
+"""Code the tests share (test modules import these, never each other).
+
+- `oracle`: gcc's call graph of a fixture, the judge of its direct edges;
+- `qemu_trees`: the real QEMU trees `scripts/fetch-qemu` fetched;
+- `ci`: skip here, fail (or install) under CI=true.
+"""

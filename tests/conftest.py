@@ -1,7 +1,14 @@
 """Shared pytest fixtures; the plain helpers they use live in `tests/helpers/` (test modules import those, never each other).
 
-Tools
------
+Fixture trees
+-------------
+`fixture_trees` (session) copies each `fixtures/<name>/` complete (with the
+shared `qemu-mini.h`) and indexes it with the real indexer into one
+temporary cache (see `helpers/fixture_trees.py`):
+
+    def test_x(fixture_trees):
+        cg = fixture_trees.graph("mini_qemu")
+
 `gcc` gives the compiler the oracle needs: a skip without it, a failure
 under `CI=true` when apt cannot install it.
 
@@ -34,6 +41,7 @@ from types import ModuleType
 import pytest
 
 from helpers.ci import require_tool
+from helpers.fixture_trees import IndexedFixtures
 from helpers.qemu_trees import QemuTree, fetched_qemu_trees, load_fetch_qemu, qemu_cache_dir, qemu_missing, version_key
 
 # Fixtures that need a real QEMU tree; tests using them are marked `qemu`.
@@ -47,6 +55,12 @@ _FAMILIES_AT_COLLECTION: list[str] = list(fetched_qemu_trees())
 # --------------------------------------------------------------------------
 # Fixtures
 # --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def fixture_trees(tmp_path_factory: pytest.TempPathFactory) -> IndexedFixtures:
+    """Return the fixture trees, each made complete and indexed (on first use) into one temporary cache."""
+    return IndexedFixtures(tmp_path_factory.mktemp("fixture-trees"))
+
 
 @pytest.fixture(scope="session")
 def gcc() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_graph_facts import FIXTURES, fixture_facts
+from helpers.fixture_trees import FIXTURES
 
 from chaintrace.query.entries import (
     UnknownCommand,
@@ -17,7 +17,6 @@ from chaintrace.query.entries import (
     qmp_commands,
 )
 from chaintrace.errors import NotFound
-from chaintrace.graph.build import build_graph
 from chaintrace.query.lookup import UnknownFunction
 
 MINI = FIXTURES / "mini_qemu"
@@ -77,14 +76,14 @@ def test_hmp_commands_blocks_aliases_and_info(tmp_path: Path):
     assert hmp_commands(tmp_path) == {"quit": "hmp_quit", "q": "hmp_quit", "info migrate": "hmp_info_migrate"}
 
 
-def test_mini_qemu_entries():
+def test_mini_qemu_entries(fixture_trees):
     assert qmp_commands(MINI) == {"migrate-set-parameters": "qmp_migrate_set_parameters", "migrate": "qmp_migrate"}
     assert hmp_commands(MINI) == {"migrate": "hmp_migrate", "migrate_set_parameter": "hmp_migrate_set_parameter"}
-    cg = build_graph(fixture_facts("mini_qemu"))
-    assert entry_node(cg, "qmp:migrate", MINI) == "qmp_migrate"
-    assert entry_node(cg, "qmp:migrate-set-parameters", MINI) == "qmp_migrate_set_parameters"
-    assert entry_node(cg, "hmp:migrate", MINI) == "hmp_migrate"
-    assert entry_node(cg, "migrate_init", MINI) == "migrate_init"
+    cg, tree = fixture_trees.graph("mini_qemu"), fixture_trees.tree("mini_qemu")
+    assert entry_node(cg, "qmp:migrate", tree) == "qmp_migrate"
+    assert entry_node(cg, "qmp:migrate-set-parameters", tree) == "qmp_migrate_set_parameters"
+    assert entry_node(cg, "hmp:migrate", tree) == "hmp_migrate"
+    assert entry_node(cg, "migrate_init", tree) == "migrate_init"
     assert entry_node(cg, "migration_thread") == "migration/migration.c::migration_thread"
 
 
@@ -98,8 +97,8 @@ def test_unknown_command_is_one_line_with_close_matches():
         entry_function("hmp:migrate_set_parameters", MINI)
 
 
-def test_unknown_function_is_one_line_with_close_matches():
-    cg = build_graph(fixture_facts("mini_qemu"))
+def test_unknown_function_is_one_line_with_close_matches(fixture_trees):
+    cg = fixture_trees.graph("mini_qemu")
     with pytest.raises(UnknownFunction) as raised:
         entry_node(cg, "qmp_migrat")
     assert "\n" not in str(raised.value) and "qmp_migrate" in str(raised.value)

@@ -1,4 +1,8 @@
-"""The call graph against the fixtures: every edge kind against expected.json, direct edges against gcc."""
+"""The call graph against the fixtures: every edge kind against expected.json, direct edges against gcc.
+
+Each fixture is indexed by the real indexer (conftest's `fixture_trees`), so
+the graph is built from the facts `chaintrace trace` would read.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 
 import pytest
 from helpers.oracle import expected_graph, fixture_dirs, gcc_call_sites
-from test_graph_facts import fixture_facts
 
 from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef
 from chaintrace.graph.build import build_graph
@@ -21,8 +24,10 @@ FIXTURES = [d.name for d in fixture_dirs()]
 EXTRACTOR_GAPS: dict[str, str] = {}
 
 
-def graph_of(name: str) -> CallGraph:
-    return build_graph(fixture_facts(name))
+@pytest.fixture
+def graph_of(fixture_trees):
+    """Return a function: the call graph of a fixture, from its indexed facts."""
+    return fixture_trees.graph
 
 
 def site_edges(cg: CallGraph) -> set[tuple[str, str, str, str, int]]:
@@ -36,7 +41,7 @@ def describe(title: str, rows: set) -> str:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_edges_equal_expected(name: str, request: pytest.FixtureRequest) -> None:
+def test_edges_equal_expected(name: str, request: pytest.FixtureRequest, graph_of) -> None:
     if name in EXTRACTOR_GAPS:
         request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
     expected = expected_graph(fixtures_dir(name))
@@ -46,7 +51,7 @@ def test_edges_equal_expected(name: str, request: pytest.FixtureRequest) -> None
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_absent_edges_are_absent(name: str) -> None:
+def test_absent_edges_are_absent(name: str, graph_of) -> None:
     cg = graph_of(name)
     present = {(a["from"], a["to"]) for a in expected_graph(fixtures_dir(name))["absent"]
                if cg.graph.has_edge(a["from"], a["to"])}
@@ -54,7 +59,7 @@ def test_absent_edges_are_absent(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_low_confidence_as_expected(name: str) -> None:
+def test_low_confidence_as_expected(name: str, graph_of) -> None:
     cg = graph_of(name)
     for edge in expected_graph(fixtures_dir(name))["edges"]:
         data = cg.graph.get_edge_data(edge["from"], edge["to"], key=edge["kind"])
@@ -63,7 +68,7 @@ def test_low_confidence_as_expected(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest, gcc: str) -> None:
+def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest, graph_of, gcc) -> None:
     if name in EXTRACTOR_GAPS:
         request.applymarker(pytest.mark.xfail(reason=EXTRACTOR_GAPS[name], strict=False))
     want = {(s.caller, s.callee, "direct", s.file, s.line) for s in gcc_call_sites(fixtures_dir(name))}
@@ -71,12 +76,23 @@ def test_direct_sites_equal_gcc(name: str, request: pytest.FixtureRequest, gcc: 
     assert got == want, describe("missing (gcc has them)", want - got) + describe("extra (gcc has not)", got - want)
 
 
+def test_a_fixture_tree_is_indexed_with_the_shared_header(fixture_trees) -> None:
+    paths = {f.path for f in fixture_trees.facts("thread_entry")}
+    assert {"worker.c", "worker.h", "util/qemu-thread-posix.c", "include/qemu-mini.h"} <= paths
+
+
+def test_loop_macros_of_the_shared_header_are_no_calls(fixture_trees) -> None:
+    # qemu-mini.h defines QTAILQ_FOREACH as a `for (`: the indexer's macro classes come from the whole tree
+    facts = {f.path: f for f in fixture_trees.facts("foreach_macro")}
+    assert "QTAILQ_FOREACH" not in {c.callee for c in facts["clients.c"].calls}
+
+
 def fixtures_dir(name: str):
     return next(d for d in fixture_dirs() if d.name == name)
 
 
 # -- node ids and name resolution -------------------------------------------------
-def test_static_and_external_node_ids():
+def test_static_and_external_node_ids(graph_of):
     cg = graph_of("static_clash")
     assert cg.node("block/a.c::helper")["static"] is True
     assert cg.node("common_log")["file"] == "util/log.c"
@@ -84,13 +100,13 @@ def test_static_and_external_node_ids():
     assert stub["static"] is False and stub["file"] == "stubs/log.c"
 
 
-def test_external_leaves_are_marked():
+def test_external_leaves_are_marked(graph_of):
     cg = graph_of("thread_entry")
     assert cg.node("pthread_create")["external"] is True
     assert cg.node("qemu_thread_create")["external"] is False
 
 
-def test_duplicate_definition_in_one_file_is_one_node():
+def test_duplicate_definition_in_one_file_is_one_node(graph_of):
     cg = graph_of("ifdef_call")
     assert cg.ids_named("host_cpus") == ["host_cpus"]
 
@@ -145,7 +161,7 @@ def test_registrar_table_is_data():
 
 
 # -- rows -------------------------------------------------------------------------
-def test_rows_round_trip_and_are_plain_json():
+def test_rows_round_trip_and_are_plain_json(graph_of):
     cg = graph_of("mini_qemu")
     nodes, edges = graph_rows(cg)
     json.dumps([nodes, edges])  # plain rows
@@ -154,7 +170,7 @@ def test_rows_round_trip_and_are_plain_json():
     assert back.diagnostics == cg.diagnostics
 
 
-def test_rows_of_a_chop_load_alone():
+def test_rows_of_a_chop_load_alone(graph_of):
     cg = graph_of("mini_qemu")
     _, edges = graph_rows(cg)
     part = [row for row in edges if row[0] == "qmp_migrate"]

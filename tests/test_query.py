@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from test_graph_facts import FIXTURES, fixture_facts
+from helpers.toy import toy
 
 from chaintrace.query.entries import entry_node
-from chaintrace.graph.build import build_graph
-from chaintrace.graph.model import CallGraph, graph_from_rows
+from chaintrace.graph.model import CallGraph
 from chaintrace.query.chop import ComponentChop
 from chaintrace.query.lookup import UnknownFunction
 from chaintrace.query.neighbours import callees, callers
@@ -17,16 +16,15 @@ from chaintrace.query.results import PathCount
 from chaintrace.query.targets import find_targets
 from chaintrace.query.trace import trace
 
-MINI = FIXTURES / "mini_qemu"
 MIG = "migration/migration.c"
 CHAIN = ["qmp_migrate", "socket_start_outgoing_migration", "migration/socket.c::socket_outgoing_migration",
          "migration_channel_connect", "migrate_fd_connect", f"{MIG}::migration_thread"]
 
 
 @pytest.fixture(scope="module")
-def mini() -> tuple[CallGraph, list]:
-    facts = fixture_facts("mini_qemu")
-    return build_graph(facts), [w for f in facts for w in f.writes]
+def mini(fixture_trees) -> tuple[CallGraph, list]:
+    """The graph of mini_qemu as indexed, and its field writes."""
+    return fixture_trees.graph("mini_qemu"), fixture_trees.writes("mini_qemu")
 
 
 def chop(cg: CallGraph, source: str, target: str) -> dict[str, list[str]]:
@@ -34,12 +32,6 @@ def chop(cg: CallGraph, source: str, target: str) -> dict[str, list[str]]:
     each with its successors among them (once each, no self-loops) in the order of their ids."""
     inside = (nx.descendants(cg.graph, source) | {source}) & (nx.ancestors(cg.graph, target) | {target})
     return {node: sorted(set(cg.graph.successors(node)) & inside - {node}) for node in sorted(inside)}
-
-
-def toy(edges: list[tuple[str, str]], kind: str = "direct") -> CallGraph:
-    """Return a graph of plain-name functions with the given edges."""
-    return graph_from_rows([], [(u, v, kind, {"sites": [{"file": "t.c", "line": 1, "col": 1, "conditions": [],
-                                                         "loops": []}], "confidence": "high"}) for u, v in edges])
 
 
 # -- targets ----------------------------------------------------------------------
@@ -74,9 +66,10 @@ def test_call_line_and_function_targets(mini):
 
 
 # -- paths on mini_qemu ---------------------------------------------------------------
-def test_qmp_migrate_to_threshold_size_exact_paths(mini):
+def test_qmp_migrate_to_threshold_size_exact_paths(mini, fixture_trees):
     cg, writes = mini
-    result = trace(cg, entry_node(cg, "qmp:migrate", MINI), find_targets(cg, "assign:threshold_size", writes))
+    entry = entry_node(cg, "qmp:migrate", fixture_trees.tree("mini_qemu"))
+    result = trace(cg, entry, find_targets(cg, "assign:threshold_size", writes))
     init, counters = result.targets
     assert init.paths == [["qmp_migrate", f"{MIG}::migrate_prepare", "migrate_init"]]
     assert counters.paths == [[*CHAIN, f"{MIG}::migration_update_counters"]]

@@ -6,10 +6,8 @@ import json
 import re
 
 import pytest
-from test_graph_facts import fixture_facts
-from test_query import toy
+from helpers.toy import toy
 
-from chaintrace.graph.build import build_graph
 from chaintrace.query.targets import find_targets
 from chaintrace.query.trace import trace
 from chaintrace.render.document import SCHEMA, render_json, trace_document
@@ -34,10 +32,11 @@ OPS_HOP = ("└─ ram_save_iterate  ⇒ ops via se->ops->save_live_iterate at m
 
 
 @pytest.fixture(scope="module")
-def mini():
-    facts = fixture_facts("mini_qemu")
-    cg = build_graph(facts)
-    writes = [w for f in facts for w in f.writes]
+def mini(fixture_trees):
+    """The graph of mini_qemu as indexed, and its trace to the threshold_size writes and the ram.c rate check."""
+    facts = fixture_trees.facts("mini_qemu")
+    cg = fixture_trees.graph("mini_qemu")
+    writes = fixture_trees.writes("mini_qemu")
     calls = [c for f in facts for c in f.calls]
     targets = find_targets(cg, "assign:threshold_size", writes)
     targets += [s for s in find_targets(cg, "call:migration_rate_exceeded", calls=calls) if s.file == "migration/ram.c"]

@@ -14,7 +14,7 @@ from chaintrace.regress.expect import evaluate
 from chaintrace.regress.spec import load_spec, spec_files, version_matches
 from chaintrace.errors import UsageError
 
-from check_cli import run_cli
+from helpers.cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
@@ -253,13 +253,16 @@ def test_check_json(tmp_path, fixture_cache, capsys):
 
 
 def test_check_usage_errors(tmp_path, fixture_cache, capsys):
+    # errors are one line on stderr, nothing on stdout
     assert run_cli(["check", "--tree", str(V1), "--cache", str(fixture_cache)]) == 2
-    assert "nothing to check" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "nothing to check" in err
     assert run_cli(["check", str(tmp_path / "missing.toml"), "--tree", str(V1)]) == 2
+    assert "missing.toml" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert run_cli(["check", "--snapshot", str(bad), "--tree", str(V1)]) == 2
-    assert "not a chaintrace snapshot" in capsys.readouterr().out
+    assert "not a chaintrace snapshot" in capsys.readouterr().err
 
 
 def test_sites_option_keeps_only_matching_target_sites(graphs, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from chaintrace.regress.diff import diff_snapshots, is_changed, render_text, summary
 
-from check_cli import run_cli
+from helpers.cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"
@@ -163,9 +162,8 @@ def test_lines_are_compared_only_when_asked():
     assert "line      t: 5 -> 8" in render_text(d)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_version_fixtures_compile(version, tmp_path):
+def test_version_fixtures_compile(version, tmp_path, gcc):
     root = REPO / "fixtures" / "versions" / version
     for source in sorted((root / "migration").glob("*.c")):
         subprocess.run(["gcc", "-c", "-Wall", "-Werror", "-I", str(REPO / "fixtures" / "include"),

@@ -10,26 +10,32 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers.cli import MINI_QEMU, QUERY, CliRun, run_captured, run_cli
 
 from chaintrace import __version__, api
 
 from chaintrace.render.page import walkthrough as doc
 
 from chaintrace.cli import doc as doc_command
-from chaintrace.cli.app import build_parser
-from chaintrace.errors import NotFound, UsageError
+from chaintrace.errors import UsageError
 from chaintrace.regress.spec import is_spec, load_spec
 from chaintrace.render.page import html
 from chaintrace.render.page import markdown
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MINI_QEMU = REPO_ROOT / "fixtures" / "mini_qemu"
-QUERY = ["--from", "qmp:migrate", "--to", "assign:threshold_size"]
 
 
 def run_doc(*argv: object) -> int:
-    """Run `chaintrace doc ARGV` through the command line's parser; return its exit code (errors raise)."""
-    return doc_command.run(build_parser("doc").parse_args(["doc", *map(str, argv)]))
+    """Run `chaintrace doc ARGV` as the command line does; return its exit code."""
+    return run_cli(["doc", *argv])
+
+
+def doc_error(*argv: object) -> CliRun:
+    """Run `chaintrace doc ARGV`, which must fail as a usage error: exit 2, one line on stderr, nothing on stdout."""
+    run = run_captured(["doc", *argv])
+    assert (run.code, run.out, run.err.count("\n")) == (2, "", 1), run
+    assert run.err.startswith("chaintrace: error: ") and "Traceback" not in run.err
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -394,13 +400,12 @@ def test_output_is_deterministic_without_absolute_paths(written: Path, cache: Pa
     ([MINI_QEMU, "-o", "x", "--edges", "bogus", *QUERY], "unknown edge kind 'bogus'"),
 ])
 def test_usage_errors(argv: list, says: str, cache: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=re.escape(says)):
-        run_doc(*[tmp_path / a if a == "x" else a for a in argv], "--cache", cache)
+    assert says in doc_error(*[tmp_path / a if a == "x" else a for a in argv], "--cache", cache).err
 
 
 def test_unknown_function_is_not_found(cache: Path, tmp_path: Path) -> None:
-    with pytest.raises(NotFound):
-        run_doc(MINI_QEMU, "--from", "qmp:migrate", "--to", "no_such_function", "-o", tmp_path, "--cache", cache)
+    run = doc_error(MINI_QEMU, "--from", "qmp:migrate", "--to", "no_such_function", "-o", tmp_path, "--cache", cache)
+    assert "no_such_function" in run.err
 
 
 def test_batch_of_specs_writes_a_page_each_and_an_index(cache: Path, tmp_path: Path) -> None:
@@ -444,15 +449,13 @@ def test_spec_version_tables_apply(tmp_path: Path) -> None:
 def test_doc_reads_specs_as_strictly_as_check(cache: Path, tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\nowner = "someone"\n', encoding="utf-8")
-    with pytest.raises(UsageError, match="unknown key 'owner'"):
-        run_doc("--spec", spec, "--tree", MINI_QEMU, "-o", tmp_path / "o", "--cache", cache)
+    assert "unknown key 'owner'" in doc_error("--spec", spec, "--tree", MINI_QEMU, "-o", tmp_path / "o", "--cache", cache).err
 
 
 def test_give_spec_or_query_not_both(cache: Path, tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\n', encoding="utf-8")
-    with pytest.raises(UsageError, match="not both"):
-        run_doc("--spec", spec, "--tree", MINI_QEMU, *QUERY, "-o", tmp_path / "o", "--cache", cache)
+    assert "not both" in doc_error("--spec", spec, "--tree", MINI_QEMU, *QUERY, "-o", tmp_path / "o", "--cache", cache).err
 
 
 def test_sites_keeps_the_matching_targets(cache: Path, tmp_path: Path) -> None:
@@ -461,8 +464,7 @@ def test_sites_keeps_the_matching_targets(cache: Path, tmp_path: Path) -> None:
     text = (out / "index.md").read_text(encoding="utf-8")
     assert "### Target 1: `s->threshold_size = expected_bw_per_ms" in text and "Target 2" not in text
     assert "--sites expected_bw" in text and "### `migrate_prepare`" not in text
-    with pytest.raises(UsageError, match="sites is not a regular expression"):
-        run_doc(MINI_QEMU, *QUERY, "--sites", "(", "-o", out, "--cache", cache)
+    assert "sites is not a regular expression" in doc_error(MINI_QEMU, *QUERY, "--sites", "(", "-o", out, "--cache", cache).err
 
 
 def test_fences_outgrow_backticks_in_the_code() -> None:
@@ -473,5 +475,4 @@ def test_fences_outgrow_backticks_in_the_code() -> None:
 def test_a_tree_after_spec_files_is_named_as_the_mistake(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     spec.write_text('from = "qmp:migrate"\nto = "ram_save_iterate"\n', encoding="utf-8")
-    with pytest.raises(UsageError, match="give the tree as --tree TREE"):
-        run_doc("--spec", spec, MINI_QEMU, "-o", tmp_path / "o")
+    assert "give the tree as --tree TREE" in doc_error("--spec", spec, MINI_QEMU, "-o", tmp_path / "o").err

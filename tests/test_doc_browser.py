@@ -9,19 +9,14 @@ under `CI=true` when missing; elsewhere the test skips, saying why.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-
-try:
-    from tests.test_doc import MINI_QEMU, QUERY, run_doc
-except ImportError:  # tests/ on sys.path (pytest's rootdir-less import mode)
-    from test_doc import MINI_QEMU, QUERY, run_doc
+from helpers.ci import require_tool
+from helpers.cli import MINI_QEMU, QUERY, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -32,16 +27,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def find_chromium() -> str:
     """Return the Chromium executable; install Debian's `chromium` under CI=true, else skip."""
-    found = next((path for path in map(shutil.which, BROWSERS) if path), None)
-    if found:
-        return found
-    if os.environ.get("CI", "").strip().lower() != "true":
-        pytest.skip("no Chromium: apt-get install chromium (CI=true installs it)")
-    run = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900)
-    found = next((path for path in map(shutil.which, BROWSERS) if path), None)
-    if not found:
-        pytest.fail(f"CI=true: `apt-get install -y chromium` did not give a chromium: {run.stderr.strip()[-300:]}")
-    return found
+    return require_tool(BROWSERS, "chromium", "the HTML page must be checked in a browser")
 
 
 class DevTools:
@@ -157,7 +143,7 @@ CENTRE_OF_BOX = """(() => {
 
 def test_page_loads_shows_the_diagram_and_a_click_scrolls_to_the_section(browser: DevTools, tmp_path: Path) -> None:
     out = tmp_path / "doc"
-    assert run_doc(MINI_QEMU, *QUERY, "-o", out, "--cache", tmp_path / "cache") == 0
+    assert run_cli(["doc", MINI_QEMU, *QUERY, "-o", out, "--cache", tmp_path / "cache"]) == 0
     browser.send("Page.navigate", {"url": (out / "index.html").as_uri()})
     browser.wait_for("Page.loadEventFired")
 

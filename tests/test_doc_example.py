@@ -15,12 +15,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from chaintrace.cli import doc as doc_command
+from helpers.cli import run_cli
 
-try:
-    from tests.test_doc import run_doc
-except ImportError:  # tests/ on sys.path (pytest's rootdir-less import mode)
-    from test_doc import run_doc
+from chaintrace.cli import doc as doc_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "qemu-10.2-migrate-threshold"
@@ -38,7 +35,7 @@ def _difference(expected: Path, made: Path) -> str:
 def test_example_page_is_up_to_date(indexed_qemu: Callable, index_cache: Path, tmp_path: Path) -> None:
     tree = indexed_qemu("10.2")
     out = tmp_path / "example"
-    assert run_doc(tree.path, *ARGS, "-o", out, "--cache", index_cache) == 0
+    assert run_cli(["doc", tree.path, *ARGS, "-o", out, "--cache", index_cache]) == 0
     if os.environ.get("CHAINTRACE_UPDATE_EXAMPLES") == "1":
         EXAMPLE.mkdir(parents=True, exist_ok=True)
         for name in doc_command.OUTPUTS:

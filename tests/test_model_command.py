@@ -1,4 +1,4 @@
-"""`chaintrace model migration`, run through `chaintrace.cli.main`."""
+"""`chaintrace model migration` on the command line: output, JSON, plots and exit codes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from chaintrace.cli import main
+from helpers.cli import run_cli
 
 BASE = ["--ram", "4GiB", "--dirty-rate", "50MB/s", "--wss", "512MiB", "--bandwidth", "1Gbit/s"]
 
 
 def _run(argv: list[str]) -> int:
-    return main(["model", "migration", *argv])
+    """Run `chaintrace model migration ARGV`; return the exit code."""
+    return run_cli(["model", "migration", *argv])
 
 
 def test_prints_rules_table_and_outcome(capsys: pytest.CaptureFixture[str]) -> None:

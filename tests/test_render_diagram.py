@@ -10,11 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_captured, run_cli
 
 from chaintrace import api
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.cli import render as command
-from chaintrace.cli.app import build_parser
 from chaintrace.render.diagram import layout as diagram
 from chaintrace.render.diagram import dot
 from chaintrace.render.diagram import mermaid
@@ -514,23 +514,17 @@ def test_mermaid_parses_with_mermaid_itself(mini: dict, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- command line
 
 
-def _parser() -> argparse.ArgumentParser:
-    return build_parser("render")
-
-
 def test_render_command_draws_a_saved_trace(mini: dict, tmp_path: Path) -> None:
     saved = tmp_path / "trace.json"
     saved.write_text(json.dumps(mini, indent=2), encoding="utf-8")
     for suffix in (".svg", ".mmd", ".dot"):
         out = tmp_path / f"out{suffix}"
-        args = _parser().parse_args(["render", str(saved), "-o", str(out), "--cluster", "dir", "--max-nodes", "5",
-                                     "--collapse-file", "migration/channel.c", "--rankdir", "TB",
-                                     "--link-template", "https://x/{file}#L{line}"])
-        assert command.run(args) == 0
+        assert run_cli(["render", saved, "-o", out, "--cluster", "dir", "--max-nodes", "5",
+                        "--collapse-file", "migration/channel.c", "--rankdir", "TB",
+                        "--link-template", "https://x/{file}#L{line}"]) == 0
         assert out.stat().st_size > 200
-    options = command.options_from_args(args)
-    assert options == DiagramOptions(cluster="dir", max_nodes=5, collapse_file=("migration/channel.c",), rankdir="TB",
-                                     link_template="https://x/{file}#L{line}")
+    options = DiagramOptions(cluster="dir", max_nodes=5, collapse_file=("migration/channel.c",), rankdir="TB",
+                             link_template="https://x/{file}#L{line}")
     assert (tmp_path / "out.dot").read_text(encoding="utf-8") == dot.render_dot(mini, options)
 
 
@@ -553,10 +547,7 @@ def test_trace_subparser_gets_the_diagram_options() -> None:
 def test_render_command_refuses_bad_documents(tmp_path: Path, content: str, says: str) -> None:
     saved = tmp_path / "trace.json"
     saved.write_text(content, encoding="utf-8")
-    args = _parser().parse_args(["render", str(saved), "-o", str(tmp_path / "out.svg")])
-    with pytest.raises(UsageError, match=says) as caught:
-        command.run(args)
-    assert "\n" not in str(caught.value)
-    missing = _parser().parse_args(["render", str(tmp_path / "nope.json"), "-o", str(tmp_path / "out.svg")])
-    with pytest.raises(UsageError, match="no such file"):
-        command.run(missing)
+    run = run_captured(["render", saved, "-o", tmp_path / "out.svg"])
+    assert (run.code, run.out, run.err.count("\n")) == (2, "", 1) and re.search(says, run.err), run
+    missing = run_captured(["render", tmp_path / "nope.json", "-o", tmp_path / "out.svg"])
+    assert missing.code == 2 and "no such file" in missing.err and not (tmp_path / "out.svg").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from chaintrace.regress.snapshot import SCHEMA, dumps, read_snapshot
 
-from check_cli import run_cli
+from helpers.cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "fixtures" / "versions" / "v1"

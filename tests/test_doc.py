@@ -15,6 +15,7 @@ from helpers.cli import MINI_QEMU, QUERY, CliRun, run_captured, run_cli
 from chaintrace import __version__, api
 
 from chaintrace.render.page import walkthrough as doc
+from chaintrace.render.page.contents import headings_of, slug
 
 from chaintrace.cli import doc as doc_command
 from chaintrace.errors import UsageError
@@ -248,10 +249,10 @@ def test_clashing_names_get_qualified_headings() -> None:
     nodes = [{"id": "a.c::save", "name": "save", "file": "a.c"}, {"id": "b/c.c::save", "name": "save", "file": "b/c.c"},
              {"id": "Save", "name": "Save", "file": "d.c"}, {"id": "diagram", "name": "diagram", "file": "e.c"},
              {"id": "solo", "name": "solo", "file": "f.c"}]
-    headings = doc.headings_of(nodes)
+    headings = headings_of(nodes)
     assert headings == {"a.c::save": "save (a.c)", "b/c.c::save": "save (b/c.c)", "Save": "Save (d.c)",
                         "diagram": "diagram (e.c)", "solo": "solo"}
-    assert [doc.slug(h) for h in headings.values()] == ["save-ac", "save-bcc", "save-dc", "diagram-ec", "solo"]
+    assert [slug(h) for h in headings.values()] == ["save-ac", "save-bcc", "save-dc", "diagram-ec", "solo"]
 
 
 # ------------------------------------------------------------------ Markdown
@@ -265,7 +266,7 @@ def _anchors_of_markdown(text: str) -> tuple[set[str], set[str]]:
     headings, links = set(), set()
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
-            headings.add(doc.slug("".join(child.content for child in tokens[index + 1].children)))
+            headings.add(slug("".join(child.content for child in tokens[index + 1].children)))
         for child in token.children or ():
             if child.type == "link_open" and child.attrs["href"].startswith("#"):
                 links.add(child.attrs["href"][1:])

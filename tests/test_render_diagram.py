@@ -15,10 +15,11 @@ from helpers.cli import run_captured, run_cli
 from chaintrace import api
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.cli import render as command
-from chaintrace.render.diagram import layout as diagram
+from chaintrace.render.diagram import output as diagram
 from chaintrace.render.diagram import dot
 from chaintrace.render.diagram import mermaid
-from chaintrace.render.diagram.layout import DiagramOptions, build
+from chaintrace.render.diagram.layout import build
+from chaintrace.render.diagram.options import DiagramOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_QEMU = REPO_ROOT / "fixtures" / "mini_qemu"

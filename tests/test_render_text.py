@@ -10,7 +10,7 @@ from helpers.toy import toy
 
 from chaintrace.query.targets import find_targets
 from chaintrace.query.trace import trace
-from chaintrace.render.document import SCHEMA, render_json, trace_document
+from chaintrace.render.document import SCHEMA, trace_document
 from chaintrace.render.text import render_trace, render_tree
 
 EXPECTED_COUNTERS = """\
@@ -72,8 +72,8 @@ def test_text_without_paths_says_so():
 
 def test_json_document_follows_the_schema(mini):
     cg, result = mini
-    document = json.loads(render_json(cg, result, query={"from": "qmp:migrate", "to": "assign:threshold_size"},
-                                      tree="fixtures/mini_qemu", version="mini"))
+    document = json.loads(json.dumps(trace_document(cg, result, query={"from": "qmp:migrate", "to": "assign:threshold_size"},
+                                                    tree="fixtures/mini_qemu", version="mini")))
     assert document["schema"] == SCHEMA == "chaintrace.trace/1"
     assert set(document) == {"schema", "query", "tree", "version", "targets", "nodes", "edges", "paths", "counts",
                              "diagnostics"}

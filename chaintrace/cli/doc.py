@@ -24,7 +24,7 @@ from chaintrace.cli import options
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.regress.snapshot import only_sites
 from chaintrace.regress.spec import Resolved, Spec, spec_files
-from chaintrace.render.diagram import layout as diagram
+from chaintrace.render.diagram import output as diagram
 from chaintrace.render.document import trace_document
 from chaintrace.render.page import html, markdown
 from chaintrace.render.page import walkthrough as doc

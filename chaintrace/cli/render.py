@@ -60,7 +60,7 @@ def load_document(path: Path) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
-    from chaintrace.render.diagram.layout import check_document
+    from chaintrace.render.document import check_document
 
     try:
         return check_document(document)
@@ -70,7 +70,7 @@ def load_document(path: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the trace document `args.document` to `args.output`; return 0."""
-    from chaintrace.render.diagram.layout import write
+    from chaintrace.render.diagram.output import write
 
     options = options_from_args(args)
     document = load_document(args.document)

@@ -62,8 +62,8 @@ def write_output(path: Path, document: dict, text: str, diagram: diagram_command
         elif suffix in (".txt", ".text"):
             path.write_text(text + "\n", encoding="utf-8")
         else:
-            from chaintrace.render.diagram import layout
+            from chaintrace.render.diagram import output
 
-            layout.write(document, path, diagram)
+            output.write(document, path, diagram)
     except OSError as error:
         raise ChaintraceError(f"cannot write {path}: {error.strerror}") from None

@@ -16,7 +16,9 @@ import graphviz
 from graphviz.quoting import attr_list, quote
 
 from chaintrace.errors import ChaintraceError
-from chaintrace.render.diagram.layout import Arrow, Box, Diagram, DiagramOptions, build
+from chaintrace.render.diagram.drawing import Arrow, Box, Diagram
+from chaintrace.render.diagram.layout import build
+from chaintrace.render.diagram.options import DiagramOptions
 
 FONT = "Helvetica"
 XLABEL_ABOVE = 30  # boxes; past this, edge labels stop taking part in the layout (see build_graph)

@@ -9,7 +9,9 @@ sorted order, so the same document gives the same text.
 
 from __future__ import annotations
 
-from chaintrace.render.diagram.layout import Arrow, Box, Diagram, DiagramOptions, build
+from chaintrace.render.diagram.drawing import Arrow, Box, Diagram
+from chaintrace.render.diagram.layout import build
+from chaintrace.render.diagram.options import DiagramOptions
 
 ARROW = {"direct": "-->", "thread": "==>", "callback": "-.->", "ops": "-.->", "fnptr": "-.->", "note": "-.-"}
 LINK_STYLE = {

@@ -1,4 +1,4 @@
-"""A doc page (`chaintrace.render.page.walkthrough.Page`) as one self-contained HTML file: inline CSS, the diagram as inline SVG.
+"""A doc page (`chaintrace.render.page.contents.Page`) as one self-contained HTML file: inline CSS, the diagram as inline SVG.
 
 No script and nothing fetched from the network.  Source excerpts are
 highlighted by Pygments (line numbers, the call or target line marked);
@@ -16,8 +16,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import CLexer
 
-from chaintrace.render.page.walkthrough import Branch, Call, Excerpt, Page, Section, Target, When
-from chaintrace.render.wording import Text, bound_words, segments
+from chaintrace.render.page.contents import Branch, Call, Excerpt, Page, Section, Target, When, target_facts, when_facts
+from chaintrace.render.wording import Text, segments
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -109,11 +109,7 @@ def link_diagram(svg: str, page: Page) -> str:
 
 
 def _when(when: When, place: str) -> list[str]:
-    items = [f"<li>runs in {inline(thread)}</li>" for thread in when.threads]
-    items += [f"<li>{place} {inline(loop)}</li>" for loop in when.loops]
-    items += [f"<li>{inline(guard)}</li>" for guard in when.guards]
-    items += [f"<li>only under {inline(condition)}</li>" for condition in when.conditions]
-    return items
+    return [f"<li>{inline(fact)}</li>" for fact in when_facts(when, place)]
 
 
 def _ul(items: list[str]) -> str:
@@ -137,18 +133,7 @@ def _target(target: Target) -> str:
            f"{html.escape(target.file)}:{target.line} ({html.escape(target.kind)} target).</p>"]
     if target.excerpt:
         out.append(excerpt(target.excerpt))
-    items = _when(target.when, "inside")
-    if not target.when.loops:
-        items.append("<li>no loop around it in its function</li>")
-    if not target.when.guards:
-        items.append("<li>no early return before it in its function</li>")
-    items += [f"<li>on its shortest path, {inline(loop)}</li>" for loop in target.path_loops]
-    counts = target.counts
-    if counts:
-        bound = bound_words(counts.get("exact", True), counts.get("method", ""))
-        total = counts.get("paths_total", 0)
-        items.append(f"<li>reached by {bound}{total} path{'s' * (total != 1)} ({counts.get('enumerated', 0)} enumerated; "
-                     f"counted by <code>{html.escape(str(counts.get('method', '?')))}</code>, over {counts.get('chop_nodes', '?')} functions)</li>")
+    items = [f"<li>{inline(fact)}</li>" for fact in target_facts(target)]
     out += ["<p>When and how often, as the source says:</p>", _ul(items), "</section>"]
     return "\n".join(out)
 

@@ -1,4 +1,4 @@
-"""A doc page (`chaintrace.render.page.walkthrough.Page`) as Markdown: plain CommonMark, fenced code blocks and pipe tables.
+"""A doc page (`chaintrace.render.page.contents.Page`) as Markdown: plain CommonMark, fenced code blocks and pipe tables.
 
 The text renders the same in Sphinx (MyST), MkDocs and on code hosts:
 links inside the page go to the heading anchors code hosts and MkDocs make
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from chaintrace.render.page.walkthrough import Branch, Call, Excerpt, Page, Section, Target, When
-from chaintrace.render.wording import Text, bound_words, code, segments
+from chaintrace.render.page.contents import Branch, Call, Excerpt, Page, Section, Target, When, target_facts, when_facts
+from chaintrace.render.wording import Text, code, segments
 
 _ESCAPE = re.compile(r"([\\`*\[\]<>|]|(?<!\w)_|_(?!\w))")
 ARROWS = {"": "", "direct": "→ "}
@@ -63,11 +63,7 @@ def fenced(lines: list[str], info: str) -> list[str]:
 
 def when_items(when: When, place: str) -> list[str]:
     """Return bullet lines of a `When`: threads, loops, early returns, `#if` (each a fact from the source)."""
-    items = [f"- runs in {inline(thread)}" for thread in when.threads]
-    items += [f"- {place} {inline(loop)}" for loop in when.loops]
-    items += [f"- {inline(guard)}" for guard in when.guards]
-    items += [f"- only under {inline(condition)}" for condition in when.conditions]
-    return items
+    return [f"- {inline(fact)}" for fact in when_facts(when, place)]
 
 
 def _target(page: Page, target: Target) -> list[str]:
@@ -75,17 +71,7 @@ def _target(page: Page, target: Target) -> list[str]:
     out += [f"In [`{target.name}`](#{target.anchor}), {target.file}:{target.line} ({target.kind} target).", ""]
     if target.excerpt:
         out += excerpt(target.excerpt)
-    items = when_items(target.when, "inside")
-    if not target.when.loops:
-        items.append("- no loop around it in its function")
-    if not target.when.guards:
-        items.append("- no early return before it in its function")
-    items += [f"- on its shortest path, {inline(loop)}" for loop in target.path_loops]
-    counts = target.counts
-    if counts:
-        bound = bound_words(counts.get("exact", True), counts.get("method", ""))
-        items.append(f"- reached by {bound}{counts.get('paths_total', 0)} path{'s' * (counts.get('paths_total') != 1)} ({counts.get('enumerated', 0)} enumerated; "
-                     f"counted by {inline(counts.get('method', '?'))}, over {counts.get('chop_nodes', '?')} functions)")
+    items = [f"- {inline(fact)}" for fact in target_facts(target)]
     return out + ["When and how often, as the source says:", "", *items, ""]
 
 

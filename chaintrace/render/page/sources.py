@@ -1,4 +1,4 @@
-"""The source lines and indexed facts of a tree's files, read on demand for `chaintrace doc` pages."""
+"""The source lines and indexed facts of a tree's files, read on demand for `chaintrace doc` pages (by `walkthrough`)."""
 
 from __future__ import annotations
 

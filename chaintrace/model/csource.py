@@ -101,15 +101,6 @@ def statements(code: str, start: int, end: int) -> list[Statement]:
     return found
 
 
-def find_define(code: str, name: str) -> tuple[str, int] | None:
-    """Return (body text, offset) of `#define name body` in `code` (a `code_view`), or None."""
-    pattern = r"^[ \t]*#[ \t]*define[ \t]+" + re.escape(name) + r"\b(?!\()[ \t]*(?P<body>[^\n]*)$"
-    match = re.search(pattern, code, re.M)
-    if match is None:
-        return None
-    return " ".join(match["body"].split()), match.start()
-
-
 _OPERATORS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.FloorDiv: operator.floordiv, ast.Div: operator.floordiv,

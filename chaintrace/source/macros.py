@@ -162,16 +162,6 @@ def _resolve(shape: _Shape, classes: dict[str, str]) -> str | None | bool:
     return False
 
 
-def classify_define(params: str | bool, body: str, classes: dict[str, str] | None = None) -> str | None:
-    """Return the class one `#define` implies, given the classes known so far (None: no class).
-
-    `params` is the parameter list ("" or False for object-like macros). An
-    empty body gives the internal `_EMPTY`, which agrees with any class.
-    """
-    found = _resolve(_shape(params, body, frozenset()), classes or {})
-    return None if found is False else found
-
-
 def _first_word(body: str) -> str:
     match = _FIRST_WORD.match(body)
     return match.group(1) if match else ""

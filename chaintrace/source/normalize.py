@@ -33,7 +33,6 @@ from chaintrace.source.macros import (  # noqa: F401  (re-exported: the normalis
     TYPE_ARG,
     TYPE_HEAD,
     builtin_classes,
-    classify_define,
     derive_classes,
     local_classes,
     scan_defines,

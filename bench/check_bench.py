@@ -56,7 +56,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from chaintrace import api
-    from chaintrace.regress.check import check_spec, spec_files
+    from chaintrace.regress.check import check_spec
+    from chaintrace.regress.spec import spec_files
 
     trees = fetched_trees()
     if not trees:

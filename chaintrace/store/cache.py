@@ -235,12 +235,12 @@ class Store:
 
     def has_facts(self, keys: Iterable[str]) -> set[str]:
         """Return which of `keys` have stored facts."""
-        keys = list(keys)
+        return self._present("facts", "key", keys)
+
+    def _present(self, table: str, column: str, values: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self.db.execute(f"SELECT key FROM facts WHERE key IN ({marks})", chunk))
+        for chunk, marks in schema.chunks(values):
+            found.update(row[0] for row in self.db.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk))
         return found
 
     def put_facts(self, rows: Iterable[tuple[str, bytes, tuple[int, int, int, int]]]) -> None:
@@ -254,10 +254,7 @@ class Store:
     def counts(self, keys: Iterable[str]) -> tuple[int, int, int, int]:
         """Return total (functions, calls, refs, errors) over the facts of `keys`."""
         totals = [0, 0, 0, 0]
-        keys = list(keys)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in schema.chunks(keys):
             row = self.db.execute(
                 f"SELECT sum(functions), sum(calls), sum(refs), sum(errors) FROM facts WHERE key IN ({marks})", chunk
             ).fetchone()
@@ -286,10 +283,7 @@ class Store:
     def defines(self, shas: Iterable[str]) -> dict[str, list]:
         """Return stored `#define` summaries by content hash."""
         found: dict[str, list] = {}
-        shas = list(shas)
-        for start in range(0, len(shas), 500):
-            chunk = shas[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in schema.chunks(shas):
             for sha, data in self.db.execute(f"SELECT sha, data FROM defines WHERE sha IN ({marks})", chunk):
                 try:
                     found[sha] = json.loads(data)
@@ -299,13 +293,7 @@ class Store:
 
     def has_defines(self, shas: Iterable[str]) -> set[str]:
         """Return which of `shas` have stored `#define` summaries."""
-        shas = list(shas)
-        found: set[str] = set()
-        for start in range(0, len(shas), 500):
-            chunk = shas[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self.db.execute(f"SELECT sha FROM defines WHERE sha IN ({marks})", chunk))
-        return found
+        return self._present("defines", "sha", shas)
 
     def put_defines(self, rows: Iterable[tuple[str, list]]) -> None:
         """Store `#define` summaries by content hash."""

@@ -24,7 +24,7 @@ from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldWrite, Guard, Loop
-from chaintrace.store.schema import GRAPH_STATE_TABLES
+from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
 
 if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
     from chaintrace.graph.model import CallGraph
@@ -99,10 +99,7 @@ class GraphStore:
     def node_rows(self, ids: Iterable[str]) -> list[tuple]:
         """Return the node rows (id, name, file, line, end_line, static, external) of `ids`."""
         rows = []
-        ids = sorted(set(ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in chunks(sorted(set(ids))):
             rows += self.db.execute(
                 f"SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? AND id IN ({marks})",
                 (self.state, *chunk),

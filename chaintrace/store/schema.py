@@ -16,6 +16,7 @@ and rebuilt. Worker processes open the same file read-only (`open_reader`).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 SCHEMA_VERSION = "1"
@@ -85,3 +86,15 @@ def create(db: sqlite3.Connection) -> None:
 def open_reader(path: str) -> sqlite3.Connection:
     """Return a read-only connection to the database at `path` (for worker processes)."""
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+
+
+# SQLite limits how many values one statement binds: long lists are asked for a chunk at a time.
+CHUNK = 500
+
+
+def chunks(values: Iterable) -> Iterator[tuple[list, str]]:
+    """Yield (chunk of `values`, its "?,?,..." placeholders), CHUNK values at a time."""
+    values = list(values)
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start:start + CHUNK]
+        yield chunk, ",".join("?" * len(chunk))

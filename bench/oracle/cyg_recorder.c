@@ -8,7 +8,8 @@
  * them, relative to the main program's load base (QEMU is PIE), to the file
  * named by $CHAINTRACE_CYG_OUT (".<pid>" appended) when the process exits.
  * A thread-local direct-mapped cache of recently seen pairs keeps the common
- * case (a hot pair seen again) free of any lock; a miss takes one mutex.
+ * case (a hot pair seen again) free of any lock; a miss takes one mutex (a signal handler
+ * that lands inside the hook returns at once rather than deadlock on it).
  * Mapping the addresses to functions is done offline (bench/oracle/build-and-record).
  *
  * Built without -finstrument-functions; every function is also marked
@@ -35,6 +36,7 @@ static size_t used;
 static int overflow;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct pair cache[1u << CACHE_BITS];
+static __thread int busy;             /* a signal handler that interrupts the hook is not recorded */
 static uintptr_t load_base;
 static volatile int dumped;
 
@@ -117,6 +119,10 @@ void __cyg_profile_func_enter(void *fn_, void *site_)
     if (c->fn == fn && c->site == site) {
         return;
     }
+    if (busy) {
+        return;
+    }
+    busy = 1;
     c->fn = fn;
     c->site = site;
     pthread_mutex_lock(&lock);
@@ -136,6 +142,7 @@ void __cyg_profile_func_enter(void *fn_, void *site_)
         }
     }
     pthread_mutex_unlock(&lock);
+    busy = 0;
 }
 
 void __cyg_profile_func_exit(void *fn, void *call_site)

@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 TEST_CACHE ?= $(HOME)/.cache/chaintrace/test-index
 CHECK_CACHE ?= $(HOME)/.cache/chaintrace
 
-.PHONY: all venv test demo qemu bench check-qemu clean
+.PHONY: all venv test demo qemu bench check-qemu clean oracle
 
 all: test
 
@@ -49,6 +49,11 @@ demo: venv
 	$(BIN)/chaintrace doc "$$tree" --from qmp:migrate --to assign:threshold_size -o $(DEMO_OUT)/doc && \
 	cat $(DEMO_OUT)/chain.txt
 	@echo "demo: wrote $(DEMO_OUT)/chain.txt, chain.json, chain.svg and doc/index.md, doc/index.html"
+
+## The compiler and runtime oracles of QEMU 10.2 (bench/oracle/): a real build, by hand, never in CI (20-60 min on 2 cores).
+oracle: venv
+	scripts/fetch-qemu --cache $(QEMU_CACHE) sid
+	$(BIN)/python bench/oracle/build-and-record --tree "$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path sid)"
 
 bench: venv
 	$(BIN)/python bench/index_bench.py

@@ -5,7 +5,7 @@ each capture's surroundings: the enclosing function, declarator names and
 types, and (through `context`) loops, `#if` conditions and early-return
 guards. `extract` runs them in order over one `FileScope`:
 `declarations` first (they fill the scope's locals and globals), then
-`calls` and `references`, which read them.
+`calls`, `references` and `reads`, which read them.
 
 Extraction is the indexer's hot loop (hundreds of thousands of sites in a
 tree like QEMU), so it keeps tree-sitter `Node` calls to a minimum: byte
@@ -19,6 +19,7 @@ from chaintrace.extract import declarations
 from chaintrace.extract.calls import calls
 from chaintrace.extract.context import conditional, guard, loop
 from chaintrace.extract.facts import FileFacts
+from chaintrace.extract.reads import field_reads
 from chaintrace.extract.references import field_writes, references
 from chaintrace.extract.scope import FileScope
 from chaintrace.extract.syntax import Source, define, errors, struct_def
@@ -72,6 +73,7 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
         calls=tuple(call_sites),
         refs=tuple(sorted(arg_refs + refs, key=lambda r: (r.line, r.col))),
         writes=tuple(field_writes(file, by_kind.get("reference.field_write", empty))),
+        reads=tuple(field_reads(file, by_kind.get("reference.field_access", empty))),
         structs=tuple(structs + anonymous),
         typedefs=tuple(typedefs),
         variables=tuple(variables),

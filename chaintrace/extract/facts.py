@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 8  # 8: one bare_type, which drops array sizes and reads `g_autoptr(T)` as T
+EXTRACTOR_VERSION = 9  # 9: FieldRead facts (reads.scm): member reads and address-taking
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +157,34 @@ class FieldWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldRead:
+    """A member access that is not a plain write: `x = s->threshold_size`, `f(s->n)`, `if (s->n)`, `&s->n`.
+
+    `how` says what the access does: "rhs" (right of an assignment),
+    "initializer" (a declaration's value), "argument" (of a call), "condition"
+    (of an `if`, loop, `switch` or `?:`), "return", "compound" (the left of
+    `+=` and the like: read, then written), "update" (`++`/`--`), "base"
+    (`s->next->n` reads `s->next`), "call" (`s->ops->f(...)` reads `f`),
+    "address" (`&s->n`: a use, not a read), or "other" (any other expression).
+    `base_type` is the struct type of the access's base when the function's
+    declarations say it, else "". `statement` is the statement holding the
+    access (for a condition, the `if (...)`/loop header alone).
+    """
+
+    function: str
+    file: str
+    line: int
+    col: int
+    expr: str
+    field: str
+    base: str
+    base_type: str
+    how: str
+    statement: str
+    context: Context
+
+
+@dataclass(frozen=True, slots=True)
 class StructField:
     """A member of a struct or union; `is_fnptr` marks function-pointer members."""
 
@@ -229,6 +257,7 @@ class FileFacts:
     calls: tuple[CallSite, ...] = ()
     refs: tuple[FunctionRef, ...] = ()
     writes: tuple[FieldWrite, ...] = ()
+    reads: tuple[FieldRead, ...] = ()
     structs: tuple[StructDef, ...] = ()
     typedefs: tuple[Typedef, ...] = ()
     variables: tuple[VarDecl, ...] = ()

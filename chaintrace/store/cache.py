@@ -87,11 +87,11 @@ _REDUCERS = {
 # reducers above.
 _LISTS = [field.name for field in dataclasses.fields(FileFacts) if field.name != "path"]
 _LIST_CLASSES = tuple(
-    getattr(_facts, name) for name in ("FunctionDef", "Prototype", "CallSite", "FunctionRef", "FieldWrite", "StructDef",
-                                       "Typedef", "VarDecl", "Define", "ParseError")
+    getattr(_facts, name) for name in ("FunctionDef", "Prototype", "CallSite", "FunctionRef", "FieldWrite", "FieldRead",
+                                       "StructDef", "Typedef", "VarDecl", "Define", "ParseError")
 )
 assert _LISTS == [
-    "functions", "prototypes", "calls", "refs", "writes", "structs", "typedefs", "variables", "defines", "errors"
+    "functions", "prototypes", "calls", "refs", "writes", "reads", "structs", "typedefs", "variables", "defines", "errors"
 ], "FileFacts' fields and _LIST_CLASSES disagree"
 _LIST_GETTERS = tuple(operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _LIST_CLASSES)
 _get_lists = operator.attrgetter(*_LISTS)

@@ -23,28 +23,27 @@ from typing import TYPE_CHECKING
 from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import close_matches
-from chaintrace.extract.facts import Context, FieldWrite, Guard, Loop
+from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
 from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
 
 if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
     from chaintrace.graph.model import CallGraph
 
 
-def _write_row(write: FieldWrite) -> str:
-    context = write.context
+def _access_row(access: FieldWrite | FieldRead) -> str:
+    """Return a field write or read as one JSON row: its fields in order, the context last."""
+    context = access.context
+    fields = [getattr(access, name) for name in access.__slots__ if name != "context"]
     return json.dumps([
-        write.function, write.file, write.line, write.col, write.lhs, write.field, write.base, write.base_type,
-        write.rhs, write.operator, write.statement,
-        [[loop.kind, loop.condition, loop.line] for loop in context.loops], list(context.conditions),
+        *fields, [[loop.kind, loop.condition, loop.line] for loop in context.loops], list(context.conditions),
         [[guard.condition, guard.statement, guard.line] for guard in context.guards],
     ])
 
 
-def _write_from_row(text: str) -> FieldWrite:
-    (function, file, line, col, lhs, field, base, base_type, rhs, operator, statement, loops, conditions,
-     guards) = json.loads(text)
+def _access_from_row(cls: type, text: str) -> FieldWrite | FieldRead:
+    *fields, loops, conditions, guards = json.loads(text)
     context = Context(tuple(Loop(*loop) for loop in loops), tuple(conditions), tuple(Guard(*guard) for guard in guards))
-    return FieldWrite(function, file, line, col, lhs, field, base, base_type, rhs, operator, statement, context)
+    return cls(*fields, context)
 
 
 class GraphStore:
@@ -64,8 +63,8 @@ class GraphStore:
         """Return True when the graph of this state has been saved."""
         return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
 
-    def save(self, cg: CallGraph, writes: Iterable[FieldWrite]) -> None:
-        """Store the whole graph, its integer form, its diagnostics and the field writes, in one transaction."""
+    def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
+        """Store the whole graph, its integer form, its diagnostics and the field writes and reads, in one transaction."""
         from chaintrace.graph.model import graph_rows
 
         nodes, edges = graph_rows(cg)
@@ -83,7 +82,11 @@ class GraphStore:
             )
             self.db.executemany(
                 "INSERT INTO g_writes VALUES (?, ?, ?, ?, ?)",
-                ((state, w.field, w.function, w.file, _write_row(w)) for w in writes if w.function),
+                ((state, w.field, w.function, w.file, _access_row(w)) for w in writes if w.function),
+            )
+            self.db.executemany(
+                "INSERT INTO g_reads VALUES (?, ?, ?, ?, ?)",
+                ((state, r.field, r.function, r.file, _access_row(r)) for r in reads if r.function),
             )
             self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
                                 ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
@@ -153,7 +156,12 @@ class GraphStore:
             rows = self.db.execute("SELECT data FROM g_writes WHERE state = ?", (self.state,))
         else:
             rows = self.db.execute("SELECT data FROM g_writes WHERE state = ? AND field = ?", (self.state, field))
-        return [_write_from_row(row[0]) for row in rows]
+        return [_access_from_row(FieldWrite, row[0]) for row in rows]
+
+    def reads(self, field: str) -> list[FieldRead]:
+        """Return the reads (and address-takings) of `field`."""
+        rows = self.db.execute("SELECT data FROM g_reads WHERE state = ? AND field = ?", (self.state, field))
+        return [_access_from_row(FieldRead, row[0]) for row in rows]
 
     def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node`."""

@@ -1,0 +1,8 @@
+; Member accesses: `s->threshold_size`, `t.n`. Every one is captured; the
+; extractor (extract/reads.py) reads its position to tell what it does:
+; the plain left-hand side of `=` is a write only (writes.scm has it) and is
+; dropped, `&s->x` takes the address (a use, not a read), anything else reads
+; the member (right-hand side, argument, condition, `return`, compound
+; assignment, `++`/`--`, base of another access, called through).
+
+(field_expression field: (field_identifier) @name) @reference.field_access

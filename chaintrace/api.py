@@ -100,7 +100,7 @@ class TraceQuery:
     """
 
     source: str  # FUNC, qmp:COMMAND or hmp:COMMAND
-    target: str  # FUNC, assign:FIELD, assign:EXPR, call:FUNC or FILE:LINE
+    target: str  # FUNC, assign:/read:/use: FIELD, TYPE.FIELD or EXPR, call:FUNC or FILE:LINE; then @FUNC, ~TEXT
     max_paths: int = 50  # paths enumerated per target, shortest first
     max_depth: int | None = None  # longest path, in hops
     via: tuple[str, ...] = ()  # functions every path passes, in order
@@ -180,7 +180,8 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
         if progress:
             print("resolving the call graph ...", file=sys.stderr)
         facts = load_facts(store, opened)
-        tables.save(build_graph(facts), (write for file_facts in facts for write in file_facts.writes))
+        tables.save(build_graph(facts), (write for file_facts in facts for write in file_facts.writes),
+                    (read for file_facts in facts for read in file_facts.reads))
     return TreeGraph(opened, summary.state, tables)
 
 
@@ -204,17 +205,18 @@ def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
     from chaintrace.query import entries
     from chaintrace.query.lookup import UnknownFunction, find_function
     from chaintrace.query.results import shown_graph
-    from chaintrace.query.targets import find_targets
+    from chaintrace.query.targets import find_targets, parse_target
     from chaintrace.query.trace import trace as trace_paths
 
     tables = tg.tables
     entry = find_function(tables, entries.entry_function(query.source, tg.root))
     via_ids = [find_function(tables, name) for name in query.via]
     avoid_ids = [find_function(tables, name) for name in query.avoid]
-    kind, _, value = query.target.partition(":")
-    writes = tables.writes(re.split(r"->|\.", value)[-1].strip()) if kind == "assign" and value else []
+    target = parse_target(query.target)
+    writes = tables.writes(target.field) if target.kind in ("assign", "use") else []
+    reads = tables.reads(target.field) if target.kind in ("read", "use") else []
     try:
-        sites = find_targets(tables, query.target, writes=writes, read_line=_read_line(tg.root))
+        sites = find_targets(tables, target, writes=writes, reads=reads, read_line=_read_line(tg.root))
     except UnknownFunction as error:
         raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
     if not sites:

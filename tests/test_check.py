@@ -275,3 +275,11 @@ def test_sites_option_keeps_only_matching_target_sites(graphs, tmp_path):
     assert result.summary["targets"] == ["migration/migration.c:36"] and result.summary["paths_total"] == 3
     assert [f.expectation for f in result.failures] == ["max_length"]
     assert "shortest path has 7 hops" in result.failures[0].message
+
+
+def test_a_spec_picks_its_site_by_function_and_text_on_both_versions(tmp_path, fixture_cache, capsys):
+    spec = write_spec(tmp_path, BASE.replace('"assign:threshold_size"', '"assign:threshold_size@migration_update_counters~downtime"')
+                      + "[expect]\nstatement = 'downtime'\nthrough = ['migration_thread']\n")
+    code = run_cli(["check", str(spec), "--tree", str(V1), "--tree", str(V2), "--json", "--cache", str(fixture_cache)])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and [(r["version"], r["status"]) for r in document["results"]] == [("1.0.0", "pass"), ("2.0.0", "pass")]

@@ -23,7 +23,7 @@ EXPECTED_COUNTERS = """\
               └─ migration_thread  ⇒ thread via qemu_thread_create(arg 2) at migration/migration.c:206:5
                  └─ migration_update_counters  at migration/migration.c:190:9  in while (migration_is_active())
                        ◆ s->threshold_size = expected_bw_per_ms * migrate_downtime_limit();  migration/migration.c:121  \
-after early return if (current_time < s->iteration_start_time + BUFFER_DELAY)
+[write (=) of MigrationState.threshold_size]  after early return if (current_time < s->iteration_start_time + BUFFER_DELAY)
 """
 
 OPS_HOP = ("└─ ram_save_iterate  ⇒ ops via se->ops->save_live_iterate at migration/savevm.c:74:15; "

@@ -17,16 +17,18 @@ from pathlib import Path
 from chaintrace import api
 
 # How each command's --help words the shared options: trace, doc, query (snapshot, diff), neighbours (callers, callees).
-_TO = "FUNC, assign:FIELD, assign:EXPR, call:FUNC or FILE:LINE"
+_TO = "FUNC, assign:/read:/use: FIELD, TYPE.FIELD or EXPR, call:FUNC or FILE:LINE; @FUNC and ~TEXT pick sites"
 _MAX_PATHS = "paths to enumerate per target, shortest first (default 50)"
 _EDGES = "edge kinds to follow, comma-separated"
 _SITES = "only the target sites whose statement matches REGEX"
 STYLES = {
-    "trace": {"to": "FUNC, assign:FIELD, assign:EXPR (s->threshold_size), call:FUNC or FILE:LINE",
+    "trace": {"to": "FUNC; assign: (writes), read: or use: (reads and writes) of a FIELD, TYPE.FIELD "
+                    "(MigrationState.threshold_size) or EXPR (s->threshold_size); call:FUNC; FILE:LINE; "
+                    "then @FUNC (sites in FUNC) and ~TEXT (statements containing TEXT)",
               "max_paths": _MAX_PATHS, "via": "paths must pass through FUNC (repeatable, in order)",
               "avoid": "paths must not pass through FUNC (repeatable)",
               "edges": f"{_EDGES} (default: direct,thread,callback,ops,fnptr)"},
-    "doc": {"to": "FUNC, assign:FIELD, call:FUNC or FILE:LINE", "max_paths": _MAX_PATHS,
+    "doc": {"to": _TO, "max_paths": _MAX_PATHS,
             "via": "paths must pass through FUNC (repeatable)", "avoid": "paths must not pass through FUNC (repeatable)",
             "edges": f"{_EDGES} (default: all)", "sites": _SITES},
     "query": {"to": _TO, "max_paths": "paths to enumerate per target (default 50)",

@@ -15,7 +15,15 @@ from chaintrace.query.lookup import GraphLookup
 
 @dataclass(frozen=True)
 class TargetSite:
-    """One place a query target matches: `kind` is function, assign, call or line; `function` its node id."""
+    """One place a query target matches: `kind` is function, assign, read, use, call or line; `function` its node id.
+
+    A field access (assign, read, use) says how it accesses the field
+    (`access`: the operator of a write, `=`, `+=`, `++`; the place of a
+    read, `argument`, `condition`, `rhs` ...; `address` for `&s->field`),
+    the member's name (`field`), the struct type of its receiver when known
+    (`receiver_type`), and how the target matched it (`match`: `type`,
+    `name` or `expr`).
+    """
 
     kind: str
     function: str
@@ -24,6 +32,10 @@ class TargetSite:
     col: int = 0
     statement: str = ""
     context: dict = field(default_factory=dict, hash=False, compare=False)
+    access: str = ""
+    field: str = ""
+    receiver_type: str = ""
+    match: str = ""
 
 
 @dataclass(frozen=True)

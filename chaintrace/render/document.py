@@ -106,6 +106,8 @@ def _target(index: int, result: TargetTrace, paths: _Paths) -> dict:
     return {
         "kind": site.kind, "function": site.function, "file": site.file, "line": site.line, "col": site.col,
         "statement": site.statement, "context": site.context or {"loops": [], "conditions": [], "guards": []},
+        **({"access": site.access, "field": site.field, "receiver_type": site.receiver_type, "match": site.match}
+           if site.access else {}),
         "paths": list(range(start, start + len(result.paths))),
         "counts": {**_counts(result.count.total, len(result.paths), result.count.exact, by_kind),
                    "method": result.count.method, "chop_nodes": result.chop_nodes},

@@ -101,10 +101,26 @@ def render_tree(cg: GraphLookup, paths: list[list[str]], kinds: list[str] | None
     return lines
 
 
+def access_words(site: TargetSite) -> str:
+    """Return how a field target's site accesses the field and how it was matched ("" for other targets).
+
+    `write (=) of MigrationState.threshold_size`, `read (condition) of ?.threshold_size, matched by field
+    name (receiver type unknown)`.
+    """
+    if site.kind not in ("assign", "read", "use") or not site.access:
+        return ""
+    what = {"assign": "write", "read": "read"}.get(site.kind, "use")
+    how = {"type": ", matched by struct type", "expr": ", matched by expression",
+           "name": "" if site.receiver_type else ", matched by field name (receiver type unknown)"}
+    return f"{what} ({site.access}) of {site.receiver_type or '?'}.{site.field}{how.get(site.match, '')}"
+
+
 def _target_line(site: TargetSite) -> str:
     statement = site.statement or "(function)"
     guards = "".join(f"  after early return if {g['condition']}" for g in site.context.get("guards", []))
-    return f"◆ {statement}  {site.file}:{site.line}{_context(site.context)}{guards}"
+    access = access_words(site)
+    access = f"  [{access}]" if access else ""
+    return f"◆ {statement}  {site.file}:{site.line}{access}{_context(site.context)}{guards}"
 
 
 def _count_line(result: TargetTrace) -> str:

@@ -27,11 +27,12 @@ from chaintrace.store.indexer import IndexSummary, index_tree
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
     from chaintrace.graph.model import CallGraph
     from chaintrace.store.graph_tables import GraphStore
-    from chaintrace.query.results import ShownGraph, Trace
+    from chaintrace.query.results import ShownGraph, TargetSite, Trace
+    from chaintrace.query.whynot import WhyNot
 
 __all__ = ["IndexSummary", "OpenTree", "TraceQuery", "TreeGraph", "check_edge_kinds", "index", "load_facts",
-           "neighbours", "open_store", "open_tree", "parse_error_stats", "trace_document", "trace_query",
-           "trace_with_graph", "tree_graph"]
+           "neighbours", "open_store", "open_tree", "parse_error_stats", "target_sites", "trace_document",
+           "trace_query", "trace_with_graph", "tree_graph", "why_not"]
 
 
 def open_store(cache: Path | None = None, warn: Callable[[str], None] | None = None) -> Store:
@@ -196,6 +197,27 @@ def _read_line(root: Path) -> Callable[[str, int], str]:
     return read
 
 
+def target_sites(tg: TreeGraph, target: str) -> list[TargetSite]:
+    """Return the sites a target spec matches in the tree, in file and line order.
+
+    Raises NotFound for an unknown function, or when no site matches (or the spec's pickers keep none).
+    """
+    from chaintrace.query.lookup import UnknownFunction
+    from chaintrace.query.targets import find_targets, parse_target
+
+    tables = tg.tables
+    spec = parse_target(target)
+    writes = tables.writes(spec.field) if spec.kind in ("assign", "use") else []
+    reads = tables.reads(spec.field) if spec.kind in ("read", "use") else []
+    try:
+        sites = find_targets(tables, spec, writes=writes, reads=reads, read_line=_read_line(tg.root))
+    except UnknownFunction as error:
+        raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
+    if not sites:
+        raise NotFound(f"no site in {tg.root} matches the target {target!r}")
+    return sites
+
+
 def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
     """Return the trace of `query` and the nodes and edges it shows (what renderers read).
 
@@ -203,27 +225,31 @@ def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
     Raises NotFound for an unknown entry, target or via/avoid function.
     """
     from chaintrace.query import entries
-    from chaintrace.query.lookup import UnknownFunction, find_function
+    from chaintrace.query.lookup import find_function
     from chaintrace.query.results import shown_graph
-    from chaintrace.query.targets import find_targets, parse_target
     from chaintrace.query.trace import trace as trace_paths
 
     tables = tg.tables
     entry = find_function(tables, entries.entry_function(query.source, tg.root))
     via_ids = [find_function(tables, name) for name in query.via]
     avoid_ids = [find_function(tables, name) for name in query.avoid]
-    target = parse_target(query.target)
-    writes = tables.writes(target.field) if target.kind in ("assign", "use") else []
-    reads = tables.reads(target.field) if target.kind in ("read", "use") else []
-    try:
-        sites = find_targets(tables, target, writes=writes, reads=reads, read_line=_read_line(tg.root))
-    except UnknownFunction as error:
-        raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
-    if not sites:
-        raise NotFound(f"no site in {tg.root} matches the target {query.target!r}")
+    sites = target_sites(tg, query.target)
     result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
                          via=via_ids, avoid=avoid_ids, edge_kinds=list(query.edges) or None)
     return result, shown_graph(tables, result)
+
+
+def why_not(tg: TreeGraph, query: TraceQuery, limit: int = 5) -> WhyNot:
+    """Return why no path runs from the query's entry to its target (`query.whynot.WhyNot`), under its edges and avoid."""
+    from chaintrace.query import entries
+    from chaintrace.query.lookup import find_function
+    from chaintrace.query.whynot import why_not as explain
+
+    tables = tg.tables
+    entry = find_function(tables, entries.entry_function(query.source, tg.root))
+    avoid_ids = [find_function(tables, name) for name in query.avoid]
+    functions = {site.function for site in target_sites(tg, query.target)}
+    return explain(tables, entry, functions, edge_kinds=query.edges or None, avoid=avoid_ids, limit=limit)
 
 
 def trace_with_graph(tg: TreeGraph, source: str, target: str, *, max_paths: int = 50, max_depth: int | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from chaintrace import api
@@ -50,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(render_trace(graph, result))
-    return 0 if any(target.paths or target.count.total for target in result.targets) else 1
+    if any(target.paths or target.count.total for target in result.targets):
+        return 0
+    edges = f" --edges {args.edges}" if args.edges else ""
+    edges += "".join(f" --avoid {shlex.quote(name)}" for name in args.avoid)
+    options.warn(f"no path; `chaintrace why-not {shlex.quote(str(args.tree))} --from {shlex.quote(query.source)} "
+                 f"--to {shlex.quote(query.target)}{edges}` names where the chain breaks")
+    return 1
 
 
 def write_output(path: Path, document: dict, text: str, diagram: diagram_command.DiagramOptions | None = None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -218,10 +218,12 @@ def target_sites(tg: TreeGraph, target: str) -> list[TargetSite]:
     return sites
 
 
-def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
+def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> tuple[Trace, ShownGraph]:
     """Return the trace of `query` and the nodes and edges it shows (what renderers read).
 
-    `query.sites` is not applied here: it filters the trace document (`regress.snapshot.only_sites`).
+    `also` are more targets, traced with the query's: then every site says
+    which target spec matched it (`TargetSite.target`). `query.sites` is not
+    applied here: it filters the trace document (`regress.snapshot.only_sites`).
     Raises NotFound for an unknown entry, target or via/avoid function.
     """
     from chaintrace.query import entries
@@ -233,7 +235,8 @@ def trace_query(tg: TreeGraph, query: TraceQuery) -> tuple[Trace, ShownGraph]:
     entry = find_function(tables, entries.entry_function(query.source, tg.root))
     via_ids = [find_function(tables, name) for name in query.via]
     avoid_ids = [find_function(tables, name) for name in query.avoid]
-    sites = target_sites(tg, query.target)
+    specs = [query.target, *also]
+    sites = [site if len(specs) == 1 else replace(site, target=spec) for spec in specs for site in target_sites(tg, spec)]
     result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
                          via=via_ids, avoid=avoid_ids, edge_kinds=list(query.edges) or None)
     return result, shown_graph(tables, result)

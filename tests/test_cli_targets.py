@@ -99,3 +99,35 @@ def test_a_picker_that_keeps_nothing_names_the_sites_there_were(cache):
         "chaintrace: error: 'assign:threshold_size@check': none of the 2 site(s) of the target is picked; "
         "they are in update (s->threshold_size += 1;), update (s->threshold_size = bandwidth * 300;)\n"
     )
+
+
+def test_several_targets_each_with_its_count_first(cache):
+    run = run_captured(["trace", TREE, "--cache", cache, "--from", "run", "--to", "read:Limits.threshold_size@limit",
+                        "--to", "assign:threshold_size~+=", "--max-paths", "0"])
+    assert run.code == 0 and run.out == (
+        "read:Limits.threshold_size@limit: 2 sites, 1 path\n"
+        "assign:threshold_size~+=: 1 site, 1 path\n"
+        "\n"
+        "[1/3] read target in limit (limits.c:30) for read:Limits.threshold_size@limit: 1 path (dag), 0 shown, "
+        "1 more not shown\n"
+        "\n"
+        "[2/3] read target in limit (limits.c:31) for read:Limits.threshold_size@limit: 1 path (dag), 0 shown, "
+        "1 more not shown\n"
+        "\n"
+        "[3/3] assign target in update (limits.c:25) for assign:threshold_size~+=: 1 path (dag), 0 shown, "
+        "1 more not shown\n"
+        "\n"
+    )
+
+
+def test_several_targets_in_json(cache):
+    run = trace(cache, "read:Limits.threshold_size@limit", "--to", "check", "--json")
+    document = json.loads(run.out)
+    assert run.code == 0 and document["query"]["to"] == ["read:Limits.threshold_size@limit", "check"]
+    assert [(t["to"], t["line"]) for t in document["targets"]] == [
+        ("read:Limits.threshold_size@limit", 30), ("read:Limits.threshold_size@limit", 31), ("check", 14)]
+    assert document["counts"]["by_target"] == [
+        {"to": "read:Limits.threshold_size@limit", "sites": 2, "paths_total": 1, "exact": True, "method": "dag"},
+        {"to": "check", "sites": 1, "paths_total": 1, "exact": True, "method": "dag"},
+    ]
+    assert document["counts"]["paths_total"] == 2

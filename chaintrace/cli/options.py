@@ -43,7 +43,11 @@ def add_entry_arguments(parser: argparse.ArgumentParser, style: str) -> None:
     required = style == "trace"
     parser.add_argument("--from", dest="source", required=required, metavar="ENTRY",
                         help="FUNC, qmp:COMMAND or hmp:COMMAND")
-    parser.add_argument("--to", dest="target", required=required, metavar="TARGET", help=STYLES[style]["to"])
+    if style == "trace":  # several targets, traced at once
+        parser.add_argument("--to", dest="target", required=True, action="append", metavar="TARGET",
+                            help=STYLES[style]["to"] + " (repeatable: each target's count comes first)")
+    else:
+        parser.add_argument("--to", dest="target", required=required, metavar="TARGET", help=STYLES[style]["to"])
 
 
 def add_edges_argument(parser: argparse.ArgumentParser, style: str) -> None:
@@ -93,9 +97,18 @@ def edge_kinds(text: str | None) -> tuple[str, ...]:
 
 
 def trace_query(args: argparse.Namespace) -> api.TraceQuery:
-    """Return the query the entry and trace options ask for (raises UsageError for a bad value)."""
-    return api.TraceQuery(args.source, args.target, args.max_paths, args.max_depth, tuple(args.via),
+    """Return the query the entry and trace options ask for (raises UsageError for a bad value).
+
+    With several `--to` (`trace`), the query holds the first; `more_targets` gives the others.
+    """
+    target = args.target[0] if isinstance(args.target, list) else args.target
+    return api.TraceQuery(args.source, target, args.max_paths, args.max_depth, tuple(args.via),
                           tuple(args.avoid), edge_kinds(args.edges), getattr(args, "sites", None) or "")
+
+
+def more_targets(args: argparse.Namespace) -> list[str]:
+    """Return the targets after the first of a repeated `--to` (none for the commands that take one)."""
+    return list(args.target[1:]) if isinstance(args.target, list) else []
 
 
 def query_changes(args: argparse.Namespace) -> dict:

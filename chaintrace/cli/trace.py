@@ -37,14 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from chaintrace.render.text import render_trace
 
     query = options.trace_query(args)
+    more = options.more_targets(args)
     with api.open_store(args.cache, warn=options.warn) as store:
         tg = options.tree_graph(store, args)
-        result, graph = api.trace_query(tg, query)
+        result, graph = api.trace_query(tg, query, also=more)
     if args.output or args.json:
         from chaintrace.render.document import trace_document
 
-        document = trace_document(graph, result, query={"from": query.source, "to": query.target},
-                                  tree=str(tg.root), version=tg.version)
+        to = [query.target, *more] if more else query.target
+        document = trace_document(graph, result, query={"from": query.source, "to": to}, tree=str(tg.root),
+                                  version=tg.version)
         if args.output:
             write_output(args.output, document, render_trace(graph, result), diagram_command.options_from_args(args))
         if args.json:
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_trace(graph, result))
     if any(target.paths or target.count.total for target in result.targets):
-        return 0
+        return 0  # with several targets, a path to any of them (each target's count says which)
     edges = f" --edges {args.edges}" if args.edges else ""
     edges += "".join(f" --avoid {shlex.quote(name)}" for name in args.avoid)
     options.warn(f"no path; `chaintrace why-not {shlex.quote(str(args.tree))} --from {shlex.quote(query.source)} "

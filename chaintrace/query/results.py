@@ -36,6 +36,7 @@ class TargetSite:
     field: str = ""
     receiver_type: str = ""
     match: str = ""
+    target: str = ""  # the target spec that matched the site, when a trace has several
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,28 @@ class Trace:
     query: dict
     targets: list[TargetTrace]
     diagnostics: list[dict] = field(default_factory=list)
+
+
+def counts_by_target(trace: Trace) -> list[dict]:
+    """Return, per target spec of a trace with several (in their order), its sites and its paths.
+
+    [{to, sites, paths_total, exact, method}]; the paths of a spec are summed
+    over its distinct target functions, as the trace's own total is (`method`:
+    the first inexact count's, else the first's). Empty when the
+    trace's sites carry no spec (one `--to`).
+    """
+    specs: dict[str, dict[str, TargetTrace]] = {}
+    for result in trace.targets:
+        if result.site.target:
+            specs.setdefault(result.site.target, {}).setdefault(result.site.function, result)
+    sites = {spec: sum(r.site.target == spec for r in trace.targets) for spec in specs}
+    found = []
+    for spec, functions in specs.items():
+        counts = [r.count for r in functions.values()]
+        inexact = [count.method for count in counts if not count.exact]
+        found.append({"to": spec, "sites": sites[spec], "paths_total": sum(count.total for count in counts),
+                      "exact": not inexact, "method": inexact[0] if inexact else counts[0].method})
+    return found
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections import Counter
 
 from chaintrace.errors import UsageError
 from chaintrace.query.lookup import GraphLookup
-from chaintrace.query.results import TargetTrace, Trace
+from chaintrace.query.results import TargetTrace, Trace, counts_by_target
 
 SCHEMA = "chaintrace.trace/1"
 
@@ -64,7 +64,8 @@ def trace_document(cg: GraphLookup, trace: Trace, *, query: dict | None = None, 
         "paths": paths.listed,
         "counts": {**_counts(sum(r.count.total for r in unique.values()), sum(len(r.paths) for r in unique.values()),
                              all(r.count.exact for r in unique.values()), paths.all_by_kind),
-                   "edges_by_kind": dict(sorted(Counter(edge["kind"] for edge in edges).items()))},
+                   "edges_by_kind": dict(sorted(Counter(edge["kind"] for edge in edges).items())),
+                   **({"by_target": by_target} if (by_target := counts_by_target(trace)) else {})},
         "diagnostics": trace.diagnostics,
     }
 
@@ -108,6 +109,7 @@ def _target(index: int, result: TargetTrace, paths: _Paths) -> dict:
         "statement": site.statement, "context": site.context or {"loops": [], "conditions": [], "guards": []},
         **({"access": site.access, "field": site.field, "receiver_type": site.receiver_type, "match": site.match}
            if site.access else {}),
+        **({"to": site.target} if site.target else {}),
         "paths": list(range(start, start + len(result.paths))),
         "counts": {**_counts(result.count.total, len(result.paths), result.count.exact, by_kind),
                    "method": result.count.method, "chop_nodes": result.chop_nodes},

@@ -17,7 +17,7 @@ sits in and its `#if` conditions.
 from __future__ import annotations
 
 from chaintrace.query.lookup import GraphLookup
-from chaintrace.query.results import TargetSite, TargetTrace, Trace
+from chaintrace.query.results import TargetSite, TargetTrace, Trace, counts_by_target
 from chaintrace.render.wording import bound_words
 
 
@@ -134,12 +134,19 @@ def render_trace(cg: GraphLookup, trace: Trace) -> str:
     """Return the whole trace as text: per target site its header, path tree and statement."""
     kinds = trace.query.get("edge_kinds")
     out: list[str] = []
+    for count in counts_by_target(trace):  # several targets: each one's count first
+        total = f"{bound_words(count['exact'], count['method'])}{count['paths_total']}"
+        out.append(f"{count['to']}: {count['sites']} site{'s' if count['sites'] != 1 else ''}, "
+                   f"{total} path{'s' if count['paths_total'] != 1 else ''}")
+    if out:
+        out.append("")
     for number, result in enumerate(trace.targets, 1):
         site = result.site
+        spec = f" for {site.target}" if site.target else ""
         out.append(f"[{number}/{len(trace.targets)}] {site.kind} target in {_label(cg, site.function)} "
-                   f"({site.file}:{site.line}): {_count_line(result)}")
+                   f"({site.file}:{site.line}){spec}: {_count_line(result)}")
         tree = render_tree(cg, result.paths, kinds, _target_line(site))
-        if not tree:
+        if not tree and not result.count.total:
             out.append(f"  no path from {_label(cg, trace.entry)}")
         out.extend("  " + line for line in tree)
         out.append("")

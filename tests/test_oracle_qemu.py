@@ -27,14 +27,14 @@ DIRECT_FLOORS = {"tree": (77.5, 92.3), "migration": (89.5, 92.5)}
 INDIRECT_RECALL_FLOOR = 85.8
 # Runtime-edge recall (any edge kind) per scenario.
 RUNTIME_FLOORS: dict[str, float] = {
-    "block-stream": 66.9,
-    "blockdev-backup": 67.0,
-    "device-add-del-e1000": 64.7,
+    "block-stream": 67.1,
+    "blockdev-backup": 67.1,
+    "device-add-del-e1000": 64.6,
     "migrate-background-snapshot": 66.6,
     "migrate-exec": 66.7,
     "migrate-file": 66.7,
-    "migrate-multifd": 67.3,
-    "migrate-postcopy": 67.4,
+    "migrate-multifd": 67.2,
+    "migrate-postcopy": 67.3,
     "migrate-tcp": 66.9,
     "qom-set": 63.7,
     "query-status": 64.4,

@@ -80,11 +80,13 @@ class Paths:
 
 def write_tsv(path: Path, header: list[str], rows) -> int:
     count = 0
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as out:
-        out.write("\t".join(header) + "\n")
-        for row in rows:
-            out.write("\t".join(str(v) for v in row) + "\n")
-            count += 1
+    lines = ["\t".join(header) + "\n"]
+    for row in rows:
+        lines.append("\t".join(str(v) for v in row) + "\n")
+        count += 1
+    # mtime 0 and a total row order: the same build gives the same bytes.
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as out:
+        out.write("".join(lines).encode("utf-8"))
     return count
 
 
@@ -239,13 +241,13 @@ def extract(tree: Path, build: Path, out: Path) -> dict[str, int]:
         return ""
 
     edges = sorted({(*e[:4], definition(e[3], e[4], e[5]), *e[5:]) for e in raw_edges},
-                   key=lambda r: (r[6], int(r[7]), int(r[8]), r[3], r[9]))
+                   key=lambda r: (r[6], int(r[7]), int(r[8]), r))
     taken = sorted({(a[0], definition(a[0], a[1], a[2]), *a[2:]) for a in address_taken_raw})
     out.mkdir(parents=True, exist_ok=True)
     counts = {
         "direct-edges": write_tsv(out / "direct-edges.tsv.gz", HEADERS["direct-edges"], edges),
         "indirect-sites": write_tsv(out / "indirect-sites.tsv.gz", HEADERS["indirect-sites"],
-                                    sorted(set(indirect), key=lambda r: (r[2], int(r[3]), int(r[4]), r[5]))),
+                                    sorted(set(indirect), key=lambda r: (r[2], int(r[3]), int(r[4]), r))),
         "address-taken": write_tsv(out / "address-taken.tsv.gz", HEADERS["address-taken"], taken),
         "functions": write_tsv(out / "functions.tsv.gz", HEADERS["functions"], sorted(set(functions))),
         "units": write_tsv(out / "units.tsv.gz", HEADERS["units"], ((u,) for u in sorted(set(unit_names)))),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from helpers.ci import missing
 
 from chaintrace import api
 
@@ -44,9 +44,7 @@ RUNTIME_FLOORS: dict[str, float] = {
 
 def stale_oracle(reason: str) -> None:
     """Skip, or fail under CI=true (as a missing tree does): the real-QEMU tests must run in CI."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason} (CI=true: real-QEMU tests must run)", pytrace=False)
-    pytest.skip(reason)
+    missing(reason, "real-QEMU tests must run")
 
 
 @functools.cache

@@ -5,7 +5,7 @@
 Phases: read (bytes + sha256), defines (scan `#define`s), normalise
 (used macros + rewrite), parse (tree-sitter), query (the combined
 extraction query), python (the rest of extraction: reading captures into
-facts), encode (pickle + zlib). Parse and query are timed on their own, then
+facts), encode (JSON + zlib + checksum). Parse and query are timed on their own, then
 `extract` is timed whole and the two are subtracted, so "python" is what our
 code adds. CPU time (`time.process_time`) is used, not wall time: on a
 shared machine it is the steadier figure. The cyclic GC is off, as in the
@@ -29,7 +29,7 @@ from chaintrace.source import normalize
 from chaintrace.source import parse
 from chaintrace.extract.extractor import extract
 from chaintrace.source.scan import read_options, scan
-from chaintrace.store.cache import encode_facts
+from chaintrace.store.codec import encode_facts
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,15 +53,25 @@ def index(
     return index_tree(open_tree(tree, excludes, includes), store, jobs=jobs, progress=progress, warn=warn)
 
 
-def load_facts(store: Store, tree: Path | OpenTree) -> list[FileFacts]:
-    """Return the facts of every indexed file of `tree`, sorted by path."""
-    root = open_tree(tree).root
-    keys = store.indexed_keys(str(root))
-    facts = []
-    for key, found in store.iter_facts(keys[path] for path in sorted(keys)):
+def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True) -> list[FileFacts]:
+    """Return the facts of every indexed file of `tree`, sorted by path.
+
+    A damaged entry is dropped as it is read (`Store.iter_facts`); when any was, the tree is indexed again,
+    which extracts just those files, and read once more (`repair=False` raises ChaintraceError instead).
+    """
+    opened = open_tree(tree)
+    keys = store.indexed_keys(str(opened.root))
+    facts, lost = [], 0
+    for _, found in store.iter_facts(keys[path] for path in sorted(keys)):
         if found is None:
-            raise ChaintraceError(f"the cache lost facts of {root}: run `chaintrace index {root}` again")
-        facts.append(found)
+            lost += 1
+        else:
+            facts.append(found)
+    if lost and repair:
+        index_tree(opened, store, warn=store.warn)
+        return load_facts(store, opened, repair=False)
+    if lost:
+        raise ChaintraceError(f"the cache lost facts of {opened.root}: run `chaintrace index {opened.root}` again")
     return facts
 
 

@@ -8,6 +8,7 @@ import pytest
 from chaintrace.graph.adjacency import Adjacency, strongly_connected
 from chaintrace.graph.model import graph_from_rows
 from chaintrace.store.cache import Store
+from chaintrace.store.codec import unseal
 
 EDGES = [("a", "b", "direct", False), ("a", "b", "ops", True), ("b", "c", "thread", False), ("c", "a", "callback", False),
          ("c", "d", "ops", True), ("d", "d", "direct", False), ("e", "a", "direct", False)]
@@ -114,6 +115,24 @@ def test_graph_store_rebuilds_a_missing_or_damaged_adjacency(tmp_path):
         db.execute("UPDATE g_adjacency SET data = ?", (b"damaged",))
         rebuilt = store.graph_tables("s1").adjacency()
         assert rebuilt.kinds_between(rebuilt.index("a"), rebuilt.index("b")) == [("direct", False), ("ops", True)]
-        assert Adjacency.from_bytes(db.execute("SELECT data FROM g_adjacency").fetchone()[0]).ids == rebuilt.ids
+        stored = db.execute("SELECT data FROM g_adjacency").fetchone()[0]
+        assert Adjacency.from_bytes(unseal(stored, "s1", b"adjacency")).ids == rebuilt.ids
         db.execute("DELETE FROM g_adjacency")
         assert store.graph_tables("s1").adjacency().ids == rebuilt.ids
+        good = db.execute("SELECT data FROM g_adjacency").fetchone()[0]
+        for i in range(0, len(good), 7):  # a flipped byte anywhere: the checksum refuses it, the edges rebuild it
+            db.execute("UPDATE g_adjacency SET data = ?", (good[:i] + bytes([good[i] ^ 1]) + good[i + 1:],))
+            again = store.graph_tables("s1").adjacency()
+            assert again.ids == rebuilt.ids and again.out_nodes == rebuilt.out_nodes
+
+
+def test_adjacency_bytes_out_of_range_are_refused_even_with_a_good_layout(adj):
+    data = bytearray(adj.to_bytes())
+    for i in range(12, len(data)):  # past magic and format: any changed byte is a wrong length, id or index
+        damaged = bytes(data[:i]) + bytes([data[i] ^ 0x40]) + bytes(data[i + 1:])
+        try:
+            back = Adjacency.from_bytes(damaged)
+        except ValueError:
+            continue
+        # what still decodes only moved a value within range: it is an adjacency of the same nodes
+        assert len(back.ids) == len(adj.ids)

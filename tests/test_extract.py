@@ -11,7 +11,7 @@ import pytest
 from chaintrace.extract.extractor import extract
 from chaintrace.extract.facts import Context, Guard, Loop, Param
 from chaintrace.extract.syntax import bare_type
-from chaintrace.store.cache import decode_facts, encode_facts
+from chaintrace.store.codec import decode_facts, encode_facts
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "extract" / "sample.c"
 GUARD = Guard("(!s)", "if (!s) { return -1; }", 47)

@@ -169,11 +169,11 @@ def test_a_damaged_facts_blob_is_repaired_by_the_next_run(tmp_path: Path) -> Non
     db.execute("UPDATE facts SET data = x'0001' WHERE key = (SELECT key FROM tree_files WHERE path = 'plain.c')")
     db.commit()
     db.close()
-    result = cli("stats", "--cache", str(cache), str(tree))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "damaged" in result.stderr and "run `chaintrace index" in result.stderr
+    result = cli("stats", "--cache", str(cache), str(tree))  # drops the damaged entry and re-extracts its file
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "damaged" in result.stderr and "rebuilt" in result.stderr
     summary, facts = run_index(tree, cache)
-    assert summary.extracted == 1
+    assert summary.extracted == 0
     assert [f.name for f in facts["plain.c"].functions] == ["e"]
 
 
@@ -187,11 +187,64 @@ def test_a_damaged_facts_blob_found_by_a_reader_is_re_extracted_even_on_the_fast
     db.execute("UPDATE facts SET data = x'0001' WHERE key = (SELECT key FROM tree_files WHERE path = 'loop.c')")
     db.commit()
     db.close()
-    assert cli("stats", "--cache", str(cache), str(tree)).returncode == 1  # the reader drops the damaged entry
-    assert remembered_folders(cache, tree) is None  # ... and forgets the scans that relied on it
+    with Store(cache, warn=[].append) as store:
+        assert [found for _, found in store.iter_facts(store.tree_keys(str(tree)))].count(None) == 1
+    assert remembered_folders(cache, tree) is None  # the reader forgot the scans that relied on the dropped entry
     summary, facts = run_index(tree, cache)
     assert (summary.extracted, summary.reused) == (1, 3)
     assert facts["loop.c"].calls[0].context.loops[0].kind == "macro"
+
+
+@pytest.mark.parametrize("damage", [b"", b"junk", "flip", "marshal"])
+def test_a_damaged_recorded_scan_is_ignored_and_recorded_again(tmp_path: Path, damage) -> None:
+    import marshal
+
+    tree = make_tree(tmp_path / "tree")
+    age(tree)
+    cache = tmp_path / "cache"
+    run_index(tree, cache)
+    db = sqlite3.connect(cache / "index.sqlite")
+    good = db.execute("SELECT data FROM tree_watch").fetchone()[0]
+    bad = {"flip": good[:20] + bytes([good[20] ^ 1]) + good[21:],
+           "marshal": marshal.dumps(("state", {}, []))}.get(damage, damage)
+    db.execute("UPDATE tree_watch SET data = ?", (bad,))
+    db.commit()
+    db.close()
+    assert remembered_folders(cache, tree) is None
+    (tree / "new.c").write_bytes(PLAIN.replace(b"e(", b"f("))
+    age(tree)
+    summary, facts = run_index(tree, cache)
+    assert summary.extracted == 1 and "new.c" in facts
+    assert remembered_folders(cache, tree) is not None
+
+
+class _Payload:
+    """A pickle that writes a file when loaded: what a hostile user of a shared cache would store."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).write_text, ("code ran",))
+
+
+def test_a_pickle_payload_in_the_cache_runs_no_code_and_is_re_extracted(tmp_path: Path) -> None:
+    import pickle
+    import zlib
+
+    tree = make_tree(tmp_path / "tree")
+    cache = tmp_path / "cache"
+    _, clean = run_index(tree, cache)
+    marker = tmp_path / "ran"
+    db = sqlite3.connect(cache / "index.sqlite")
+    db.execute("UPDATE facts SET data = ?", (zlib.compress(pickle.dumps(_Payload(marker))),))
+    db.commit()
+    db.close()
+    result = cli("stats", "--cache", str(cache), str(tree))
+    assert result.returncode == 0 and "Traceback" not in result.stderr and "damaged" in result.stderr
+    summary, facts = run_index(tree, cache)
+    assert summary.extracted == 0 and facts == clean  # stats re-extracted every file
+    assert not marker.exists()
 
 
 def test_a_corrupt_database_is_moved_aside_with_a_warning(tmp_path: Path) -> None:

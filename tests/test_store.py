@@ -9,7 +9,8 @@ import pytest
 
 from chaintrace.extract.extractor import extract
 from chaintrace.extract.facts import FileFacts
-from chaintrace.store.cache import FileRow, Store, decode_facts, encode_facts
+from chaintrace.store.cache import FileRow, Store
+from chaintrace.store.codec import decode_facts, encode_facts
 
 
 @pytest.fixture
@@ -28,25 +29,60 @@ FACTS = extract("a.c", b"int g(int);\nint f(void) { return g(1); }\n")
 
 def test_encode_decode_round_trip() -> None:
     assert decode_facts(encode_facts(FACTS)) == FACTS
-    assert decode_facts(encode_facts(FileFacts("empty.c"))) == FileFacts("empty.c")
+    assert decode_facts(encode_facts(FileFacts("empty.c"), "k"), "k") == FileFacts("empty.c")
 
 
-@pytest.mark.parametrize("blob", [b"", b"\x00garbage", encode_facts(FACTS)[:-5]])
+@pytest.mark.parametrize("blob", [b"", b"\x00garbage", encode_facts(FACTS)[:-5], encode_facts(FACTS) + b"\0"])
 def test_damaged_blob_raises_value_error(blob: bytes) -> None:
     with pytest.raises(ValueError, match="damaged facts"):
         decode_facts(blob)
 
 
-def test_a_blob_of_another_object_is_damaged() -> None:
+def test_every_flipped_byte_of_a_blob_is_caught() -> None:
+    blob = encode_facts(FACTS, "k")
+    for i in range(len(blob)):
+        damaged = blob[:i] + bytes([blob[i] ^ 0x10]) + blob[i + 1:]
+        with pytest.raises(ValueError, match="damaged facts"):
+            decode_facts(damaged, "k")
+
+
+def test_a_blob_stored_under_another_key_is_foreign() -> None:
+    with pytest.raises(ValueError, match="checksum"):
+        decode_facts(encode_facts(FACTS, "key-a"), "key-b")
+
+
+def test_a_well_checksummed_blob_of_the_wrong_shape_is_damaged() -> None:
+    import zlib
+
+    import msgpack
+
+    from chaintrace.store import codec
+
+    for payload in ({"not": "facts"}, ("a.c", [], []), ("a.c", [(1, [[1], []])] * 10, []), [1] * 100_000):
+        data = zlib.compress(msgpack.packb(payload))
+        with pytest.raises(ValueError, match="damaged facts"):
+            decode_facts(codec.MAGIC + codec._digest("k", data) + data, "k")
+
+
+def test_a_pickle_in_the_cache_runs_no_code(tmp_path: Path) -> None:
+    """The format of old caches, and of a payload a hostile user of a shared cache writes: never loaded."""
     import pickle
     import zlib
 
-    with pytest.raises(ValueError, match="not a FileFacts"):
-        decode_facts(zlib.compress(pickle.dumps({"not": "facts"})))
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("pwned",))
+
+    for blob in (pickle.dumps(Payload()), zlib.compress(pickle.dumps(Payload()))):
+        with pytest.raises(ValueError, match="damaged facts"):
+            decode_facts(blob)
+    assert not marker.exists()
 
 
 def test_facts_are_stored_once_per_key(store: Store) -> None:
-    store.put_facts([("k1", encode_facts(FACTS), (1, 1, 0, 0))])
+    store.put_facts([("k1", encode_facts(FACTS, "k1"), (1, 1, 0, 0))])
     store.put_facts([("k1", b"other", (9, 9, 9, 9))])  # same key: kept as first stored
     assert store.has_facts(["k1", "k2"]) == {"k1"}
     assert store.counts(["k1"]) == (1, 1, 0, 0)
@@ -84,7 +120,7 @@ def test_a_corrupt_database_is_moved_aside_and_rebuilt(tmp_path: Path, warnings:
     (cache / "index.sqlite").write_bytes(b"this is not a database" * 100)
     with Store(cache, warn=warnings.append) as store:
         assert store.tree_files("/t") == {}
-        store.put_facts([("k", encode_facts(FACTS), (1, 1, 0, 0))])
+        store.put_facts([("k", encode_facts(FACTS, "k"), (1, 1, 0, 0))])
     assert len(warnings) == 1 and "moved aside" in warnings[0]
     assert len(list(cache.glob("index.sqlite.broken-*"))) == 1
     with Store(cache, warn=warnings.append) as store:

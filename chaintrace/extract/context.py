@@ -3,7 +3,7 @@
 Loops, preprocessor conditionals and guards are tree nodes, so their byte
 ranges nest (or are disjoint): sites visited in byte order are answered by a
 sweep with a stack per kind, instead of a search per site. Equal contexts
-are one shared object (fewer objects, smaller pickles).
+are one shared object (fewer objects; the store keeps each once per file).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 9  # 9: FieldRead facts (reads.scm): member reads and address-taking
+EXTRACTOR_VERSION = 10  # 10: facts stored as checksummed msgpack, not pickle (9: FieldRead facts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,17 @@ before and after it, the edges inside it): an unfiltered chop is found on
 that DAG (`chop_components`) in a few milliseconds, where walking its
 nodes would visit tens of thousands.
 
-It round-trips through `to_bytes` / `from_bytes` (marshal of int32 arrays and
-one string of ids: ~35 ms for QEMU) and imports nothing heavy.
+It round-trips through `to_bytes` / `from_bytes` (a header of lengths, then
+the ids as one UTF-8 string and the int32 arrays as they are in memory: no
+marshal or pickle, which can be made to misbehave by crafted bytes) and
+imports nothing heavy. `from_bytes` checks every length and every index
+against the node and component counts, so damaged bytes raise ValueError
+and are never walked; the store also keeps a checksum of the blob.
 """
 
 from __future__ import annotations
 
-import marshal
+import struct
 from array import array
 from bisect import bisect_left
 from itertools import accumulate, chain
@@ -34,7 +38,8 @@ from dataclasses import dataclass, field
 
 from chaintrace.graph.kinds import EDGE_KINDS
 
-FORMAT = 5  # bump when the byte layout changes: old blobs are rebuilt, never misread
+FORMAT = 6  # bump when the byte layout changes: old blobs are rebuilt, never misread
+_MAGIC = b"ctad"
 
 
 @dataclass
@@ -103,30 +108,37 @@ class Adjacency:
 
     def to_bytes(self) -> bytes:
         """Return the adjacency as bytes for `from_bytes`."""
-        # the ids as one string: unmarshalling one string and splitting it beats 100,000 strings
-        return marshal.dumps((FORMAT, "\0".join(self.ids), *(a.tobytes() for a in self._arrays())))
+        # the ids as one string: decoding one string and splitting it beats 100,000 strings
+        parts = ["\0".join(self.ids).encode("utf-8", "surrogatepass"), *(a.tobytes() for a in self._arrays())]
+        return struct.pack(f"<4sII{len(parts)}Q", _MAGIC, FORMAT, len(parts), *map(len, parts)) + b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Adjacency:
         """Return the adjacency stored by `to_bytes`; ValueError when the bytes are not one (or an older format)."""
-        try:
-            version, joined, *raw = marshal.loads(data)
-            ids = joined.split("\0") if joined else []
-        except (EOFError, ValueError, TypeError, AttributeError) as error:
-            raise ValueError(f"not an adjacency: {error}") from None
-        if version != FORMAT or len(raw) != len(cls._ARRAY_CODES):
+        count = len(cls._ARRAY_CODES) + 1
+        head = struct.calcsize(f"<4sII{count}Q")
+        if len(data) < head or data[:4] != _MAGIC:
+            raise ValueError("not an adjacency")
+        magic, version, parts, *lengths = struct.unpack_from(f"<4sII{count}Q", data)
+        if version != FORMAT or parts != count:
             raise ValueError(f"adjacency format {version!r}, expected {FORMAT}")
+        if head + sum(lengths) != len(data):
+            raise ValueError("adjacency of the wrong length")
+        chunks, start = [], head
+        for length in lengths:
+            chunks.append(data[start:start + length])
+            start += length
         arrays = [array(code) for code in cls._ARRAY_CODES]
         try:
-            for target, chunk in zip(arrays, raw):
+            joined = chunks[0].decode("utf-8", "surrogatepass")
+            for target, chunk in zip(arrays, chunks[1:]):
                 target.frombytes(chunk)
-        except (TypeError, ValueError) as error:
+        except ValueError as error:
             raise ValueError(f"not an adjacency: {error}") from None
-        ranks = len(arrays[9]) - 1
-        if (any(len(arrays[i]) != len(ids) + 1 for i in (0, 3, 6)) or len(arrays[8]) != len(ids)
-                or len(arrays[10]) != len(ids) or ranks < 0 or len(arrays[11]) != ranks + 1
-                or len(arrays[13]) != ranks + 1 or len(arrays[15]) != ranks):
-            raise ValueError("adjacency arrays do not match its nodes")
+        ids = joined.split("\0") if joined else []
+        if any(map(str.__ge__, ids, ids[1:])):  # a node's index is its rank: `index` bisects
+            raise ValueError("adjacency ids are not sorted")
+        _check(len(ids), arrays)
         return cls(ids, *arrays)
 
     # -- lookups ------------------------------------------------------------
@@ -274,6 +286,29 @@ def _walk_ranks(start: int, offsets: array, neighbours: array, highest: int, wit
                     following.append(other)
         frontier = following
     return found
+
+
+def _check(nodes: int, arrays: list[array]) -> None:
+    """Raise ValueError unless the arrays fit `nodes` nodes: lengths, offsets, and every index in range."""
+    (out_offsets, out_nodes, out_flags, in_offsets, in_nodes, in_flags, simple_offsets, simple_nodes, components,
+     comp_offsets, comp_nodes, comp_in_offsets, comp_in, comp_out_offsets, comp_out, inner) = arrays
+    ranks = len(comp_offsets) - 1
+
+    def within(values: array, limit: int) -> bool:
+        return not values or (min(values) >= 0 and max(values) < limit)
+
+    def csr(offsets: array, values: array, rows: int, limit: int) -> bool:
+        return (len(offsets) == rows + 1 and offsets[0] == 0 and offsets[-1] == len(values)
+                and within(offsets, len(values) + 1) and within(values, limit))
+
+    if not (ranks >= 0 and csr(out_offsets, out_nodes, nodes, nodes) and csr(in_offsets, in_nodes, nodes, nodes)
+            and csr(simple_offsets, simple_nodes, nodes, nodes) and len(out_flags) == len(out_nodes)
+            and len(in_flags) == len(in_nodes) and within(out_flags, 2 * len(EDGE_KINDS))
+            and within(in_flags, 2 * len(EDGE_KINDS)) and len(components) == nodes and within(components, ranks)
+            and csr(comp_offsets, comp_nodes, ranks, nodes) and len(comp_nodes) == nodes
+            and csr(comp_in_offsets, comp_in, ranks, ranks) and csr(comp_out_offsets, comp_out, ranks, ranks)
+            and len(inner) == ranks and within(inner, len(simple_nodes) + 1)):
+        raise ValueError("adjacency arrays do not match its nodes")
 
 
 def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:

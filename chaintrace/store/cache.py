@@ -10,31 +10,33 @@ Every write is a transaction: a run killed at any moment leaves a store
 whose facts are all complete (a tree's file list is replaced in one
 transaction at the end). A store that SQLite cannot read is moved aside and
 rebuilt, with a warning. SQLite's locking lets two runs share one store.
+
+Nothing read back can run code: facts are checksummed msgpack (`codec`), a
+recorded scan is checksummed msgpack checked field by field. A damaged
+entry is dropped and rebuilt, never used.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
-import marshal
-import operator
 import os
-import pickle
 import sqlite3
 import sys
 import time
-import zlib
 from collections.abc import Iterable, Iterator
-from itertools import starmap
 from typing import NamedTuple
+
+import msgpack
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
-from chaintrace.extract import facts as _facts
 from chaintrace.extract.facts import FileFacts
+from chaintrace.store.codec import decode_facts, seal, unseal
 from chaintrace.store import schema
 from chaintrace.store.graph_tables import GraphStore
+
+_WATCH = b"tree-watch"  # the kind of a recorded scan's checksum
+
 
 class RecordedScan(NamedTuple):
     """What a warm run checks instead of scanning: the last complete scan of a tree."""
@@ -59,74 +61,6 @@ class FileRow(NamedTuple):
     mtime_ns: int
     sha: str
     key: str
-
-
-def _reducer(cls: type) -> object:
-    """Return a pickle reducer that stores a fact as (class, field values)."""
-    names = [field.name for field in dataclasses.fields(cls)]
-    get = operator.attrgetter(*names)
-    if len(names) == 1:
-        return lambda obj: (cls, (get(obj),))
-    return lambda obj: (cls, get(obj))
-
-
-# Pickling a slotted dataclass the default way calls dataclasses.fields() per
-# object, which made encoding a third of the indexer's Python time; one
-# attrgetter per class does the same work in C. Blobs load with plain
-# pickle.loads (each fact is rebuilt by calling its class).
-_REDUCERS = {
-    cls: _reducer(cls)
-    for cls in vars(_facts).values()
-    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == _facts.__name__
-}
-
-# A file's facts are a million small objects per tree: rather than a reducer
-# call per fact, each list of facts is stored as plain field tuples (made by
-# one attrgetter map, in C) and rebuilt by one starmap of its class. Only the
-# objects facts share or nest (contexts, parameters, members) go through the
-# reducers above.
-_LISTS = [field.name for field in dataclasses.fields(FileFacts) if field.name != "path"]
-_LIST_CLASSES = tuple(
-    getattr(_facts, name) for name in ("FunctionDef", "Prototype", "CallSite", "FunctionRef", "FieldWrite", "FieldRead",
-                                       "StructDef", "Typedef", "VarDecl", "Define", "ParseError")
-)
-assert _LISTS == [
-    "functions", "prototypes", "calls", "refs", "writes", "reads", "structs", "typedefs", "variables", "defines", "errors"
-], "FileFacts' fields and _LIST_CLASSES disagree"
-_LIST_GETTERS = tuple(operator.attrgetter(*(f.name for f in dataclasses.fields(cls))) for cls in _LIST_CLASSES)
-_get_lists = operator.attrgetter(*_LISTS)
-
-
-def _file_facts(path: str, *lists: list[tuple]) -> FileFacts:
-    """Rebuild a file's facts from their field tuples (the reducer of FileFacts, below, stores them so)."""
-    return FileFacts(path, *(tuple(starmap(cls, rows)) for cls, rows in zip(_LIST_CLASSES, lists)))
-
-
-def _reduce_file_facts(facts: FileFacts) -> tuple:
-    return _file_facts, (facts.path, *(list(map(get, items)) for get, items in zip(_LIST_GETTERS, _get_lists(facts))))
-
-
-_REDUCERS[FileFacts] = _reduce_file_facts
-
-
-def encode_facts(facts: FileFacts) -> bytes:
-    """Return the stored form of a file's facts."""
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _REDUCERS
-    pickler.dump(facts)
-    return zlib.compress(buffer.getvalue(), 1)
-
-
-def decode_facts(data: bytes) -> FileFacts:
-    """Return facts from their stored form; raises ValueError when the blob is damaged."""
-    try:
-        facts = pickle.loads(zlib.decompress(data))
-    except Exception as error:  # any damage: zlib, pickle or a foreign object
-        raise ValueError(f"damaged facts: {error}") from None
-    if not isinstance(facts, FileFacts):
-        raise ValueError("damaged facts: not a FileFacts")
-    return facts
 
 
 class Store:
@@ -199,10 +133,15 @@ class Store:
         row = self.db.execute("SELECT options, data FROM tree_watch WHERE root = ?", (root,)).fetchone()
         if row is None:
             return None
-        try:  # one marshalled blob: a warm run reads it in a millisecond, not thousands of rows
-            state, folders, files = marshal.loads(row[1])
-            return RecordedScan(row[0], state, folders, files)
-        except (ValueError, EOFError, TypeError):
+        try:  # one blob: a warm run reads it in a millisecond, not thousands of rows
+            state, folders, files = msgpack.unpackb(unseal(row[1], root, _WATCH), use_list=False)
+            if not (isinstance(state, str) and isinstance(folders, dict) and isinstance(files, tuple)
+                    and all(type(k) is str and type(v) is int for k, v in folders.items())
+                    and all(len(f) == 3 and type(f[0]) is str and type(f[1]) is int and type(f[2]) is int
+                            for f in files)):
+                return None
+            return RecordedScan(row[0], state, folders, list(files))
+        except (ValueError, TypeError, msgpack.UnpackException):
             return None  # damaged: the next scan records it again
 
     def record_scan(self, root: str, options: str, folders: dict[str, int] | None) -> None:
@@ -213,7 +152,7 @@ class Store:
             if folders is not None and state is not None:
                 files = self.db.execute("SELECT path, size, mtime_ns FROM tree_files WHERE root = ?", (root,)).fetchall()
                 self.db.execute("INSERT INTO tree_watch VALUES (?, ?, ?)",
-                                (root, options, marshal.dumps((state[0], folders, files))))
+                                (root, options, seal(msgpack.packb((state[0], folders, files)), root, _WATCH)))
 
     def indexed_keys(self, root: str) -> dict[str, str]:
         """Return path -> fact key of every file of an indexed tree; raise ChaintraceError when it was never indexed."""
@@ -269,7 +208,7 @@ class Store:
                 yield key, None
                 continue
             try:
-                yield key, decode_facts(row[0])
+                yield key, decode_facts(row[0], key)
             except ValueError as error:
                 self.warn(f"cache entry {key[:12]} is damaged ({error}); it will be rebuilt")
                 with self.transaction():

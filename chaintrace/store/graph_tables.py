@@ -24,10 +24,14 @@ from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
+from chaintrace.store.codec import seal, unseal
 from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
 
 if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
     from chaintrace.graph.model import CallGraph
+
+
+_ADJACENCY = b"adjacency"  # the kind of the adjacency blob's checksum
 
 
 def _access_row(access: FieldWrite | FieldRead) -> str:
@@ -69,7 +73,7 @@ class GraphStore:
 
         nodes, edges = graph_rows(cg)
         state = self.state
-        adjacency = cg.adjacency().to_bytes()
+        adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for table in GRAPH_STATE_TABLES:
@@ -195,7 +199,7 @@ class GraphStore:
         if self._adjacency is None:
             row = self.db.execute("SELECT data FROM g_adjacency WHERE state = ?", (self.state,)).fetchone()
             try:
-                self._adjacency = Adjacency.from_bytes(row[0]) if row else None
+                self._adjacency = Adjacency.from_bytes(unseal(row[0], self.state, _ADJACENCY)) if row else None
             except ValueError:
                 self._adjacency = None
             if self._adjacency is None:
@@ -204,7 +208,7 @@ class GraphStore:
                 self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low)) for s, d, k, low in edges))
                 with self.db:
                     self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
-                                    (self.state, self._adjacency.to_bytes()))
+                                    (self.state, seal(self._adjacency.to_bytes(), self.state, _ADJACENCY)))
         return self._adjacency
 
     def whole(self) -> CallGraph:

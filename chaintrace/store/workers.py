@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from chaintrace.extract.facts import EXTRACTOR_VERSION
-from chaintrace.store.cache import FactReader, encode_facts
+from chaintrace.store.cache import FactReader
+from chaintrace.store.codec import encode_facts
 
 
 class Setup(NamedTuple):
@@ -112,7 +113,7 @@ def second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int
             text = normalize.hx_to_c(text)
         facts = extract(path, data, text)
         counts = (len(facts.functions), len(facts.calls), len(facts.refs), len(facts.errors))
-        return path, key, encode_facts(facts), counts, ""
+        return path, key, encode_facts(facts, key), counts, ""
     except ValueError as error:
         return path, "", None, None, str(error)
     except Exception as error:  # a bug of ours on odd input: skip the file, say which

@@ -1,0 +1,169 @@
+"""The stored form of a file's facts: msgpack, compressed, with a checksum; never a format that can run code.
+
+A cache folder may be shared, copied or damaged, so nothing read back from
+it may be able to do more than fail to decode. Pickle (and marshal, which
+is documented as unsafe for untrusted data) are out; facts are stored as
+msgpack (plain strings, numbers and arrays) and rebuilt by calling their
+classes, so a blob can at worst hold wrong values.
+
+Each list of facts is stored by column (one array per field): rebuilding a
+list is then one `map(cls, *columns)`, run in C, as fast as pickle was, and
+a column of equal values (the file name) compresses to nothing. Contexts
+(the loops, `#if`s and guards around a site) are shared by many sites of a
+function: they are stored once per file, in a table the sites point into.
+
+A blob is `MAGIC`, a 16-byte BLAKE2b digest and the zlib-compressed
+msgpack. The digest covers the fact key the blob is stored under as well as
+its bytes, so a damaged blob and a blob moved under another key are both
+told apart from a good one (`decode_facts` raises ValueError; the store
+drops the entry and the file is extracted again). The digest catches
+damage, not an author: the format is what makes a crafted blob harmless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import zlib
+from collections.abc import Callable
+from itertools import starmap
+from operator import attrgetter
+
+import msgpack
+
+from chaintrace.extract.facts import (CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
+                                      FunctionRef, Guard, Loop, Param, ParseError, Prototype, StructDef, StructField,
+                                      Typedef, VarDecl)
+
+MAGIC = b"ctf3"  # bump with the layout: a blob of another layout fails its first check
+_DIGEST = 16
+_MAX_RAW = 256 << 20  # facts of an 8 MB file are far less; a larger blob is damage (or a zip bomb)
+_LISTS = (("functions", FunctionDef), ("prototypes", Prototype), ("calls", CallSite), ("refs", FunctionRef),
+          ("writes", FieldWrite), ("reads", FieldRead), ("structs", StructDef), ("typedefs", Typedef),
+          ("variables", VarDecl), ("defines", Define), ("errors", ParseError))
+assert [name for name, _ in _LISTS] == [f.name for f in dataclasses.fields(FileFacts)][1:], "FileFacts changed"
+_EMPTY = Context()
+
+
+def _digest(key: str, payload: bytes, kind: bytes = b"chaintrace-facts") -> bytes:
+    return hashlib.blake2b(payload, digest_size=_DIGEST, person=kind, key=key.encode()[:64]).digest()
+
+
+def seal(data: bytes, key: str, kind: bytes) -> bytes:
+    """Return `data` behind a checksum of itself, the row `key` it is stored under and its `kind` (16 bytes at most)."""
+    return _digest(key, data, kind) + data
+
+
+def unseal(blob: bytes, key: str, kind: bytes) -> bytes:
+    """Return the data `seal(data, key, kind)` was given; ValueError when the blob is damaged or foreign."""
+    blob = blob if isinstance(blob, bytes) else bytes(blob)
+    data = blob[_DIGEST:]
+    if len(blob) < _DIGEST or _digest(key, data, kind) != blob[:_DIGEST]:
+        raise ValueError(f"damaged {kind.decode()} blob: checksum mismatch")
+    return data
+
+
+def _pairs(items: tuple) -> list:
+    return [(item.name, item.type) for item in items]
+
+
+def _members(items: tuple) -> list:
+    return [(item.name, item.type, item.is_fnptr) for item in items]
+
+
+def _params(rows: tuple) -> tuple[Param, ...]:
+    return tuple(starmap(Param, rows))
+
+
+def _struct_fields(rows: tuple) -> tuple[StructField, ...]:
+    return tuple(starmap(StructField, rows))
+
+
+def _context_row(context: Context) -> tuple:
+    return ([(loop.kind, loop.condition, loop.line) for loop in context.loops], context.conditions,
+            [(guard.condition, guard.statement, guard.line) for guard in context.guards])
+
+
+def _context(row: tuple) -> Context:
+    loops, conditions, guards = row
+    if not (loops or conditions or guards):
+        return _EMPTY
+    return Context(tuple(starmap(Loop, loops)), conditions, tuple(starmap(Guard, guards)))
+
+
+# Per field that holds facts of its own: (to stored form, from stored form); "context" is the per-file table.
+_NESTED: dict[tuple[type, str], tuple[Callable, Callable]] = {
+    (FunctionDef, "params"): (_pairs, _params),
+    (Prototype, "params"): (_pairs, _params),
+    (StructDef, "fields"): (_members, _struct_fields),
+}
+_FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LISTS}
+_GETTERS = {cls: tuple(map(attrgetter, names)) for cls, names in _FIELDS.items()}
+
+
+def encode_facts(facts: FileFacts, key: str = "") -> bytes:
+    """Return the stored form of a file's facts, checksummed for the fact key `key`."""
+    contexts: dict[Context, int] = {_EMPTY: 0}
+
+    def context_index(context: Context) -> int:
+        index = contexts.get(context)
+        if index is None:
+            index = contexts[context] = len(contexts)
+        return index
+
+    lists = []
+    for name, cls in _LISTS:
+        items = getattr(facts, name)
+        columns = []
+        for field, get in zip(_FIELDS[cls], _GETTERS[cls]):
+            column = map(get, items)
+            if field == "context":
+                column = map(context_index, column)
+            elif (cls, field) in _NESTED:
+                column = map(_NESTED[cls, field][0], column)
+            columns.append(list(column))
+        lists.append((len(items), columns))
+    payload = (facts.path, lists, [_context_row(context) for context in contexts])
+    data = zlib.compress(msgpack.packb(payload), 1)
+    return MAGIC + _digest(key, data) + data
+
+
+def decode_facts(blob: bytes, key: str = "") -> FileFacts:
+    """Return the facts stored by `encode_facts(facts, key)`; ValueError when the blob is damaged, foreign or malformed."""
+    blob = blob if isinstance(blob, bytes) else bytes(blob)
+    if blob[:len(MAGIC)] != MAGIC:
+        raise ValueError("damaged facts: not a facts blob of this version")
+    start = len(MAGIC) + _DIGEST
+    data = blob[start:]
+    if _digest(key, data) != blob[len(MAGIC):start]:
+        raise ValueError("damaged facts: checksum mismatch")
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(data, _MAX_RAW)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("truncated or too large")
+        return _rebuild(msgpack.unpackb(raw, use_list=False, strict_map_key=True))
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError, zlib.error,
+            msgpack.UnpackException) as error:
+        raise ValueError(f"damaged facts: {type(error).__name__}: {error}") from None
+
+
+def _rebuild(payload: tuple) -> FileFacts:
+    """Return the facts of an unpacked payload; any shape error raises (the caller turns it into ValueError)."""
+    path, lists, context_rows = payload
+    if not isinstance(path, str) or len(lists) != len(_LISTS):
+        raise TypeError("not a facts payload")
+    contexts = list(map(_context, context_rows))
+    built = []
+    for (_, cls), (count, columns) in zip(_LISTS, lists):
+        fields = _FIELDS[cls]
+        if len(columns) != len(fields) or any(len(column) != count for column in columns):
+            raise ValueError(f"{cls.__name__} columns do not match")  # map() would stop at the shortest
+        columns = list(columns)
+        for i, field in enumerate(fields):
+            if field == "context":
+                columns[i] = map(contexts.__getitem__, columns[i])
+            elif (cls, field) in _NESTED:
+                columns[i] = map(_NESTED[cls, field][1], columns[i])
+        built.append(tuple(map(cls, *columns)))
+    return FileFacts(path, *built)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from chaintrace.errors import ChaintraceError, NotFound, UsageError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.graph.kinds import EDGE_KINDS
-from chaintrace.source.scan import OpenTree, open_tree
+from chaintrace.source.scan import OpenTree, open_tree, read_tree_text
 from chaintrace.store.cache import Store, default_cache_dir
 from chaintrace.store.indexer import IndexSummary, index_tree
 
@@ -198,10 +198,7 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
 
 def _read_line(root: Path) -> Callable[[str, int], str]:
     def read(file: str, line: int) -> str:
-        try:
-            lines = (root / file).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return ""
+        lines = (read_tree_text(root, file) or "").splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
     return read

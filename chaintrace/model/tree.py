@@ -28,7 +28,7 @@ from chaintrace.extract.facts import CallSite, Define, FileFacts
 from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, DEFINE, INT_VALUE, MENTION, STATEMENT, Anchor, AnchorDrift, AnchorResult
 from chaintrace.model.rules import Rules
-from chaintrace.source.scan import OpenTree, open_tree
+from chaintrace.source.scan import OpenTree, open_tree, read_tree_text
 from chaintrace.store.cache import Store
 
 C_SUFFIXES = (".c", ".h")
@@ -212,8 +212,7 @@ class TreeFacts:
     def text(self, path: str) -> str | None:
         """Return the source text of `path`, or None when there is no such file."""
         if path not in self._texts:
-            file = self.root / path
-            self._texts[path] = file.read_text(errors="replace") if file.is_file() else None
+            self._texts[path] = read_tree_text(self.root, path)
         return self._texts[path]
 
     def defines_named(self, name: str) -> list[Define]:

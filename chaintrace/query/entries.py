@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chaintrace.errors import NotFound, close_matches
 from chaintrace.query.lookup import GraphLookup, find_function
+from chaintrace.source.scan import read_tree_text
 
 # scripts/qapi/common.py: c_name's protected words.
 _C_WORDS = frozenset("""
@@ -93,11 +94,16 @@ def _qapi_value(tokens: list[tuple[str, object]], index: int) -> tuple[object, i
     return (dict(items) if kind == "{" else items), index + 1
 
 
+def _text(root: Path, path: Path) -> str:
+    """Return the text of a tree file, "" when it is not a regular file of the tree (bounded: `read_tree_text`)."""
+    return read_tree_text(root, path.relative_to(root)) or ""
+
+
 def qmp_commands(root: Path) -> dict[str, str]:
     """Return {QMP command: C function} for every `'command'` in the tree's `qapi/*.json`."""
     commands: dict[str, str] = {}
     for path in sorted((Path(root) / "qapi").glob("*.json")):
-        for expression in parse_qapi(path.read_text(encoding="utf-8")):
+        for expression in parse_qapi(_text(root, path)):
             if isinstance(expression, dict) and isinstance(expression.get("command"), str):
                 commands[expression["command"]] = "qmp_" + c_name(expression["command"])
     return commands
@@ -107,11 +113,8 @@ def _qmp_command_defined(root: Path, command: str) -> bool:
     """Return True when a `qapi/*.json` file holds `'command': 'COMMAND'` outside a comment."""
     pattern = re.compile(r"^[^#\n]*'command'\s*:\s*'" + re.escape(command) + "'", re.M)
     for path in sorted((Path(root) / "qapi").glob("*.json")):
-        try:
-            if pattern.search(path.read_text(encoding="utf-8")):
-                return True
-        except (OSError, UnicodeDecodeError):
-            return False  # the full parse reports it
+        if pattern.search(_text(root, path)):
+            return True
     return False
 
 
@@ -120,7 +123,7 @@ def hmp_commands(root: Path) -> dict[str, str]:
     commands: dict[str, str] = {}
     for path in sorted(Path(root).glob("hmp-commands*.hx")):
         prefix = "info " if path.name == "hmp-commands-info.hx" else ""
-        text = re.sub(r"^SRST$.*?^ERST$", "", path.read_text(encoding="utf-8"), flags=re.M | re.S)
+        text = re.sub(r"^SRST$.*?^ERST$", "", _text(root, path), flags=re.M | re.S)
         for block in _HX_BLOCK.findall(text):
             name = re.search(r'\.name\s*=\s*"([^"]*)"', block)
             cmd = re.search(r"\.cmd\s*=\s*([A-Za-z_]\w*)", block)

@@ -6,6 +6,7 @@ import fnmatch
 import functools
 import os
 import re
+import stat as _stat
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,66 @@ DEFAULT_EXCLUDES = ("roms/*", "subprojects/*", "build/*", "build-*/*", ".git/*",
 SOURCE_SUFFIXES = (".c", ".h", ".hx", ".inc")
 # A generated 50 MB file is data, not code: skip it and say so.
 MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+def inside(root: str | Path, path: str | Path) -> bool:
+    """Return True when `path` (relative to `root`; symbolic links resolved) lies inside the folder `root`."""
+    root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(root, path))
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def read_tree_file(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Return the bytes of the tree's file `path` (relative to `root`); ValueError says why not.
+
+    Only a regular file inside the tree is read (a link leaving it, a FIFO,
+    a device or a socket is refused, so a read never blocks or runs on
+    forever), and at most `limit` bytes, checked on the opened descriptor
+    (a size the scan saw may have changed since).
+    """
+    full = os.path.join(os.fspath(root), path)
+    if not inside(root, path):
+        raise ValueError(f"links outside the tree (to {os.path.realpath(full)})")
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: opening a FIFO does not wait
+    except OSError as error:
+        raise ValueError(f"unreadable: {error.strerror}") from None
+    try:
+        found = os.fstat(fd)
+        if not _stat.S_ISREG(found.st_mode):
+            raise ValueError(f"not a regular file ({_kind(found.st_mode)})")
+        if found.st_size > limit:
+            raise ValueError(f"too large ({found.st_size // 1_000_000} MB)")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as error:
+        raise ValueError(f"unreadable: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise ValueError(f"too large (over {limit // 1_000_000} MB)")
+    return b"".join(chunks)
+
+
+def read_tree_text(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES) -> str | None:
+    """Return the text of the tree's file `path` (undecodable bytes replaced), or None when `read_tree_file` refuses it."""
+    try:
+        return read_tree_file(root, path, limit).decode("utf-8", "replace")
+    except ValueError:
+        return None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((_stat.S_ISFIFO, "a FIFO"), (_stat.S_ISCHR, "a character device"),
+                       (_stat.S_ISBLK, "a block device"), (_stat.S_ISSOCK, "a socket"), (_stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 class SourceFile(NamedTuple):
@@ -110,8 +171,8 @@ def check_tree(tree: Path) -> Path:
 def read_version(root: Path) -> str:
     """Return the first line of the tree's `VERSION` file, or "" when there is none."""
     try:
-        return (root / "VERSION").read_text(encoding="utf-8").strip().splitlines()[0]
-    except (OSError, UnicodeDecodeError, IndexError):
+        return read_tree_file(root, "VERSION", 4096).decode("utf-8").strip().splitlines()[0]
+    except (ValueError, IndexError):  # missing, not a file, too long or not UTF-8 (UnicodeDecodeError)
         return ""
 
 
@@ -122,9 +183,11 @@ def read_options(tree: Path, excludes: list[str] | None = None, includes: list[s
     config = tree / "chaintrace.toml"
     if config.is_file():
         try:
-            data = tomllib.loads(config.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_tree_file(tree, "chaintrace.toml", 1 << 20).decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise UsageError(f"{config}: not valid TOML: {error}") from None
+        except ValueError as error:
+            raise UsageError(f"{config}: {error}") from None
         section = data.get("index", data)
         options_excludes += list(section.get("exclude", []))
         options_includes += list(section.get("include", []))
@@ -154,7 +217,9 @@ def scan(tree: Path, options: ScanOptions | None = None,
     """Return the tree's source files sorted by path, and the files skipped with their reasons.
 
     Symbolic links to folders are not followed, so link loops cannot trap the
-    walk; links to files are indexed under their own path. `folders`, when
+    walk; links to files inside the tree are indexed under their own path,
+    links leaving it are skipped and named, and so is anything that is not
+    a regular file (a FIFO, a device, a socket). `folders`, when
     given, receives each folder walked with its mtime (read before its
     listing, so a file added meanwhile makes the next check see a change).
     """
@@ -189,9 +254,15 @@ def scan(tree: Path, options: ScanOptions | None = None,
                 path = prefix + name
                 if _excluded(path, options):
                     continue
+                if entry.is_symlink() and not inside(root, path):
+                    skipped.append(Skipped(path, f"links outside the tree (to {os.path.realpath(entry.path)})"))
+                    continue
                 stat = entry.stat()
             except OSError as error:
                 skipped.append(Skipped(prefix + name, f"unreadable: {error.strerror}"))
+                continue
+            if not _stat.S_ISREG(stat.st_mode):
+                skipped.append(Skipped(path, f"not a regular file ({_kind(stat.st_mode)})"))
                 continue
             if stat.st_size > MAX_FILE_BYTES:
                 skipped.append(Skipped(path, f"too large ({stat.st_size // 1_000_000} MB)"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from chaintrace.extract.facts import EXTRACTOR_VERSION
+from chaintrace.source.scan import read_tree_file
 from chaintrace.store.cache import FactReader
 from chaintrace.store.codec import encode_facts
 
@@ -60,10 +61,7 @@ def _collect_now_and_then() -> None:
 
 def _read(path: str) -> bytes:
     """Return a file's bytes, or raise ValueError saying why it is not indexed."""
-    try:
-        data = (_ROOT / path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"unreadable: {error.strerror}") from None
+    data = read_tree_file(_ROOT, path)  # a regular file of the tree, at most MAX_FILE_BYTES
     if b"\0" in data[:8192]:
         raise ValueError("binary file (NUL bytes)")
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.render.wording import Text, code
+from chaintrace.source.scan import read_tree_file, read_tree_text
 
 _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(?![\w(])", re.M)
 _CONSTANT = re.compile(r"\b[A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*\b")  # the names macros of constants have: BUFFER_DELAY
@@ -33,10 +34,7 @@ class SourceFacts:
     def lines(self, file: str) -> list[str]:
         """Return the lines of `file` (tabs expanded, no line ends); [] when unreadable."""
         if file not in self._lines:
-            try:
-                text = (self.root / file).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                text = ""
+            text = read_tree_text(self.root, file) or ""  # never a file outside the tree, a FIFO or a device
             self._lines[file] = [line.rstrip().expandtabs(8) for line in text.splitlines()]
         return self._lines[file]
 
@@ -89,8 +87,8 @@ class SourceFacts:
             for path in sorted(self.keys):
                 if path.endswith((".h", ".inc")):
                     try:
-                        data = (self.root / path).read_bytes()
-                    except OSError:
+                        data = read_tree_file(self.root, path)
+                    except ValueError:
                         continue
                     for match in _DEFINE.finditer(data):
                         self._defined_in[match.group(1).decode("ascii")].append(path)

@@ -19,8 +19,9 @@ from chaintrace.errors import ChaintraceError
 
 # Each command and the module of chaintrace.cli that holds it, in the order `chaintrace --help` lists them.
 COMMANDS = {
-    "index": "index", "stats": "index", "trace": "trace", "why-not": "whynot", "callers": "neighbours", "callees": "neighbours",
-    "render": "render", "check": "check", "snapshot": "check", "diff": "check", "doc": "doc", "model": "model",
+    "index": "index", "stats": "index", "trace": "trace", "why-not": "whynot", "callers": "neighbours",
+    "callees": "neighbours", "render": "render", "check": "check", "snapshot": "check", "diff": "check", "doc": "doc",
+    "export": "export", "model": "model",
 }
 DESCRIPTION = ("Static call-chain tracer for large C code bases (QEMU first): direct calls, threads, callbacks "
                "and ops tables, each edge with the file:line that proves it.")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from typing import TYPE_CHECKING
 
@@ -210,6 +210,26 @@ class GraphStore:
                     self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
                                     (self.state, seal(self._adjacency.to_bytes(), self.state, _ADJACENCY)))
         return self._adjacency
+
+    def rows(self) -> tuple[Iterator[tuple], Iterator[tuple[str, str, str, dict]], Iterator[dict]]:
+        """Return the whole graph as row iterators, read as they are consumed (for export).
+
+        nodes: (id, name, file, line, end_line, static, external), by id;
+        edges: (src, dst, kind, data), by src, dst and kind; diagnostics: dicts, by caller.
+        """
+        nodes = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? "
+                                "ORDER BY id", (self.state,))
+        edges = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? ORDER BY src, dst, kind",
+                                (self.state,))
+        diagnostics = self.db.execute("SELECT data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
+                                      (self.state,))
+        return (iter(nodes), ((src, dst, kind, json.loads(data)) for src, dst, kind, data in edges),
+                (json.loads(row[0]) for row in diagnostics))
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Return how many nodes, edges and diagnostics the graph has."""
+        return tuple(self.db.execute(f"SELECT count(*) FROM {table} WHERE state = ?", (self.state,)).fetchone()[0]
+                     for table in ("g_nodes", "g_edges", "g_diagnostics"))
 
     def whole(self) -> CallGraph:
         """Return the whole graph in networkx (slow on a large tree: queries run on the store itself)."""

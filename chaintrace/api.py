@@ -243,14 +243,15 @@ def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> t
     via_ids = [find_function(tables, name) for name in query.via]
     avoid_ids = [find_function(tables, name) for name in query.avoid]
     specs = [query.target, *also]
-    sites = [site if len(specs) == 1 else replace(site, target=spec) for spec in specs for site in target_sites(tg, spec)]
+    sites = [site if len(specs) == 1 else replace(site, target=spec)
+             for spec in specs for site in target_sites(tg, spec)]
     result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
                          via=via_ids, avoid=avoid_ids, edge_kinds=list(query.edges) or None)
     return result, shown_graph(tables, result)
 
 
 def why_not(tg: TreeGraph, query: TraceQuery, limit: int = 5) -> WhyNot:
-    """Return why no path runs from the query's entry to its target (`query.whynot.WhyNot`), under its edges and avoid."""
+    """Return why no path runs from the query's entry to its target (`query.whynot.WhyNot`), under its filters."""
     from chaintrace.query import entries
     from chaintrace.query.lookup import find_function
     from chaintrace.query.whynot import why_not as explain

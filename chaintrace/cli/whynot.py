@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         name, help="when no path exists: the functions each side reaches nearest the other, and the unresolved "
                    "indirect calls that could join them")
     parser.add_argument("tree", type=Path)
-    parser.add_argument("--from", dest="source", required=True, metavar="ENTRY", help="FUNC, qmp:COMMAND or hmp:COMMAND")
+    parser.add_argument("--from", dest="source", required=True, metavar="ENTRY",
+                        help="FUNC, qmp:COMMAND or hmp:COMMAND")
     parser.add_argument("--to", dest="target", required=True, metavar="TARGET", help=options.STYLES["query"]["to"])
     parser.add_argument("--avoid", action="append", default=[], metavar="FUNC",
                         help="paths must not pass through FUNC (repeatable)")

@@ -1,4 +1,4 @@
-"""Target specs -> the sites they match: `FUNC`, `assign:`, `read:`, `use:`, `call:FUNC`, `FILE:LINE`, with site pickers.
+"""Target specs -> the sites they match: `FUNC`, `assign:`, `read:`, `use:`, `call:FUNC`, `FILE:LINE`, and pickers.
 
 `FUNC` is the function itself; `call:FUNC` every call site of FUNC (direct,
 ops and fnptr edges into it); `FILE:LINE` the innermost function holding
@@ -86,7 +86,8 @@ def find_targets(graph: GraphLookup, spec: str | TargetSpec, writes: Iterable[Fi
     """
     target = parse_target(spec) if isinstance(spec, str) else spec
     if target.kind in FIELD_KINDS:
-        sites = _accesses(graph, target, writes if target.kind != "read" else (), reads if target.kind != "assign" else ())
+        sites = _accesses(graph, target, writes if target.kind != "read" else (),
+                          reads if target.kind != "assign" else ())
     elif target.kind == "call":
         sites = _call_sites(graph, target.value, calls)
     elif target.kind == "line":

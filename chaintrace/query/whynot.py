@@ -106,7 +106,7 @@ def why_not(graph: GraphLookup, entry: str, targets: Iterable[str], *, edge_kind
 
 
 def _undirected(adj: Adjacency, starts: list[int], wanted: dict[int, int], limit: int) -> dict[int, int]:
-    """Return {node: distance} of an undirected walk from `starts`, stopping after the level where `limit` of `wanted` are found.
+    """Return {node: distance} of an undirected walk from `starts`, to the level where `limit` of `wanted` are found.
 
     Hubs are reached but never walked through.
     """

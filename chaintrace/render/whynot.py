@@ -16,7 +16,9 @@ def _name(graph: GraphLookup, node: str) -> str:
 
 
 def _steps(hops: int | None) -> str:
-    return "no calls between them: near by source file" if hops is None else f"{hops} call{'s' if hops != 1 else ''} away"
+    if hops is None:
+        return "no calls between them: near by source file"
+    return f"{hops} call{'s' if hops != 1 else ''} away"
 
 
 def render_why_not(graph: GraphLookup, answer: WhyNot) -> str:

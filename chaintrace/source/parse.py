@@ -10,7 +10,8 @@ from tree_sitter import Language, Parser, Query, QueryCursor, Tree
 
 # The query files extraction runs, in this order; all are compiled into one
 # query so that each tree is walked once.
-QUERY_FILES = ("definitions.scm", "declarations.scm", "calls.scm", "references.scm", "writes.scm", "reads.scm", "context.scm")
+QUERY_FILES = ("definitions.scm", "declarations.scm", "calls.scm", "references.scm", "writes.scm", "reads.scm",
+               "context.scm")
 
 
 @cache

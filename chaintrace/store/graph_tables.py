@@ -68,7 +68,7 @@ class GraphStore:
         return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
 
     def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
-        """Store the whole graph, its integer form, its diagnostics and the field writes and reads, in one transaction."""
+        """Store the whole graph, its integer form, its diagnostics, the field writes and reads, in one transaction."""
         from chaintrace.graph.model import graph_rows
 
         nodes, edges = graph_rows(cg)

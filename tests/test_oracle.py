@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import oracle
 
-KINDS = {"direct", "thread", "callback", "ops", "fnptr"}
+KINDS = {"direct", "thread", "callback", "ops", "fnptr", "dispatch"}
 FIXTURES = oracle.fixture_dirs()
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 10  # 10: facts stored as checksummed msgpack, not pickle (9: FieldRead facts)
+EXTRACTOR_VERSION = 11  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,14 +45,19 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
 
 
 def _initializer_details(source: Source, captures: dict, container: Node, value: Node, positions: dict) -> dict:
-    """Return the field (or positional index) an initializer member fills, and the initialised struct type."""
     if "field" in captures:
-        return {"field": source.text(captures["field"][0]), "struct_type": _initializer_type(source, container.parent)}
+        struct_type, outer = _initializer_type(source, container.parent)
+        inner = [source.text(d.named_children[0]) for d in container.children_by_field_name("designator")
+                 if d.type == "field_designator" and d.named_children]
+        return {"field": ".".join(outer + inner), "struct_type": struct_type}
     index = positions.get(container.id)
     if index is None:
         members = [child.id for child in container.named_children if child.type != "comment"]
         index = positions[container.id] = {member: i for i, member in enumerate(members)}
-    return {"arg_index": index.get(value.id, -1), "struct_type": _initializer_type(source, container)}
+    struct_type, outer = _initializer_type(source, container)
+    if outer:  # a positional member of a nested struct: say which by its path and index
+        return {"arg_index": index.get(value.id, -1), "struct_type": struct_type, "field": ".".join(outer) + "."}
+    return {"arg_index": index.get(value.id, -1), "struct_type": struct_type}
 
 
 def _assignment_details(source: Source, container: Node) -> dict:
@@ -67,29 +72,40 @@ def _assignment_details(source: Source, container: Node) -> dict:
     return {"lhs": source.folded(left) if left is not None else "", "field": field}
 
 
-def _initializer_type(source: Source, initializer_list: Node | None) -> str:
-    """Return the struct type an initializer list initialises, when its declaration says so."""
+def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[str, list[str]]:
+    """Return (struct type, member path) of an initializer list: the declared type it sits in, and the
+    designated members that lead from that type to this list (`.job_driver = { ... }` gives ["job_driver"]).
+
+    The type is "" when the declaration does not say it (an array of structs is followed; a
+    positional nested member or a subscript designator is not).
+    """
     depth = 0
+    path: list[str] = []
     node = initializer_list
     while node is not None and node.type == "initializer_list":
         depth += 1
         node = node.parent
         if node is not None and node.type == "initializer_pair":
-            return ""  # a nested member's type would need the struct's fields: left to the graph
+            designators = node.children_by_field_name("designator")
+            if any(d.type != "field_designator" or not d.named_children for d in designators):
+                return "", []
+            path[:0] = [source.text(d.named_children[0]) for d in designators]
+            depth -= 1  # the pair's list is the member's own value, not an array level
+            node = node.parent
     if node is None:
-        return ""
+        return "", []
     if node.type == "compound_literal_expression":
         type_node = node.child_by_field_name("type")
-        return bare_type(source.text(type_node)) if type_node is not None and depth == 1 else ""
+        return (bare_type(source.text(type_node)), path) if type_node is not None and depth == 1 else ("", [])
     if node.type != "init_declarator":
-        return ""
+        return "", []
     declaration = node.parent
     if declaration is None or declaration.type != "declaration":
-        return ""
+        return "", []
     is_array = node.child_by_field_name("declarator").type == "array_declarator"
     if depth != (2 if is_array else 1):
-        return ""
-    return bare_type(source.text(declaration.child_by_field_name("type")))
+        return "", []
+    return bare_type(source.text(declaration.child_by_field_name("type"))), path
 
 
 def field_writes(file: FileScope, matches: list[dict]) -> list[FieldWrite]:

@@ -16,7 +16,7 @@ from chaintrace.graph.model import CallGraph, call_site, no_cycle_collection
 from chaintrace.graph.symbols import Symbols
 
 
-def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None) -> CallGraph:
+def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, sound: bool = False) -> CallGraph:
     """Return the call graph of a tree's facts, all edge kinds included.
 
     Parameters
@@ -31,14 +31,15 @@ def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None) -> C
     CallGraph
         Nodes for every definition and every called external name; `direct`
         edges from plain-name calls, then the indirect kinds added by
-        `chaintrace.graph.indirect.add_indirect_edges`.
+        `chaintrace.graph.indirect.add_indirect_edges` (precise by default; `sound`
+        adds the over-approximation: name-only matches, unknown registrars).
     """
     facts = list(facts)
     with no_cycle_collection():
-        return _build(facts, registrars)
+        return _build(facts, registrars, sound)
 
 
-def _build(facts: list[FileFacts], registrars: dict | None) -> CallGraph:
+def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
     symbols = Symbols(facts)
     cg = CallGraph()
     for node_id, definition in symbols.nodes():
@@ -48,7 +49,7 @@ def _build(facts: list[FileFacts], registrars: dict | None) -> CallGraph:
         for call in file_facts.calls:
             if call.caller and call.via == "name":
                 _add_direct(cg, symbols, call)
-    indirect.add_indirect_edges(cg, symbols, facts, registrars)
+    indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     return cg
 
 

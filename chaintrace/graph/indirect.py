@@ -1,19 +1,29 @@
-"""The edge kinds beyond `direct`: thread, callback, ops, fnptr; and the light type analysis ops need.
+"""The edge kinds beyond `direct`: thread, callback, ops, fnptr, resolved by the value flow of function pointers.
 
-`add_indirect_edges` adds the edges that go through a function's address:
+`add_indirect_edges` reads `valueflow`'s points-to sets and adds:
 
-* `thread` / `callback`: a function named as an argument of a call (the
-  registrar table `queries/qemu/registrars.toml` says which), or stored into
-  a registration field (`.notify = fn`), inside the registering function;
-* `ops`: a call through a struct field, to every function stored in that
-  field (designated or positional initializers, assignments), restricted to
-  the receiver's struct type when `Types` can infer it, else to every
-  function stored in a field of that name (`confidence: low`);
-* `fnptr`: a call through a local, parameter or global function pointer, to
-  the functions assigned to it.
+* `thread` / `callback`: a function passed to a registrar, from the
+  function that registers it: the hand-off a reader follows. Registrars are
+  known (`queries/qemu/registrars.toml`: threads, bottom halves, timers,
+  coroutines, QIO, GSources) or found by behaviour: a function of the tree
+  whose pointer parameter flows into a struct member (itself or through its
+  callees) stores it for later. A function stored into a registration
+  member (`.notify = fn`) is a callback of the function that stores it.
+* `ops`: a call through a struct member, to the functions that member may
+  hold: the receiver's multi-layer type (`job->driver->run` is
+  `JobDriver.run`), never the member's name alone. Members the registrars
+  store into (`QEMUBH.cb`, `Coroutine.entry`) are hand-offs: the event loop
+  that calls through them gets a `dispatch` edge, which traces do not follow
+  by default (the registering call's edge stands for it).
+* `fnptr`: a call through a variable or parameter, to what flows into it.
 
-Every edge keeps its sites and the proof (where the address was taken);
-indirect calls left without a target become `CallGraph.diagnostics`.
+`sound=True` keeps the over-approximation of earlier versions on top: a
+member of unknown receiver type resolves by its name alone (`confidence:
+low`), traces follow `dispatch` edges too, and a function
+passed to a function that neither stores nor calls it is still a callback.
+Every edge keeps its sites and the proof (where the address was taken and
+how it flowed: `initializer`, `assignment`, `parameter flow`, `copy`,
+`name-only`); indirect calls left without a target become diagnostics.
 """
 
 from __future__ import annotations
@@ -22,12 +32,15 @@ import bisect
 import re
 import tomllib
 from collections import defaultdict
+from dataclasses import dataclass, field
 from importlib import resources
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
-from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.model import CallGraph, call_site, site_of
 from chaintrace.graph.symbols import Symbols
+from chaintrace.graph.types import Types
+from chaintrace.graph.valueflow import IndirectCall, Location, ValueFlow, build_flow, proof_of
+
 
 def load_registrars(text: str | None = None) -> dict:
     """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind}}.
@@ -45,127 +58,86 @@ def load_registrars(text: str | None = None) -> dict:
     return {"calls": dict(calls), "fields": fields}
 
 
-class Types:
-    """Struct types of C expressions, from the tree's declarations, typedefs and struct definitions."""
+@dataclass
+class Resolution:
+    """What the value flow says about registrars: hand-off members, and what each pointer parameter does."""
 
-    def __init__(self, symbols: Symbols) -> None:
-        self.symbols = symbols
-        # QOM naming: DEVICE_GET_CLASS -> DeviceClass, MIGRATION_OBJ -> ..., by letters alone.
-        self._upper = {name.replace("_", "").upper(): name for name in sorted(symbols.types, reverse=True)}
+    flow: ValueFlow
+    registrars: dict
+    sound: bool
+    handoff: set[Location] = field(default_factory=set)
+    invokers: dict[Location, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _stores: dict[tuple[str, int], list[Location]] = field(default_factory=dict)
 
-    def canonical(self, name: str) -> str:
-        """Return the struct name a type name stands for, following typedefs."""
-        for _ in range(8):
-            alias = self.symbols.typedefs.get(name)
-            if not alias or alias == name or (name in self.symbols.structs and alias not in self.symbols.structs):
-                break
-            name = alias
-        return name
+    def stores(self, function_id: str, index: int) -> list[Location]:
+        """Return the members (and external sinks) parameter `index` of `function_id` flows into."""
+        key = (function_id, index)
+        if key not in self._stores:
+            parameter = self.flow.parameter_location(function_id, index)
+            reached = self.flow.reach(parameter) if parameter is not None else set()
+            self._stores[key] = sorted(loc for loc in reached if loc[0] in ("f", "x"))
+        return self._stores[key]
 
-    def field_type(self, struct: str, field: str) -> str | None:
-        """Return the canonical type of `struct.field`, "" when untyped, None when no such struct field is known."""
-        for definition in self.symbols.structs.get(self.canonical(struct), ()):
-            for member in definition.fields:
-                if member.name == field:
-                    return self.canonical(bare_type(member.type))
-        return None
-
-    def infer_type(self, expr: str, file: str, function: str) -> str:
-        """Return the canonical struct type of a C expression (`se->ops`, `DEVICE_GET_CLASS(dev)`), or ""."""
-        expr = expr.strip()
-        while expr[:1] in ("&", "*"):
-            expr = expr[1:].strip()
-        if not expr:
-            return ""
-        if expr[0] == "(":
-            end = _closing(expr, 0)
-            inner = expr[1:end].strip()
-            cast = re.match(r"\(\s*((?:const\s+|struct\s+|union\s+)*)(\w+)\s*(\**)\s*\)", inner)
-            if cast and (cast.group(2) in self.symbols.types or cast.group(3) or cast.group(1)):
-                base = self.canonical(cast.group(2))
-            else:
-                base = self.infer_type(inner, file, function)
-            rest = expr[end + 1:]
-        else:
-            word = re.match(r"[A-Za-z_]\w*", expr)
-            if not word:
-                return ""
-            name, rest = word.group(), expr[word.end():].lstrip()
-            if rest.startswith("("):
-                end = _closing(rest, 0)
-                base = self._call_type(name, rest[1:end])
-                rest = rest[end + 1:]
-            else:
-                declared = self.symbols.locals.get((file, function, name)) or self.symbols.globals.get((file, name)) or self.symbols.global_types.get(name, "")
-                base = self.canonical(bare_type(declared))
-        for step in re.finditer(r"\s*(?:(->|\.)\s*([A-Za-z_]\w*)|\[[^\]]*\])", rest):
-            if step.group(2) and base:
-                base = self.field_type(base, step.group(2)) or ""
-        return base
-
-    def _call_type(self, name: str, args: str) -> str:
-        """Return the type a call yields: the function's return type, or a QOM cast macro's type."""
-        if name in self.symbols.returns:
-            return self.canonical(bare_type(self.symbols.returns[name]))
-        first = args.split(",")
-        if name == "container_of" and len(first) == 3:
-            return self.canonical(first[1].strip())
-        if first and first[0].strip() in self.symbols.types:
-            return self.canonical(first[0].strip())  # OBJECT_CHECK(T, obj, name) and the like
-        key = name.replace("_", "").upper()
-        if key.endswith("GETCLASS"):
-            key = key[:-len("GETCLASS")] + "CLASS"
-        for guess in (key, key + "STATE"):
-            if guess in self._upper:
-                return self.canonical(self._upper[guess])  # QOM naming: DEVICE_GET_CLASS -> DeviceClass
-        return ""
+    def is_handoff(self, location: Location) -> bool:
+        """Return True for a member a registrar stores into (or a registration member such as `.notify`)."""
+        return location in self.handoff or (location[0] == "f" and location[2] in self.registrars["fields"])
 
 
-def _closing(text: str, start: int) -> int:
-    """Return the index of the parenthesis closing the one at `start` (or the last index)."""
-    depth = 0
-    for index in range(start, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[index], 0)
-        if depth == 0:
-            return index
-    return len(text) - 1
-
-
-def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], registrars: dict | None = None) -> None:
+def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], registrars: dict | None = None,
+                       sound: bool = False) -> None:
     """Add the thread, callback, ops and fnptr edges of the tree to `cg`, and diagnostics for the rest."""
     registrars = registrars if registrars is not None else load_registrars()
+
+    def direct_callee(call: CallSite) -> str | None:
+        target = symbols.resolve_function(call.file, call.callee)
+        return target.id if target is not None else None
+
+    flow, indirect = build_flow(Types(symbols), facts, direct_callee)
+    resolution = _resolution(flow, symbols, registrars, indirect, sound)
     calls_by_function: dict[tuple[str, str], list[CallSite]] = defaultdict(list)
     for file_facts in facts:
         for call in file_facts.calls:
             calls_by_function[call.file, call.caller].append(call)
     for calls in calls_by_function.values():
         calls.sort(key=lambda c: (c.line, c.col))
-    stores = _Stores(Types(symbols))
     registered: set[tuple] = set()
     for file_facts in facts:
         for ref in file_facts.refs:
             target = symbols.resolve_function(ref.file, ref.name)
             if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
                 continue
-            stores.add(ref, target.id)
             source = symbols.id_of(ref.file, ref.function) if ref.function else None
             if source is None:
                 continue
             if ref.usage == "argument":
-                registered.add(_add_registration(cg, symbols, registrars, calls_by_function[ref.file, ref.function], ref, source, target.id))
-            elif ref.field in registrars["fields"] and ref.usage in ("assignment", "initializer"):
-                proof = _proof(ref, field=ref.field, struct_type=ref.struct_type, how=ref.usage)
-                cg.add_site(source, target.id, "callback", site_of(ref.file, ref.line, ref.col, ref.context, registrar=f".{ref.field}"),
-                            proof=proof, detail=registrars["fields"][ref.field])
+                registered.add(_add_registration(cg, symbols, resolution, calls_by_function[ref.file, ref.function],
+                                                 ref, source, target.id))
+            elif ref.field.rsplit(".", 1)[-1] in registrars["fields"] and ref.usage in ("assignment", "initializer"):
+                member = ref.field.rsplit(".", 1)[-1]
+                proof = proof_of(ref, field=member, struct_type=ref.struct_type, how=ref.usage)
+                cg.add_site(source, target.id, "callback",
+                            site_of(ref.file, ref.line, ref.col, ref.context, registrar=f".{member}"),
+                            proof=proof, detail=registrars["fields"][member])
     for calls in calls_by_function.values():
         for call in calls:
             caller = symbols.id_of(call.file, call.caller)
-            if caller is None:
-                continue
-            if call.via != "name" or symbols.is_pointer_variable(call.file, call.callee):
-                _add_indirect_call(cg, stores, call, caller)
-            if call.callee not in symbols.types:
-                _add_argument_functions(cg, symbols, registrars, call, caller, registered)
+            if caller is not None and call.callee not in symbols.types:
+                _add_argument_functions(cg, symbols, resolution, call, caller, registered)
+    for icall in indirect:
+        _add_indirect_call(cg, resolution, icall)
+
+
+def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: list[IndirectCall],
+                sound: bool) -> Resolution:
+    """Return the registrar knowledge: the members the known registrars store into, and who calls through them."""
+    resolution = Resolution(flow, registrars, sound)
+    for name, indexes in registrars["calls"].items():
+        for target_id in symbols.external.get(name, ()) or symbols.header_static.get(name, ()):
+            for index in indexes:
+                resolution.handoff.update(loc for loc in resolution.stores(target_id, index) if loc[0] == "f")
+    for icall in indirect:
+        resolution.invokers[icall.location].append(icall.caller)
+    return resolution
 
 
 # A function designator as a whole argument, possibly cast, `&`-ed or parenthesised:
@@ -173,7 +145,7 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
 _FUNCTION_ARG = re.compile(r"(\(\s*[A-Za-z_][\w\s]*\**\s*\)\s*)?&?\s*\(?\s*([A-Za-z_]\w*)\s*\)?")
 
 
-def _add_argument_functions(cg: CallGraph, symbols: Symbols, registrars: dict, call: CallSite,
+def _add_argument_functions(cg: CallGraph, symbols: Symbols, resolution: Resolution, call: CallSite,
                             caller: str, registered: set[tuple]) -> None:
     """Add registrations the references missed, read from the call's argument texts.
 
@@ -189,13 +161,7 @@ def _add_argument_functions(cg: CallGraph, symbols: Symbols, registrars: dict, c
             continue
         ref = FunctionRef(match.group(2), call.file, call.line, call.col, call.caller, "argument",
                           call=call.callee, arg_index=index, cast=(match.group(1) or "").strip(), context=call.context)
-        registered.add(_add_registration(cg, symbols, registrars, [call], ref, caller, target.id))
-
-
-def _proof(ref: FunctionRef, **extra: object) -> dict:
-    proof = {"file": ref.file, "line": ref.line, "col": ref.col, "function": ref.function}
-    proof.update(extra)
-    return proof
+        registered.add(_add_registration(cg, symbols, resolution, [call], ref, caller, target.id))
 
 
 def _registering_call(calls: list[CallSite], ref: FunctionRef, symbols: Symbols) -> tuple[CallSite | None, str, int]:
@@ -221,74 +187,82 @@ def _registering_call(calls: list[CallSite], ref: FunctionRef, symbols: Symbols)
     return None, ref.call, ref.arg_index
 
 
-def _add_registration(cg: CallGraph, symbols: Symbols, registrars: dict, calls: list[CallSite],
+def _registration_detail(symbols: Symbols, resolution: Resolution, file: str, registrar: str, index: int) -> tuple[str, dict] | None:
+    """Return (detail, proof extras) of a function passed as argument `index` of `registrar`, or None for no edge.
+
+    A known registrar says its kind. A function of the tree is a registrar when
+    the pointer flows into a member (the proof names it and who calls through
+    it); one that only calls the pointer gets its own `fnptr` edge; one that
+    does neither gives no edge (a comparison, a lookup key), except under
+    `sound`. What a macro or a function outside the tree does is unknown: an
+    `unknown registrar` callback, as before.
+    """
+    known = resolution.registrars["calls"].get(registrar, {}).get(index)
+    if known is not None:
+        return known, {}
+    callee = symbols.resolve_function(file, registrar)
+    if callee is None:
+        return "unknown registrar", {}
+    landed = resolution.stores(callee.id, index)
+    members = [loc for loc in landed if loc[0] == "f"]
+    if members:
+        first = members[0]
+        invokers = sorted(set(resolution.invokers.get(first, ())))[:5]
+        return "registrar", {"field": f"{first[1]}.{first[2]}" if first[1] else first[2], "invokers": invokers}
+    if any(loc[0] == "x" for loc in landed):
+        return "registrar", {"passed_to": next(loc[1] for loc in landed if loc[0] == "x")}
+    return ("unknown registrar", {}) if resolution.sound else None
+
+
+def _add_registration(cg: CallGraph, symbols: Symbols, resolution: Resolution, calls: list[CallSite],
                       ref: FunctionRef, source: str, target: str) -> tuple:
     """Add the thread or callback edge of a function passed as an argument; return (source, target, line, col)."""
     call, registrar, index = _registering_call(calls, ref, symbols)
-    detail = registrars["calls"].get(registrar, {}).get(index, "unknown registrar")
-    kind = "thread" if detail == "thread" else "callback"
     site = call_site(call, registrar=registrar, arg_index=index) if call is not None else \
         site_of(ref.file, ref.line, ref.col, ref.context, registrar=registrar, arg_index=index)
+    decided = _registration_detail(symbols, resolution, ref.file, registrar, index)
+    if decided is None:
+        return (source, target, site["line"], site["col"])
+    detail, extra = decided
+    kind = "thread" if detail == "thread" else "callback"
     data = {"detail": detail} if kind == "callback" else {}
-    cg.add_site(source, target, kind, site, proof=_proof(ref, registrar=registrar, arg_index=index), **data)
+    cg.add_site(source, target, kind, site, proof=proof_of(ref, registrar=registrar, arg_index=index, **extra), **data)
     return (source, target, site["line"], site["col"])
 
 
-class _Stores:
-    """Where function addresses are stored: struct fields (by struct type) and pointer variables."""
-
-    def __init__(self, types: Types) -> None:
-        self.types, self.symbols = types, types.symbols
-        self.fields: dict[tuple[str, str], list[tuple[str, dict]]] = defaultdict(list)  # (struct, field) -> [(id, proof)]
-        self.by_field: dict[str, list[tuple[str, dict]]] = defaultdict(list)
-        self.pointers: dict[tuple[str, str, str], list[tuple[str, dict]]] = defaultdict(list)  # (file, function, var)
-
-    def add(self, ref: FunctionRef, target: str) -> None:
-        """Record the store `ref` makes, if it is one."""
-        if ref.usage == "initializer":
-            struct, field = self.types.canonical(ref.struct_type), ref.field
-            if not field and struct and ref.arg_index >= 0:  # positional: the struct's n-th member
-                members = [f for d in self.symbols.structs.get(struct, ())[:1] for f in d.fields]
-                field = members[ref.arg_index].name if ref.arg_index < len(members) else ""
-            if field:
-                self._add_field(struct, field, target, _proof(ref, field=field, struct_type=struct, how="initializer"))
-        elif ref.usage == "assignment" and ref.field:
-            base = re.sub(rf"\s*(->|\.)\s*{re.escape(ref.field)}\s*$", "", ref.lhs)
-            struct = self.types.infer_type(base, ref.file, ref.function)
-            self._add_field(struct, ref.field, target, _proof(ref, field=ref.field, struct_type=struct, how="assignment"))
-        elif ref.usage == "assignment" and re.fullmatch(r"[A-Za-z_]\w*", ref.lhs):
-            local = (ref.file, ref.function, ref.lhs) in self.symbols.locals
-            key = (ref.file, ref.function, ref.lhs) if local else ("", "", ref.lhs)
-            self.pointers[key].append((target, _proof(ref, lhs=ref.lhs, how="assignment")))
-
-    def _add_field(self, struct: str, field: str, target: str, proof: dict) -> None:
-        self.fields[struct, field].append((target, proof))
-        self.by_field[field].append((target, proof))
-
-
-def _add_indirect_call(cg: CallGraph, stores: _Stores, call: CallSite, caller: str) -> None:
+def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCall) -> None:
     """Add the ops or fnptr edges of an indirect call, or a diagnostic saying why there are none."""
+    flow, call, location, kind = resolution.flow, icall.call, icall.location, icall.kind
+    found = flow.points_to.get(location, {})
     data: dict = {}
-    if call.via == "field":
-        kind = "ops"
-        struct = stores.types.infer_type(call.receiver, call.file, call.caller)
-        if struct and stores.types.field_type(struct, call.field) is not None:
-            found = stores.fields.get((struct, call.field), [])
-            reason = f"no function is stored in {struct}.{call.field}"
+    reason = "no function flows into it"
+    if kind == "ops":
+        data["receiver_type"] = location[1]
+        if resolution.is_handoff(location):
+            kind = "dispatch"  # an event loop's call: traces follow the registering call's edge instead
+        if not location[1]:
+            if resolution.sound:
+                found = _by_member_name(flow, location[2])
+                data["confidence"] = "low"
+            else:
+                found = {}
+            reason = f"receiver type unknown: `{location[2]}` is not resolved by its name alone (--sound does)"
         else:
-            found = stores.by_field.get(call.field, [])
-            data["confidence"] = "low"
-            reason = f"receiver type unknown and no function is stored in any field `{call.field}`"
-        data["receiver_type"] = struct
-    elif call.via in ("local", "param", "name"):
-        kind = "fnptr"
-        key = (call.file, call.caller, call.callee) if call.via != "name" else ("", "", call.callee)
-        found = stores.pointers.get(key, [])
-        reason = {"param": "parameter: its value comes from the callers"}.get(call.via, "no function is assigned to it")
-    else:
-        kind, found, reason = "expr", [], "callee is an expression"
-    for target, proof in found:
-        cg.add_site(caller, target, kind, call_site(call, callee=call.callee), proof=proof, **data)
+            reason = f"no function is stored in {location[1]}.{location[2]}"
+    elif location[0] == "v" and (location[1], location[2], location[3]) in flow.symbols.locals and not found:
+        reason = "parameter or local: no function flows into it" if call.via == "param" else reason
+    for target, proof in found.items():
+        cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee), proof=proof, **data)
     if not found:
-        cg.diagnostics.append({"kind": kind, "caller": caller, "file": call.file, "line": call.line,
+        cg.diagnostics.append({"kind": kind, "caller": icall.caller, "file": call.file, "line": call.line,
                                "col": call.col, "callee": call.callee, "reason": reason})
+
+
+def _by_member_name(flow: ValueFlow, member: str) -> dict[str, dict]:
+    """Return every function stored in a member named `member` of any struct (the --sound fallback)."""
+    found: dict[str, dict] = {}
+    for location, held in flow.points_to.items():
+        if location[0] == "f" and location[2] == member:
+            for target, proof in held.items():
+                found.setdefault(target, {**proof, "how": "name-only"})
+    return found

@@ -10,7 +10,11 @@ code both read it.
 
 from __future__ import annotations
 
-EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr")
+EDGE_KINDS = ("direct", "thread", "callback", "ops", "fnptr", "dispatch")
+# What a trace follows unless told otherwise: every kind but `dispatch`, the call an event loop or a
+# thread trampoline makes through a hand-off member (`bh->cb(...)`), for which the `thread` or
+# `callback` edge from the registering function stands.
+TRACE_KINDS = EDGE_KINDS[:-1]
 
 
 def kind_order(kind: str) -> int:

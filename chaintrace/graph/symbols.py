@@ -116,6 +116,10 @@ class Symbols:
         """Yield (node id, first definition) of every defined function."""
         yield from self._defs.items()
 
+    def definition(self, node_id: str) -> FunctionDef | None:
+        """Return the first definition of the node `node_id`, or None for an unknown id."""
+        return self._defs.get(node_id)
+
     def id_of(self, file: str, name: str) -> str | None:
         """Return the node id of the function `name` defined in `file`, or None."""
         return self._ids.get((file, name))

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaintrace.graph.adjacency import Adjacency
-from chaintrace.graph.kinds import EDGE_KINDS
+from chaintrace.graph.kinds import TRACE_KINDS
 from chaintrace.query.chop import ComponentChop, layered_chop, layered_components
 from chaintrace.query.lookup import GraphLookup, find_function
 from chaintrace.query.paths import count_paths, iter_paths
@@ -43,7 +43,7 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     entry = find_function(graph, entry)
     via = [find_function(graph, v) for v in via]
     avoid = [find_function(graph, a) for a in avoid]
-    kinds = tuple(edge_kinds or EDGE_KINDS)
+    kinds = tuple(edge_kinds or TRACE_KINDS)
     query = {"entry": entry, "max_paths": max_paths, "max_depth": max_depth, "via": via, "avoid": avoid,
              "edge_kinds": list(kinds), "min_confidence": min_confidence}
     adj = graph.adjacency()

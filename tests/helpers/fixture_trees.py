@@ -69,11 +69,11 @@ class IndexedFixtures:
             self._facts[name] = indexed_facts(self.tree(name), self.cache)
         return self._facts[name]
 
-    def graph(self, name: str) -> CallGraph:
-        """Return the call graph of fixture `name`, built from its indexed facts."""
-        if name not in self._graphs:
-            self._graphs[name] = build_graph(self.facts(name))
-        return self._graphs[name]
+    def graph(self, name: str, sound: bool = False) -> CallGraph:
+        """Return the call graph of fixture `name`, built from its indexed facts (`sound`: the over-approximation)."""
+        if (name, sound) not in self._graphs:
+            self._graphs[name, sound] = build_graph(self.facts(name), sound=sound)
+        return self._graphs[name, sound]
 
     def writes(self, name: str) -> list[FieldWrite]:
         """Return every field write of fixture `name` (what `assign:` targets match)."""

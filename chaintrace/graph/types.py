@@ -1,0 +1,129 @@
+"""Struct types of C expressions, read from the tree's declarations: what multi-layer type analysis needs.
+
+`Types.infer_type("job->driver", file, function)` follows `job`'s declared
+type (`Job *`), then the member `driver` of `Job` (`const JobDriver *`), and
+returns the canonical struct name `JobDriver`; QOM casts (`DEVICE_CLASS(k)`,
+`OBJECT_CHECK(T, ...)`, `container_of(p, T, m)`) name their type.
+"""
+
+from __future__ import annotations
+
+import re
+
+from chaintrace.extract.syntax import bare_type
+from chaintrace.graph.symbols import Symbols
+
+
+class Types:
+    """Struct types of C expressions, from the tree's declarations, typedefs and struct definitions."""
+
+    def __init__(self, symbols: Symbols) -> None:
+        self.symbols = symbols
+        # QOM naming: DEVICE_GET_CLASS -> DeviceClass, MIGRATION_OBJ -> ..., by letters alone.
+        self._upper = {name.replace("_", "").upper(): name for name in sorted(symbols.types, reverse=True)}
+        self._member_types: dict[str, set[str]] | None = None
+
+    def canonical(self, name: str) -> str:
+        """Return the struct name a type name stands for, following typedefs."""
+        for _ in range(8):
+            alias = self.symbols.typedefs.get(name)
+            if not alias or alias == name or (name in self.symbols.structs and alias not in self.symbols.structs):
+                break
+            name = alias
+        return name
+
+    def field_type(self, struct: str, field: str) -> str | None:
+        """Return the canonical type of `struct.field`, "" when untyped, None when no such struct field is known."""
+        for definition in self.symbols.structs.get(self.canonical(struct), ()):
+            for member in definition.fields:
+                if member.name == field:
+                    return self.canonical(bare_type(member.type))
+        return None
+
+    def infer_type(self, expr: str, file: str, function: str) -> str:
+        """Return the canonical struct type of a C expression (`se->ops`, `DEVICE_GET_CLASS(dev)`), or ""."""
+        candidates = self.infer_types(expr, file, function)
+        return next(iter(candidates)) if len(candidates) == 1 else ""
+
+    def infer_types(self, expr: str, file: str, function: str) -> set[str]:
+        """Return the struct types a C expression may have: one when its declarations say it, else the
+        types its member chain allows (`X->ops` with X unknown: the types of every member named `ops`)."""
+        expr = expr.strip()
+        while expr[:1] in ("&", "*"):
+            expr = expr[1:].strip()
+        if not expr:
+            return set()
+        if expr[0] == "(":
+            end = _closing(expr, 0)
+            inner = expr[1:end].strip()
+            cast = re.match(r"\(\s*((?:const\s+|struct\s+|union\s+)*)(\w+)\s*(\**)\s*\)", inner)
+            if cast and (cast.group(2) in self.symbols.types or cast.group(3) or cast.group(1)):
+                base = self.canonical(cast.group(2))
+            else:
+                base = self.infer_type(inner, file, function)  # a cast of an expression: keep it simple
+            rest = expr[end + 1:]
+        else:
+            word = re.match(r"[A-Za-z_]\w*", expr)
+            if not word:
+                return set()
+            name, rest = word.group(), expr[word.end():].lstrip()
+            if rest.startswith("("):
+                end = _closing(rest, 0)
+                base = self._call_type(name, rest[1:end])
+                rest = rest[end + 1:]
+            else:
+                declared = self.symbols.locals.get((file, function, name)) or self.symbols.globals.get((file, name)) or self.symbols.global_types.get(name, "")
+                base = self.canonical(bare_type(declared))
+        candidates = {base} if base else set()
+        unknown = not base
+        for step in re.finditer(r"\s*(?:(->|\.)\s*([A-Za-z_]\w*)|\[[^\]]*\])", rest):
+            member = step.group(2)
+            if not member:
+                continue
+            if unknown:
+                candidates, unknown = self.member_types(member), False
+            else:
+                candidates = {found for c in candidates if (found := self.field_type(c, member))}
+        return candidates if not unknown else set()
+
+    def _call_type(self, name: str, args: str) -> str:
+        """Return the type a call yields: the function's return type, or a QOM cast macro's type."""
+        if name in self.symbols.returns:
+            return self.canonical(bare_type(self.symbols.returns[name]))
+        first = args.split(",")
+        if name == "container_of" and len(first) == 3:
+            return self.canonical(first[1].strip())
+        if first and first[0].strip() in self.symbols.types:
+            return self.canonical(first[0].strip())  # OBJECT_CHECK(T, obj, name) and the like
+        key = name.replace("_", "").upper()
+        if key.endswith("GETCLASS"):
+            key = key[:-len("GETCLASS")] + "CLASS"
+        for guess in (key, key + "STATE"):
+            if guess in self._upper:
+                return self.canonical(self._upper[guess])  # QOM naming: DEVICE_GET_CLASS -> DeviceClass
+        return ""
+
+
+    def member_types(self, member: str) -> set[str]:
+        """Return the struct types that members named `member` have across the tree (what `X->member` may be
+        when X's type is unknown, as after a macro such as `QTAILQ_FIRST(...)`)."""
+        if self._member_types is None:
+            found: dict[str, set[str]] = {}
+            for definitions in self.symbols.structs.values():
+                for definition in definitions:
+                    for field in definition.fields:
+                        kind = self.canonical(bare_type(field.type))
+                        if kind in self.symbols.structs:
+                            found.setdefault(field.name, set()).add(kind)
+            self._member_types = found
+        return set(self._member_types.get(member, ()))
+
+
+def _closing(text: str, start: int) -> int:
+    """Return the index of the parenthesis closing the one at `start` (or the last index)."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return len(text) - 1

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound, UsageError
 from chaintrace.extract.facts import FileFacts
-from chaintrace.graph.kinds import EDGE_KINDS
+from chaintrace.graph.kinds import EDGE_KINDS, RESOLVER_VERSION
+from chaintrace.graph.programs import DEFAULT_PROGRAM, program_filter
 from chaintrace.source.scan import OpenTree, open_tree, read_tree_text
 from chaintrace.store.cache import Store, default_cache_dir
 from chaintrace.store.indexer import IndexSummary, index_tree
@@ -160,6 +161,8 @@ class TreeGraph:
     state: str  # the index state the graph was resolved from
     tables: GraphStore
     _whole: CallGraph | None = None
+    program: str = "system"  # whose files the graph joins (queries/qemu/programs.toml)
+    sound: bool = False  # resolved with the over-approximation (name-only members, unknown registrars)
 
     @property
     def root(self) -> Path:
@@ -180,20 +183,30 @@ class TreeGraph:
 
 
 def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: bool = False,
-               warn: Callable[[str], None] | None = None) -> TreeGraph:
-    """Return the tree's call graph: indexed first (a no-op when fresh), resolved once per fact-store state."""
+               warn: Callable[[str], None] | None = None, program: str = DEFAULT_PROGRAM,
+               sound: bool = False) -> TreeGraph:
+    """Return the call graph of one program of the tree, indexed first (a no-op when fresh), resolved once per
+    fact-store state, program and mode.
+
+    `program` names the files the graph joins (`queries/qemu/programs.toml`; default: the system
+    emulators, without tests, firmware and tools); `sound` resolves with the over-approximation of
+    name-only member matches and unknown registrars, and traces then follow `dispatch` edges too.
+    Raises UsageError for an unknown program.
+    """
+    in_program = program_filter(program)
     opened = open_tree(tree)
     summary = index(opened, store, jobs=jobs, progress=progress, warn=warn)
-    tables = store.graph_tables(summary.state)
+    tables = store.graph_tables(f"{summary.state}:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}")
     if not tables.exists():
         from chaintrace.graph.build import build_graph
 
         if progress:
             print("resolving the call graph ...", file=sys.stderr)
-        facts = load_facts(store, opened)
-        tables.save(build_graph(facts), (write for file_facts in facts for write in file_facts.writes),
+        facts = [file_facts for file_facts in load_facts(store, opened) if in_program(file_facts.path)]
+        tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
                     (read for file_facts in facts for read in file_facts.reads))
-    return TreeGraph(opened, summary.state, tables)
+    return TreeGraph(opened, summary.state, tables, program=program, sound=sound)
+>>>>>>> 57b907c (graph: function-pointer value flow replaces field-name guessing (precise by default, --sound keeps the over-approximation); dispatch edges for calls through registrations; programs (queries/qemu/programs.toml) so the graph is the system emulator's)
 
 
 def _read_line(root: Path) -> Callable[[str, int], str]:
@@ -245,8 +258,10 @@ def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> t
     specs = [query.target, *also]
     sites = [site if len(specs) == 1 else replace(site, target=spec)
              for spec in specs for site in target_sites(tg, spec)]
+    # a sound graph's trace follows every kind; a precise one leaves out dispatch unless asked
+    kinds = list(query.edges) or (list(EDGE_KINDS) if tg.sound else None)
     result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
-                         via=via_ids, avoid=avoid_ids, edge_kinds=list(query.edges) or None)
+                         via=via_ids, avoid=avoid_ids, edge_kinds=kinds)
     return result, shown_graph(tables, result)
 
 

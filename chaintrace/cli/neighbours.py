@@ -19,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("function", metavar="FUNC")
     parser.add_argument("--depth", type=int, default=1, help="hops (default 1)")
     options.add_edges_argument(parser, "neighbours")
+    options.add_graph_arguments(parser)
     options.add_index_arguments(parser)
 
 

@@ -27,7 +27,7 @@ STYLES = {
                     "then @FUNC (sites in FUNC) and ~TEXT (statements containing TEXT)",
               "max_paths": _MAX_PATHS, "via": "paths must pass through FUNC (repeatable, in order)",
               "avoid": "paths must not pass through FUNC (repeatable)",
-              "edges": f"{_EDGES} (default: direct,thread,callback,ops,fnptr)"},
+              "edges": f"{_EDGES} (default: direct,thread,callback,ops,fnptr; dispatch too with --sound)"},
     "doc": {"to": _TO, "max_paths": _MAX_PATHS,
             "via": "paths must pass through FUNC (repeatable)", "avoid": "paths must not pass through FUNC (repeatable)",
             "edges": f"{_EDGES} (default: all)", "sites": _SITES},
@@ -67,6 +67,16 @@ def add_trace_arguments(parser: argparse.ArgumentParser, style: str) -> None:
     add_edges_argument(parser, style)
     if "sites" in words:
         parser.add_argument("--sites", default=None if style == "query" else "", metavar="REGEX", help=words["sites"])
+
+
+def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--program NAME` and `--sound`: which graph the command resolves and reads."""
+    parser.add_argument("--program", default="system", metavar="NAME",
+                        help="the program whose call graph is read (queries/qemu/programs.toml): system (default: "
+                        "the system emulators), all (every file, tests and tools included)")
+    parser.add_argument("--sound", action="store_true",
+                        help="over-approximate: also match struct members by name alone, count a function passed to "
+                        "any call as its callback, and follow dispatch edges (default: proven edges only)")
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,4 +148,5 @@ def open_tree(args: argparse.Namespace, tree: Path | None = None) -> api.OpenTre
 def tree_graph(store: api.Store, args: argparse.Namespace, tree: Path | None = None) -> api.TreeGraph:
     """Return the call graph of the command's tree (`args.tree` unless given), indexed first."""
     progress = sys.stderr.isatty() and not getattr(args, "json", False)
-    return api.tree_graph(store, open_tree(args, tree), jobs=args.jobs, progress=progress, warn=warn)
+    return api.tree_graph(store, open_tree(args, tree), jobs=args.jobs, progress=progress, warn=warn,
+                          program=getattr(args, "program", "system"), sound=getattr(args, "sound", False))

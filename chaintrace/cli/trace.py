@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("tree", type=Path)
     options.add_entry_arguments(parser, "trace")
     options.add_trace_arguments(parser, "trace")
+    options.add_graph_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write the trace to FILE: .json, .txt, or a diagram (.dot, .svg, .png, .pdf, .mmd)")
     diagram_command.add_diagram_arguments(parser)

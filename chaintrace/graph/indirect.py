@@ -43,7 +43,8 @@ from chaintrace.graph.valueflow import IndirectCall, Location, ValueFlow, build_
 
 
 def load_registrars(text: str | None = None) -> dict:
-    """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind}}.
+    """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind},
+    "structs": {struct: kind}}.
 
     `text` is TOML in the format of `queries/qemu/registrars.toml` (the default).
     """
@@ -55,7 +56,8 @@ def load_registrars(text: str | None = None) -> dict:
         for index in entry["args"]:
             calls[entry["name"]][int(index)] = entry["kind"]
     fields = {entry["name"]: entry["kind"] for entry in table.get("field", [])}
-    return {"calls": dict(calls), "fields": fields}
+    structs = {entry["name"]: entry["kind"] for entry in table.get("struct", [])}
+    return {"calls": dict(calls), "fields": fields, "structs": structs}
 
 
 @dataclass
@@ -135,6 +137,14 @@ def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: l
         for target_id in symbols.external.get(name, ()) or symbols.header_static.get(name, ()):
             for index in indexes:
                 resolution.handoff.update(loc for loc in resolution.stores(target_id, index) if loc[0] == "f")
+    for location, held in flow.points_to.items():
+        # a member given a function through a parameter is a registration (qemu_allocate_irq(handler)
+        # storing irq->handler); a member of a registration record (TypeInfo) is one too
+        if location[0] == "f" and (location[1] in registrars.get("structs", {}) or
+                                   any(proof.get("how") == "parameter flow" for proof in held.values())):
+            resolution.handoff.add(location)
+    for location in list(resolution.handoff):  # and so is every member or variable they are copied into
+        resolution.handoff.update(loc for loc in flow.reach(location) if loc[0] in ("f", "v", "g"))
     for icall in indirect:
         resolution.invokers[icall.location].append(icall.caller)
     return resolution
@@ -236,10 +246,10 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
     found = flow.points_to.get(location, {})
     data: dict = {}
     reason = "no function flows into it"
-    if kind == "ops":
+    if resolution.is_handoff(location):
+        kind = "dispatch"  # a call of what a registration holds: traces follow the registering call's edge instead
+    if icall.kind == "ops":
         data["receiver_type"] = location[1]
-        if resolution.is_handoff(location):
-            kind = "dispatch"  # an event loop's call: traces follow the registering call's edge instead
         if not location[1]:
             if resolution.sound:
                 found = _by_member_name(flow, location[2])

@@ -20,3 +20,8 @@ TRACE_KINDS = EDGE_KINDS[:-1]
 def kind_order(kind: str) -> int:
     """Return a kind's rank in EDGE_KINDS (unknown kinds last): the order edges are listed in."""
     return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)
+
+
+# Bump whenever resolution changes which edges a graph has: stored graphs of another version are
+# never read (the facts stay; only the graph is resolved again).
+RESOLVER_VERSION = 1

@@ -160,10 +160,8 @@ class ValueFlow:
 
 
 def _arrival(origin: dict, proof: dict) -> str:
-    """Return how an address arrived through one more copy: parameter flow or copy."""
-    if origin.get("how") in ("parameter flow", "copy"):
-        return origin["how"] if proof.get("how") == origin["how"] else "copy"
-    return proof.get("how", "copy")
+    """Return how an address arrived after one more copy: `parameter flow` once it crossed a parameter, else `copy`."""
+    return "parameter flow" if "parameter flow" in (origin.get("how"), proof.get("how")) else "copy"
 
 
 def _balanced(text: str) -> bool:

@@ -188,3 +188,22 @@ def test_rows_of_a_chop_load_alone(graph_of):
     small = graph_from_rows([], part)
     assert small.node("qmp_migrate")["name"] == "qmp_migrate"
     assert small.node("migration/migration.c::migrate_prepare")["name"] == "migrate_prepare"
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_indirect_edges_agree_with_gcc(name: str) -> None:
+    # gcc's -fdump-ipa-cgraph and -fcallgraph-info as the oracle for every expected non-direct edge:
+    # an ops/fnptr/dispatch edge sits at an indirect call of its caller and reaches an address-taken
+    # function; a thread/callback edge's source takes the address of its target (tests/helpers/gcc_ipa.py).
+    from helpers.gcc_ipa import ipa_facts
+
+    gcc = ipa_facts(fixtures_dir(name))
+    wrong = []
+    for edge in expected_graph(fixtures_dir(name))["edges"]:
+        kind, source, target = edge["kind"], edge["from"], edge["to"]
+        if kind in ("ops", "fnptr", "dispatch"):
+            if (source, edge["file"], edge["line"]) not in gcc.indirect_sites or target not in gcc.address_taken:
+                wrong.append(edge)
+        elif kind in ("thread", "callback") and target not in gcc.takes_address.get(source, set()):
+            wrong.append(edge)
+    assert not wrong, describe("expected edges gcc does not back", {(e["from"], e["to"], e["kind"], e["line"]) for e in wrong})

@@ -206,7 +206,6 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
         tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
                     (read for file_facts in facts for read in file_facts.reads))
     return TreeGraph(opened, summary.state, tables, program=program, sound=sound)
->>>>>>> 57b907c (graph: function-pointer value flow replaces field-name guessing (precise by default, --sound keeps the over-approximation); dispatch edges for calls through registrations; programs (queries/qemu/programs.toml) so the graph is the system emulator's)
 
 
 def _read_line(root: Path) -> Callable[[str, int], str]:

@@ -267,3 +267,15 @@ def test_targets_of_one_component_share_their_chop_but_not_their_counts():
         brute = list(nx.all_simple_paths(nx.DiGraph(edges), "s", target))
         assert (result.count.total, result.count.exact) == (len(brute), True)
         assert sorted(result.paths) == sorted(brute)
+
+
+def test_a_lower_bound_is_never_below_the_paths_listed():
+    from chaintrace.query.results import PathCount
+    from chaintrace.query.trace import at_least_listed
+
+    assert at_least_listed(PathCount(4655, False, "scc lower bound"), 11761) == \
+        PathCount(11761, False, "scc lower bound, raised to the paths enumerated")
+    assert at_least_listed(PathCount(4655, False, "scc lower bound"), 12) == PathCount(4655, False, "scc lower bound")
+    assert at_least_listed(PathCount(7, True, "dag"), 7) == PathCount(7, True, "dag")
+    # an upper bound (via legs overlap) is never raised: it may exceed the paths, not fall below them
+    assert at_least_listed(PathCount(3, False, "dag, via legs overlap: upper bound"), 3).total == 3

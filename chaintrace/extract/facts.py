@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 11  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths
+EXTRACTOR_VERSION = 12  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,9 @@ class FunctionRef:
 
     `usage` is "argument" (argument `arg_index` of a call to `call`),
     "initializer" (`.field = name` in an initializer of struct type
-    `struct_type`, or positional member `arg_index`), "assignment"
+    `struct_type`, or positional member `arg_index`; `field` is a member
+    path for nested initializers, `job_driver.run`, and `lhs` names the
+    variable initialised), "assignment"
     (`lhs = name`, `lhs->field = name`, also a declaration's initializer),
     or "other". `cast` holds the cast type text (`GSourceFunc`) or "&".
     Whether `name` really is a function is decided later, against all

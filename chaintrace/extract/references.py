@@ -49,15 +49,28 @@ def _initializer_details(source: Source, captures: dict, container: Node, value:
         struct_type, outer = _initializer_type(source, container.parent)
         inner = [source.text(d.named_children[0]) for d in container.children_by_field_name("designator")
                  if d.type == "field_designator" and d.named_children]
-        return {"field": ".".join(outer + inner), "struct_type": struct_type}
+        return {"field": ".".join(outer + inner), "struct_type": struct_type,
+                "lhs": _initialized_variable(source, container) if struct_type else ""}
     index = positions.get(container.id)
     if index is None:
         members = [child.id for child in container.named_children if child.type != "comment"]
         index = positions[container.id] = {member: i for i, member in enumerate(members)}
     struct_type, outer = _initializer_type(source, container)
+    variable = _initialized_variable(source, container) if struct_type else ""
     if outer:  # a positional member of a nested struct: say which by its path and index
-        return {"arg_index": index.get(value.id, -1), "struct_type": struct_type, "field": ".".join(outer) + "."}
-    return {"arg_index": index.get(value.id, -1), "struct_type": struct_type}
+        return {"arg_index": index.get(value.id, -1), "struct_type": struct_type, "field": ".".join(outer) + ".",
+                "lhs": variable}
+    return {"arg_index": index.get(value.id, -1), "struct_type": struct_type, "lhs": variable}
+
+
+def _initialized_variable(source: Source, node: Node) -> str:
+    """Return the name of the variable whose initializer holds `node` (`backup_job_driver`), or ""."""
+    while node is not None and node.type not in ("init_declarator", "compound_literal_expression"):
+        node = node.parent
+    if node is None or node.type != "init_declarator":
+        return ""
+    name, _, _ = declarator_name(node.child_by_field_name("declarator"), source)
+    return name
 
 
 def _assignment_details(source: Source, container: Node) -> dict:

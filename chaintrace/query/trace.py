@@ -107,4 +107,16 @@ class _Walk:
             if len(paths) >= self.max_paths:
                 break
         self.chop_nodes.update(layered if len(stops) == 2 else (node % size for node in layered))
-        return paths, count, len(layered)
+        return paths, at_least_listed(count, len(paths)), len(layered)
+
+
+def at_least_listed(count: PathCount, listed: int) -> PathCount:
+    """Return `count`, raised to `listed` when it is a lower bound below the paths enumerated.
+
+    A lower bound read from the component DAG (one path per exit of a
+    component) can fall below what enumeration found; the count a user reads
+    must never contradict the list beside it.
+    """
+    if count.exact or listed <= count.total or "lower bound" not in count.method:
+        return count
+    return PathCount(listed, False, f"{count.method}, raised to the paths enumerated")

@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oracle import c_sources, include_flags
+from helpers.oracle import c_sources, include_flags
 
 GCC_FLAGS = ("-c", "-O0", "-fno-builtin", "-fdump-ipa-cgraph", "-fcallgraph-info")
 _SYMBOL = re.compile(r"^(\S+)/\d+ \((\S+)\) @0x[0-9a-f]+$")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "bench" / "oracle" / "10.2"
-INDIRECT_KINDS = ("ops", "fnptr")
+INDIRECT_KINDS = ("ops", "fnptr", "dispatch")
 BASELINE_SCENARIO = "query-status"
 NOT_INDEXED = ("subprojects/", "roms/")     # folders chaintrace skips (README: index)
 # gcc calls a variable's cleanup function at the end of its scope, at the declaration's line.
@@ -54,7 +54,7 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
         return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in src]
 
 
-def in_tree(file: str) -> bool:
+def _in_tree(file: str) -> bool:
     """True for a path of the QEMU tree (not a build-generated `<build>/` file, not a system header)."""
     return bool(file) and not file.startswith("/") and not file.startswith("<")
 
@@ -80,8 +80,19 @@ class Oracle:
     build: dict = field(default_factory=dict)           # build.json
 
 
-def load_oracle(data: Path = DATA_DIR) -> Oracle:
-    """Read bench/oracle/10.2/*.tsv.gz."""
+def load_oracle(data: Path = DATA_DIR, program: str = "system") -> Oracle:
+    """Read bench/oracle/10.2/*.tsv.gz, keeping what belongs to `program` (queries/qemu/programs.toml).
+
+    The build also compiles tools (qemu-img, qemu-io); the graph chaintrace answers from by default is the
+    system emulator's, so the oracle is read for the same files.
+    """
+    from chaintrace.graph.programs import program_filter
+
+    in_program = program_filter(program)
+
+    def in_tree(file: str) -> bool:
+        return _in_tree(file) and in_program(file)
+
     functions = read_tsv(data / "functions.tsv.gz")
     units = {row["unit"] for row in read_tsv(data / "units.tsv.gz")}
     defined = {node_id(f["name"], f["file"], f["linkage"]) for f in functions if in_tree(f["file"])}
@@ -108,6 +119,8 @@ def load_oracle(data: Path = DATA_DIR) -> Oracle:
     runtime_path = data / "runtime-edges.tsv.gz"
     if runtime_path.exists():
         for r in read_tsv(runtime_path):
+            if not (in_program(r["caller_file"]) and in_program(r["callee_file"])):
+                continue
             runtime[r["scenario"]].add((node_id(r["caller"], r["caller_file"], r.get("caller_linkage", "extern")),
                                         node_id(r["callee"], r["callee_file"], r.get("callee_linkage", "extern"))))
     scenarios = {}
@@ -215,7 +228,7 @@ def score_direct(oracle: Oracle, facts: GraphFacts, source: Source, prefix: str 
         # calls as a library function (a `memset` node from some #define is still libc's memset).
         if node in oracle.defined:
             return True
-        return _name(node) not in oracle.external and in_tree(facts.nodes.get(node, ""))
+        return _name(node) not in oracle.external and _in_tree(facts.nodes.get(node, ""))
 
     gold = {e for e in oracle.direct if e[2] in oracle.compiled_files and e[2].startswith(prefix)}
     ours_all = {e for e in facts.direct if e[2] in oracle.compiled_files and e[2].startswith(prefix)
@@ -367,7 +380,7 @@ def figures_for(tree: Path, cache: Path | None = None, data: Path = DATA_DIR) ->
     with api.open_store(cache) as store:
         tg = api.tree_graph(store, tree)
         facts = graph_facts(tg)
-    return score(load_oracle(data), facts, tree)
+    return score(load_oracle(data, tg.program), facts, tree)
 
 
 def print_report(figures: dict) -> None:

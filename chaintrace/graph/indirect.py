@@ -146,7 +146,8 @@ def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: l
     for location in list(resolution.handoff):  # and so is every member or variable they are copied into
         resolution.handoff.update(loc for loc in flow.reach(location) if loc[0] in ("f", "v", "g"))
     for icall in indirect:
-        resolution.invokers[icall.location].append(icall.caller)
+        if icall.location is not None:
+            resolution.invokers[icall.location].append(icall.caller)
     return resolution
 
 
@@ -243,6 +244,10 @@ def _add_registration(cg: CallGraph, symbols: Symbols, resolution: Resolution, c
 def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCall) -> None:
     """Add the ops or fnptr edges of an indirect call, or a diagnostic saying why there are none."""
     flow, call, location, kind = resolution.flow, icall.call, icall.location, icall.kind
+    if location is None:
+        cg.diagnostics.append({"kind": kind, "caller": icall.caller, "file": call.file, "line": call.line,
+                               "col": call.col, "callee": call.callee, "reason": "callee is an expression"})
+        return
     found = flow.points_to.get(location, {})
     data: dict = {}
     reason = "no function flows into it"

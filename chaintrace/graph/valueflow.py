@@ -181,8 +181,8 @@ class IndirectCall:
 
     call: CallSite
     caller: str
-    location: Location
-    kind: str  # "ops" (through a member) or "fnptr" (through a variable)
+    location: Location | None  # None: the callee is an expression no location names
+    kind: str  # "ops" (through a member), "fnptr" (through a variable) or "expr"
 
 
 def proof_of(ref: FunctionRef, **extra: object) -> dict:
@@ -299,8 +299,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[Val
                     add_external_sinks(flow, call)
                 continue
             location, kind = indirect_location(flow, call)
-            if location is not None:
-                indirect.append(IndirectCall(call, caller, location, kind))
+            indirect.append(IndirectCall(call, caller, location, kind))
     _bind_function_arguments(flow, facts, direct_callee)
     flow.solve()
     _bind_indirect_arguments(flow, indirect)
@@ -336,6 +335,8 @@ def _bind_indirect_arguments(flow: ValueFlow, indirect: list[IndirectCall]) -> N
     for _ in range(8):  # each round can give indirect calls new targets; QEMU settles in two or three
         grew = False
         for number, icall in enumerate(indirect):
+            if icall.location is None:
+                continue
             for target in list(flow.points_to.get(icall.location, ())):
                 if (number, target) not in bound:
                     bound.add((number, target))

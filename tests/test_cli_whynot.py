@@ -30,7 +30,7 @@ closest to start among the functions that reach the target:
   apply_limit  chain.c:11  (no calls between them: near by source file)
   job_handler  chain.c:16  (no calls between them: near by source file)
 unresolved indirect calls in the functions start reaches, closest to the target first (1); any could be the missing call:
-  chain.c:28  job_run calls fallback: parameter: its value comes from the callers
+  chain.c:28  job_run calls fallback: parameter: no caller passes it a function
 """
 
 

@@ -265,7 +265,7 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
         else:
             reason = f"no function is stored in {location[1]}.{location[2]}"
     elif location[0] == "v" and (location[1], location[2], location[3]) in flow.symbols.locals and not found:
-        reason = "parameter or local: no function flows into it" if call.via == "param" else reason
+        reason = "parameter: no caller passes it a function" if call.via == "param" else reason
     for target, proof in found.items():
         cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee), proof=proof, **data)
     if not found:

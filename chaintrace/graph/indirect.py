@@ -38,6 +38,7 @@ from importlib import resources
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
 from chaintrace.graph.model import CallGraph, call_site, site_of
 from chaintrace.graph.symbols import Symbols
+from chaintrace.graph.objects import object_facts
 from chaintrace.graph.types import Types
 from chaintrace.graph.valueflow import IndirectCall, Location, ValueFlow, build_flow, proof_of
 
@@ -96,6 +97,7 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
 
     flow, indirect = build_flow(Types(symbols), facts, direct_callee)
     resolution = _resolution(flow, symbols, registrars, indirect, sound)
+    cg.objects, cg.passes = object_facts(symbols, facts, flow.initialized)
     calls_by_function: dict[tuple[str, str], list[CallSite]] = defaultdict(list)
     for file_facts in facts:
         for call in file_facts.calls:
@@ -255,6 +257,8 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
         kind = "dispatch"  # a call of what a registration holds: traces follow the registering call's edge instead
     if icall.kind == "ops":
         data["receiver_type"] = location[1]
+        if location[1]:
+            data["member"] = f"{location[1]}.{location[2]}"  # what object sensitivity checks (query.objects)
         if not location[1]:
             if resolution.sound:
                 found = _by_member_name(flow, location[2])

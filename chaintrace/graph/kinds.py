@@ -24,4 +24,4 @@ def kind_order(kind: str) -> int:
 
 # Bump whenever resolution changes which edges a graph has: stored graphs of another version are
 # never read (the facts stay; only the graph is resolved again).
-RESOLVER_VERSION = 2
+RESOLVER_VERSION = 3

@@ -74,6 +74,9 @@ class CallGraph:
 
     graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
     diagnostics: list[dict] = field(default_factory=list)
+    # constant objects holding functions, and who passes them on (graph.objects): object sensitivity's facts
+    objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    passes: dict[str, list[str]] = field(default_factory=dict)
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
     _adjacency: Adjacency | None = field(default=None, repr=False)
@@ -129,6 +132,14 @@ class CallGraph:
     def diagnostics_of(self, callers: set[str]) -> list[dict]:
         """Return the diagnostics of indirect calls made by `callers`."""
         return [d for d in self.diagnostics if d.get("caller") in callers]
+
+    def passes_of(self, functions: Iterable[str]) -> dict[str, list[str]]:
+        """Return {function: [object names]} for those of `functions` that pass constant objects to calls."""
+        return {f: self.passes[f] for f in set(functions) if f in self.passes}
+
+    def object_members(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """Return {object name: {"Struct.member": [function ids]}} of the constant objects `names`."""
+        return {n: self.objects[n] for n in set(names) if n in self.objects}
 
     def adjacency(self) -> Adjacency:
         """Return the graph's integer form for fast walks (built once, until the graph changes)."""

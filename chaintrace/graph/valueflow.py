@@ -66,6 +66,8 @@ class ValueFlow:
         self.points_to: dict[Location, dict[str, dict]] = defaultdict(dict)
         self.copies: dict[Location, dict[Location, dict]] = defaultdict(dict)  # src -> {dst: proof}
         self._pending: list[Location] = []
+        # (file, variable, location, function id) of each function a global's initializer stores (graph.objects)
+        self.initialized: list[tuple[str, str, Location, str]] = []
 
     # -- locations -----------------------------------------------------------
     def field_location(self, struct: str, path: str) -> Location:
@@ -283,6 +285,8 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[Val
             if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
                 continue
             location, how = address_location(flow, ref)
+            if location is not None and ref.usage == "initializer" and ref.lhs and not ref.function:
+                flow.initialized.append((ref.file, ref.lhs, location, target.id))
             if location is not None:
                 flow.add_address(location, target.id, proof_of(ref, how=how, field=_field_name(location),
                                                                struct_type=location[1] if location[0] == "f" else ""))

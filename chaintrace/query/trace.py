@@ -30,10 +30,14 @@ from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import TRACE_KINDS
 from chaintrace.query.chop import ComponentChop, layered_chop, layered_components
 from chaintrace.query.lookup import GraphLookup, find_function
+from chaintrace.query.objects import ObjectCheck
 from chaintrace.query.paths import count_paths, iter_paths
 from chaintrace.query.results import PathCount, TargetSite, TargetTrace, Trace
 
 DEFAULT_MAX_PATHS = 50
+# Paths the object check may drop per target before enumeration stops: it keeps a trace fast when most of
+# what the graph offers cannot run (the count then says it is an estimate).
+MAX_DROPPED = 2000
 
 
 def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
@@ -47,7 +51,7 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     query = {"entry": entry, "max_paths": max_paths, "max_depth": max_depth, "via": via, "avoid": avoid,
              "edge_kinds": list(kinds), "min_confidence": min_confidence}
     adj = graph.adjacency()
-    walk = _Walk(adj, adj.allowed(kinds, min_confidence), frozenset(i for i in map(adj.index, avoid) if i is not None),
+    walk = _Walk(graph, adj, adj.allowed(kinds, min_confidence), frozenset(i for i in map(adj.index, avoid) if i is not None),
                  max_paths, max_depth)
     results: list[TargetTrace] = []
     done: dict[str, tuple[list[list[str]], PathCount, int]] = {}
@@ -64,6 +68,7 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
 class _Walk:
     """The walks of one trace: its filters, and the chops and walks its targets share."""
 
+    graph: GraphLookup
     adj: Adjacency
     allowed: bytes
     banned: frozenset[int]
@@ -71,6 +76,7 @@ class _Walk:
     max_depth: int | None
 
     def __post_init__(self) -> None:
+        self.objects = ObjectCheck(self.graph, self.adj)
         self.forward: dict = {}  # source index -> the nodes reached from it (filtered walks)
         self.shared: dict = {}  # (source, target component) -> ComponentChop (unfiltered walks)
         self.chop_nodes: set[int] = set()
@@ -99,15 +105,32 @@ class _Walk:
             overlap = "upper bound" if count.exact else "an estimate"
             count = PathCount(count.total, False, f"{count.method}, via legs overlap: {overlap}")
         paths = []
+        dropped, seen = self.objects.dropped, 0
         for path in iter_paths(layered, start, end, depth, distance=distance) if self.max_paths > 0 else ():
             nodes = [node % size for node in path]
             nodes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
             if len(set(nodes)) == len(nodes):
-                paths.append([adj.ids[node] for node in nodes])
-            if len(paths) >= self.max_paths:
+                seen += 1
+                ids = [adj.ids[node] for node in nodes]
+                if self.objects.feasible(ids):
+                    paths.append(ids)
+            if len(paths) >= self.max_paths or self.objects.dropped - dropped >= MAX_DROPPED:
                 break
         self.chop_nodes.update(layered if len(stops) == 2 else (node % size for node in layered))
-        return paths, at_least_listed(count, len(paths)), len(layered)
+        return paths, self._after_objects(at_least_listed(count, len(paths)), self.objects.dropped - dropped,
+                                          seen, len(paths)), len(layered)
+
+    @staticmethod
+    def _after_objects(count: PathCount, dropped: int, seen: int, kept: int) -> PathCount:
+        """Return the count once the object check dropped `dropped` of the `seen` paths enumerated."""
+        if not dropped:
+            return count
+        what = f"after dropping {dropped} that dispatch on an object made on the path to a function it does not hold"
+        if count.exact and seen == count.total:  # every path of the graph was seen: the kept ones are all there are
+            return PathCount(kept, True, f"{count.method}, {what}")
+        # the graph's count, which includes paths that cannot run: at most that many when it was exact
+        bound = "upper bound" if count.exact else "an estimate"
+        return PathCount(max(count.total, kept), False, f"{count.method} of the graph's paths, {what}: {bound}")
 
 
 def at_least_listed(count: PathCount, listed: int) -> PathCount:

@@ -92,6 +92,10 @@ class GraphStore:
                 "INSERT INTO g_reads VALUES (?, ?, ?, ?, ?)",
                 ((state, r.field, r.function, r.file, _access_row(r)) for r in reads if r.function),
             )
+            self.db.executemany("INSERT INTO g_objects VALUES (?, ?, ?)",
+                                ((state, name, json.dumps(members)) for name, members in cg.objects.items()))
+            self.db.executemany("INSERT INTO g_passes VALUES (?, ?, ?)",
+                                ((state, function, json.dumps(names)) for function, names in cg.passes.items()))
             self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
                                 ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
             self.db.execute("INSERT INTO g_adjacency VALUES (?, ?)", (state, adjacency))
@@ -241,4 +245,28 @@ class GraphStore:
             "SELECT src, dst, kind, data FROM g_edges WHERE state = ?", (self.state,))]
         diagnostics = [json.loads(row[0]) for row in self.db.execute(
             "SELECT data FROM g_diagnostics WHERE state = ?", (self.state,))]
-        return graph_from_rows(nodes, edges, diagnostics)
+        cg = graph_from_rows(nodes, edges, diagnostics)
+        cg.objects = {name: json.loads(data) for name, data in self.db.execute(
+            "SELECT name, data FROM g_objects WHERE state = ?", (self.state,))}
+        cg.passes = {function: json.loads(data) for function, data in self.db.execute(
+            "SELECT function, data FROM g_passes WHERE state = ?", (self.state,))}
+        return cg
+
+    def passes_of(self, functions: Iterable[str]) -> dict[str, list[str]]:
+        """Return {function: [object names]} for those of `functions` that pass constant objects to calls."""
+        found: dict[str, list[str]] = {}
+        for function in set(functions):
+            row = self.db.execute("SELECT data FROM g_passes WHERE state = ? AND function = ?",
+                                  (self.state, function)).fetchone()
+            if row:
+                found[function] = json.loads(row[0])
+        return found
+
+    def object_members(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """Return {object name: {"Struct.member": [function ids]}} of the constant objects `names`."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for name in set(names):
+            row = self.db.execute("SELECT data FROM g_objects WHERE state = ? AND name = ?", (self.state, name)).fetchone()
+            if row:
+                found[name] = json.loads(row[0])
+        return found

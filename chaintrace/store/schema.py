@@ -60,10 +60,14 @@ CREATE INDEX IF NOT EXISTS g_reads_field ON g_reads (state, field);
 CREATE TABLE IF NOT EXISTS g_diagnostics (state TEXT NOT NULL, caller TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS g_diagnostics_caller ON g_diagnostics (state, caller);
 CREATE TABLE IF NOT EXISTS g_adjacency (state TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS g_objects (state TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (state, name));
+CREATE TABLE IF NOT EXISTS g_passes (state TEXT NOT NULL, function TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (state, function));
 """
 
 # Per tree state, the graph tables a saved graph fills (`GraphStore.save` replaces them together).
-GRAPH_STATE_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_adjacency")
+GRAPH_STATE_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_adjacency", "g_objects", "g_passes")
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,49 @@
+"""Object sensitivity on paths (query/objects.py), through the real pipeline: fixtures/job_driver indexed into a tmp cache.
+
+backup_start makes its job from backup_job_driver (backup_job_create passes &backup_job_driver.job_driver
+to job_create) and then runs it: `job->driver->run(job)` in job_co_entry can only be backup_run on that
+path, though the graph, resolved by type, also has the edge to stream_run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers.cli import REPO_ROOT, run_captured
+
+TREE = REPO_ROOT / "fixtures" / "job_driver"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def trace(cache, source: str, target: str) -> tuple[int, dict]:
+    run = run_captured(["trace", TREE, "--cache", cache, "--from", source, "--to", target, "--json"])
+    return run.code, json.loads(run.out) if run.out else {}
+
+
+def test_the_job_made_on_the_path_runs_its_own_driver(cache):
+    code, document = trace(cache, "backup_start", "block/backup.c::backup_run")
+    assert code == 0
+    assert [path["nodes"] for path in document["paths"]] == [["backup_start", "job_co_entry", "block/backup.c::backup_run"]]
+
+
+def test_a_path_to_another_drivers_run_is_dropped_and_the_count_says_so(cache):
+    code, document = trace(cache, "backup_start", "block/stream.c::stream_run")
+    assert code == 1
+    assert document["paths"] == []
+    counts = document["targets"][0]["counts"]
+    assert (counts["paths_total"], counts["exact"], counts["method"]) == (
+        0, True, "dag, after dropping 1 that dispatch on an object made on the path to a function it does not hold")
+
+
+def test_without_an_object_made_on_the_path_both_drivers_stay(cache):
+    # job_co_entry alone makes no job: which driver it runs cannot be decided, so both stay
+    code, document = trace(cache, "job_co_entry", "block/stream.c::stream_run")
+    assert code == 0 and len(document["paths"]) == 1
+    code, document = trace(cache, "stream_start", "block/backup.c::backup_run")
+    assert code == 1 and document["paths"] == []

@@ -11,8 +11,10 @@ earlier versions gave) it prints, on one tree:
   kinds traces follow (`ops`, `fnptr`) and for `dispatch`;
 * the indirect call sites left without a target (diagnostics);
 * the largest strongly connected component over the kinds traces follow;
-* the headline trace (`qmp:migrate` -> `assign:threshold_size`): per
-  target, the chop size and the path count (exact, or the bound it is).
+* the headline trace (`qmp:migrate` -> `assign:threshold_size`, up to 50
+  paths): per target, the chop size, the path count (exact, or the bound it
+  is) and the paths listed once object sensitivity dropped those that
+  cannot run.
 
 The tree defaults to the newest fetched QEMU (`scripts/fetch-qemu`); the
 cache to `$XDG_CACHE_HOME/chaintrace`. Each mode's graph is resolved once
@@ -75,16 +77,20 @@ def figures(store: api.Store, tree: Path, program: str, sound: bool) -> dict:
     walk = nx.DiGraph((src, dst) for src, dst, kind in cg.graph.edges(keys=True) if kind in kinds)
     largest = max((len(c) for c in nx.strongly_connected_components(walk)), default=0)
     headline = []
-    result, _ = api.trace_with_graph(tg, *HEADLINE, max_paths=0)
+    started = time.perf_counter()
+    result, _ = api.trace_with_graph(tg, *HEADLINE, max_paths=50)
+    traced = time.perf_counter() - started
     for target in result.targets:
         count = target.count
         headline.append({"function": target.site.function, "line": target.site.line, "chop": target.chop_nodes,
-                         "paths": count.total, "exact": count.exact, "method": count.method})
+                         "paths": count.total, "exact": count.exact, "method": count.method,
+                         "listed": len(target.paths)})
     return {"mode": "sound" if sound else "precise", "program": program, "nodes": cg.graph.number_of_nodes(),
             "edges": cg.graph.number_of_edges(), "resolve_or_load_s": round(resolved, 2),
             "targets_per_site": spread([len(t) for t in followed.values()]),
             "dispatch_targets_per_site": spread([len(t) for t in dispatch.values()]),
-            "unresolved_sites": len(cg.diagnostics), "largest_scc": largest, "headline": headline}
+            "unresolved_sites": len(cg.diagnostics), "largest_scc": largest, "headline": headline,
+            "headline_trace_s": round(traced, 2)}
 
 
 def show(rows: list[dict]) -> None:
@@ -102,12 +108,13 @@ def show(rows: list[dict]) -> None:
     for title, value in lines:
         print(f"{title:{width}}" + "".join(f"{value(row)!s:>22}" for row in rows))
     for index in range(max(len(row["headline"]) for row in rows)):
-        for key in ("chop", "paths"):
+        for key in ("chop", "paths", "listed"):
             title = f"headline target {index + 1}: {key}"
             cells = []
             for row in rows:
                 target = row["headline"][index] if index < len(row["headline"]) else None
-                cell = "" if target is None else f"{target[key]}" + ("" if key == "chop" or target["exact"] else " (bound)")
+                bounded = key == "paths" and not target["exact"] if target else False
+                cell = "" if target is None else f"{target[key]}" + (" (bound)" if bounded else "")
                 cells.append(f"{cell:>22}")
             print(f"{title:{width}}" + "".join(cells))
 

@@ -20,7 +20,7 @@ from tree_sitter import Node
 
 from chaintrace.extract.facts import FieldRead
 from chaintrace.extract.scope import FileScope
-from chaintrace.extract.syntax import Source, bare_type, fold
+from chaintrace.extract.syntax import Source, fold
 
 # Statements whose condition is a read's position; the statement shown is their header alone.
 _CONDITIONAL = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
@@ -49,13 +49,7 @@ def field_reads(file: FileScope, matches: list[dict]) -> list[FieldRead]:
         if found is None:
             continue
         position, statement = found
-        base_node = node.child_by_field_name("argument")
-        base = source.folded(base_node)
-        base_type = ""
-        if base_node.type == "identifier":
-            declaration = file.declared(function, base)
-            if declaration is not None:
-                base_type = bare_type(declaration.type)
+        base, base_type = file.receiver(function, node.child_by_field_name("argument"))
         point = node.start_point
         reads.append(FieldRead(
             function, file.path, point[0] + 1, point[1] + 1, source.folded(node),

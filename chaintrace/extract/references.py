@@ -137,13 +137,7 @@ def field_writes(file: FileScope, matches: list[dict]) -> list[FieldWrite]:
             left = node.child_by_field_name("argument")
             operator = fold(source.text(node).replace(source.text(left), "", 1))
             rhs = ""
-        base_node = left.child_by_field_name("argument")
-        base = source.folded(base_node)
-        base_type = ""
-        if base_node.type == "identifier":
-            declaration = file.declared(function, base)
-            if declaration is not None:
-                base_type = bare_type(declaration.type)
+        base, base_type = file.receiver(function, left.child_by_field_name("argument"))
         point = node.start_point
         writes.append(FieldWrite(
             function, file.path, point[0] + 1, point[1] + 1, source.folded(left), source.text(captures["name"][0]),

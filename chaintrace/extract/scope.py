@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import bisect
 
+from tree_sitter import Node
+
 from chaintrace.extract.context import Contexts
 from chaintrace.extract.facts import VarDecl
-from chaintrace.extract.syntax import Source
+from chaintrace.extract.syntax import Source, bare_type
 
 
 class FileScope:
@@ -43,3 +45,12 @@ class FileScope:
     def declared(self, function: str, name: str) -> VarDecl | None:
         """Return the local, parameter or file-scope declaration of `name` seen from `function`."""
         return self.locals.get(function, {}).get(name) or self.globals.get(name)
+
+    def receiver(self, function: str, base_node: Node) -> tuple[str, str]:
+        """Return (text, struct type) of a member access's receiver (`s` of `s->x`); the type is "" unless
+        the receiver is a name `function` sees declared."""
+        base = self.source.folded(base_node)
+        if base_node.type != "identifier":
+            return base, ""
+        declaration = self.declared(function, base)
+        return base, bare_type(declaration.type) if declaration is not None else ""

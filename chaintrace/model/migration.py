@@ -23,7 +23,7 @@ one byte on the wire, other pages a header and the page.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from chaintrace.model.rules import FINAL_UNLIMITED, Rules
 
@@ -147,98 +147,175 @@ def _wire_cost(memory: _Memory, rules: Rules) -> float:
     return wire / (total * rules.page_size) if total > 0 else rules.page_wire_bytes / rules.page_size
 
 
-def simulate(scenario: Scenario, rules: Rules) -> Result:
-    """Return the outcome of migrating `scenario` by `rules`: rounds, window samples, times and bytes."""
-    sc = resolve(scenario, rules)
-    window = rules.buffer_delay_ms / 1000
-    max_wait = rules.max_wait_ms / 1000
-    # Per-window budget: a thread may send its budget at link speed and then sleeps.
-    budget_per_window = sc.max_bandwidth * window if rules.rate_limit_per_window else math.inf
-    speed = sc.bandwidth if rules.rate_limit_per_window else min(sc.bandwidth, sc.max_bandwidth)
-    zero = sc.zero_fraction * sc.ram
-    memory = _Memory(zero=zero, outside=sc.ram - sc.wss - zero, inside=float(sc.wss))
+@dataclass(slots=True)
+class _Run:
+    """The state migration_thread() carries from pass to pass: the clock, the window, the bitmap, the record.
 
-    t = 0.0
-    window_start, window_sent, budget = 0.0, 0.0, budget_per_window
-    threshold, measured = 0.0, 0.0
-    expected_downtime = sc.downtime_limit  # migration_thread() starts it at the limit
-    last_sync, dirty_last_sync = 0.0, float(sc.ram)  # the setup sync marks all RAM dirty
-    rate_period_start, dirtied_in_period, dirty_rate_known = 0.0, 0.0, False
-    syncs, round_sent, total_sent = 1, 0.0, 0.0
-    rounds: list[Round] = []
-    samples: list[Sample] = [Sample(0.0, memory.total(), 0.0, 0.0)]
+    Each method is one step of the loop and mirrors the QEMU function its
+    comment names; `simulate` only calls them in QEMU's order.  Times are in
+    seconds, sizes in bytes (`memory` in dirty bytes, the `*_sent` totals in
+    wire bytes).
+    """
 
-    def dirtied_since_sync(now: float) -> float:
-        return min(float(sc.wss), sc.dirty_rate * (now - last_sync))
+    sc: Scenario
+    rules: Rules
+    memory: _Memory
+    window: float
+    max_wait: float
+    budget_per_window: float
+    speed: float
+    expected_downtime: float
+    dirty_last_sync: float
+    budget: float
+    t: float = 0.0
+    window_start: float = 0.0
+    window_sent: float = 0.0
+    threshold: float = 0.0
+    measured: float = 0.0
+    last_sync: float = 0.0
+    rate_period_start: float = 0.0
+    dirtied_in_period: float = 0.0
+    dirty_rate_known: bool = False
+    syncs: int = 1
+    round_sent: float = 0.0
+    total_sent: float = 0.0
+    rounds: list[Round] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
-    def sync(now: float) -> None:
-        nonlocal last_sync, dirty_last_sync, syncs, rate_period_start, dirtied_in_period, dirty_rate_known
-        nonlocal round_sent
-        samples.append(Sample(now, memory.total(), threshold, measured))
-        written = dirtied_since_sync(now)
+    @classmethod
+    def start(cls, sc: Scenario, rules: Rules) -> _Run:
+        """Return the state right after the setup sync, for a resolved scenario.
+
+        The setup sync marks all RAM dirty, so the first round starts with
+        everything pending; expected_downtime starts at the limit, as
+        migration_thread() sets it, and no bandwidth is measured yet.
+        """
+        window = rules.buffer_delay_ms / 1000
+        # Per-window budget: a thread may send its budget at link speed and then sleeps.
+        budget_per_window = sc.max_bandwidth * window if rules.rate_limit_per_window else math.inf
+        speed = sc.bandwidth if rules.rate_limit_per_window else min(sc.bandwidth, sc.max_bandwidth)
+        zero = sc.zero_fraction * sc.ram
+        memory = _Memory(zero=zero, outside=sc.ram - sc.wss - zero, inside=float(sc.wss))
+        run = cls(sc=sc, rules=rules, memory=memory, window=window, max_wait=rules.max_wait_ms / 1000,
+                  budget_per_window=budget_per_window, speed=speed, expected_downtime=sc.downtime_limit,
+                  dirty_last_sync=float(sc.ram), budget=budget_per_window)
+        run.samples.append(Sample(0.0, memory.total(), 0.0, 0.0))
+        return run
+
+    def _sample(self) -> None:
+        """Record the loop's state now: pending bytes, threshold_size and the measured bandwidth."""
+        self.samples.append(Sample(self.t, self.memory.total(), self.threshold, self.measured))
+
+    def _dirtied_since_sync(self) -> float:
+        """Return the bytes the guest has written since the last sync (it sweeps its working set)."""
+        return min(float(self.sc.wss), self.sc.dirty_rate * (self.t - self.last_sync))
+
+    def sync(self) -> None:
+        """Sync the dirty bitmap now, as migration_bitmap_sync() does, and end the round.
+
+        The pages written since the last sync join the bitmap, the dirty rate
+        is updated at most once a second, and the round is recorded with the
+        expected downtime of what the sync left pending.
+        """
+        self._sample()
+        written = self._dirtied_since_sync()
         # Pages written since the last sync join those still dirty; the share
         # already dirty in the bitmap is not new (independent placement).
-        new = written * (1 - memory.inside / sc.wss) if sc.wss else 0.0
-        memory.inside += new
-        syncs += 1
-        last_sync, dirty_last_sync = now, memory.total()
-        dirtied_in_period += new
-        if now > rate_period_start + 1.0:  # migration_update_rates() runs at most once a second
-            dirty_rate_known = dirtied_in_period > 0
-            rate_period_start, dirtied_in_period = now, 0.0
-        bw = rules.downtime_bandwidth(measured, sc.switchover_bandwidth)
-        rounds.append(Round(len(rounds), now, round_sent, memory.total(), measured, threshold,
-                            dirty_last_sync / bw if bw > 0 else expected_downtime))
-        round_sent = 0.0
-        samples.append(Sample(now, memory.total(), threshold, measured))
+        new = written * (1 - self.memory.inside / self.sc.wss) if self.sc.wss else 0.0
+        self.memory.inside += new
+        self.syncs += 1
+        self.last_sync, self.dirty_last_sync = self.t, self.memory.total()
+        self.dirtied_in_period += new
+        if self.t > self.rate_period_start + 1.0:  # migration_update_rates() runs at most once a second
+            self.dirty_rate_known = self.dirtied_in_period > 0
+            self.rate_period_start, self.dirtied_in_period = self.t, 0.0
+        bw = self.rules.downtime_bandwidth(self.measured, self.sc.switchover_bandwidth)
+        self.rounds.append(Round(len(self.rounds), self.t, self.round_sent, self.memory.total(), self.measured,
+                                 self.threshold, self.dirty_last_sync / bw if bw > 0 else self.expected_downtime))
+        self.round_sent = 0.0
+        self._sample()
 
-    while t < sc.time_limit:
-        # migration_iteration_run(): sync when below threshold, then the completion test.
-        if rules.sync_when_below_threshold and memory.total() < threshold:
-            sync(t)
-        if rules.completes(memory.total(), threshold):
-            break
+    def send(self) -> None:
+        """Send one pass of dirty pages, as ram_save_iterate() does, and advance the clock.
+
+        A pass stops when the window's budget is spent, nothing is dirty,
+        MAX_WAIT has passed or the time limit is reached; pages go at the
+        link's speed (or max-bandwidth where QEMU caps the rate, not a budget).
+        """
         # ram_save_iterate(): until the budget is spent, nothing is dirty, or MAX_WAIT passed.
-        cost = _wire_cost(memory, rules)
-        rate = speed / cost  # dirty bytes per second
-        amount = min(memory.total(), budget / cost, rate * max_wait, rate * (sc.time_limit - t))
-        memory.send(amount)
+        cost = _wire_cost(self.memory, self.rules)
+        rate = self.speed / cost  # dirty bytes per second
+        amount = min(self.memory.total(), self.budget / cost, rate * self.max_wait,
+                     rate * (self.sc.time_limit - self.t))
+        self.memory.send(amount)
         # The last pass may end a hair short of the limit: land on it.
-        t = sc.time_limit if amount == rate * (sc.time_limit - t) else t + amount / rate
-        window_sent += amount * cost
-        round_sent += amount * cost
-        total_sent += amount * cost
-        budget -= amount * cost
-        # migration_rate_limit(): over budget, sleep to the end of the window.
-        if math.isfinite(budget) and budget <= 1e-9 * budget_per_window:
-            t = max(t, window_start + window)
-        if t >= window_start + window - 1e-12:
-            # migration_update_counters(): bandwidth over the window sets threshold_size.
-            measured = window_sent / (t - window_start)
-            threshold = rules.threshold_bandwidth(measured, sc.switchover_bandwidth) * sc.downtime_limit
-            if dirty_rate_known and window_sent > 10000:
-                bw = rules.downtime_bandwidth(measured, sc.switchover_bandwidth)
-                expected_downtime = dirty_last_sync / bw
-            samples.append(Sample(t, memory.total(), threshold, measured))
-            window_start, window_sent, budget = t, 0.0, budget_per_window
+        self.t = self.sc.time_limit if amount == rate * (self.sc.time_limit - self.t) else self.t + amount / rate
+        self.window_sent += amount * cost
+        self.round_sent += amount * cost
+        self.total_sent += amount * cost
+        self.budget -= amount * cost
 
-    converged = t < sc.time_limit
-    stop_time = downtime = None
-    final_bytes = 0.0
-    if converged:
-        # migration_completion(): VM stopped, last sync, the rest goes out at the final-stage rate.
-        stop_time = t
-        memory.inside += dirtied_since_sync(t) * (1 - memory.inside / sc.wss) if sc.wss else 0.0
-        syncs += 1
-        final_bytes = memory.total() * _wire_cost(memory, rules)
-        final_rate = sc.bandwidth if rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
-            sc.bandwidth, sc.max_bandwidth)
-        downtime = final_bytes / final_rate
-        samples.append(Sample(t, memory.total(), threshold, measured))
-        samples.append(Sample(t + downtime, 0.0, threshold, final_rate))
-        t += downtime
-    return Result(
-        scenario=sc, rules=rules, converged=converged, rounds=tuple(rounds), samples=tuple(samples),
-        stop_time=stop_time, downtime=downtime, total_time=t, total_bytes=total_sent + final_bytes,
-        final_bytes=final_bytes, expected_downtime=expected_downtime, dirty_sync_count=syncs,
-    )
+    def rate_limit(self) -> None:
+        """Sleep out a spent budget and close the window once it is over, as migration_rate_limit() does.
+
+        Closing a BUFFER_DELAY window measures the bandwidth over it, which
+        sets threshold_size and (once a dirty rate is known and enough was
+        sent) expected_downtime, and gives the next window a fresh budget.
+        """
+        # migration_rate_limit(): over budget, sleep to the end of the window.
+        if math.isfinite(self.budget) and self.budget <= 1e-9 * self.budget_per_window:
+            self.t = max(self.t, self.window_start + self.window)
+        if self.t >= self.window_start + self.window - 1e-12:
+            # migration_update_counters(): bandwidth over the window sets threshold_size.
+            self.measured = self.window_sent / (self.t - self.window_start)
+            self.threshold = (self.rules.threshold_bandwidth(self.measured, self.sc.switchover_bandwidth)
+                              * self.sc.downtime_limit)
+            if self.dirty_rate_known and self.window_sent > 10000:
+                bw = self.rules.downtime_bandwidth(self.measured, self.sc.switchover_bandwidth)
+                self.expected_downtime = self.dirty_last_sync / bw
+            self._sample()
+            self.window_start, self.window_sent, self.budget = self.t, 0.0, self.budget_per_window
+
+    def finish(self) -> Result:
+        """Return the run's Result, completing the migration first if the loop stopped before the time limit.
+
+        On completion, as migration_completion() does, the VM is stopped, the
+        bitmap synced a last time and the rest sent at the final-stage rate:
+        that transfer is the downtime.
+        """
+        converged = self.t < self.sc.time_limit
+        stop_time = downtime = None
+        final_bytes = 0.0
+        if converged:
+            # migration_completion(): VM stopped, last sync, the rest goes out at the final-stage rate.
+            sc, memory = self.sc, self.memory
+            stop_time = self.t
+            memory.inside += self._dirtied_since_sync() * (1 - memory.inside / sc.wss) if sc.wss else 0.0
+            self.syncs += 1
+            final_bytes = memory.total() * _wire_cost(memory, self.rules)
+            final_rate = sc.bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
+                sc.bandwidth, sc.max_bandwidth)
+            downtime = final_bytes / final_rate
+            self._sample()
+            self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
+            self.t += downtime
+        return Result(
+            scenario=self.sc, rules=self.rules, converged=converged, rounds=tuple(self.rounds),
+            samples=tuple(self.samples), stop_time=stop_time, downtime=downtime, total_time=self.t,
+            total_bytes=self.total_sent + final_bytes, final_bytes=final_bytes,
+            expected_downtime=self.expected_downtime, dirty_sync_count=self.syncs,
+        )
+
+
+def simulate(scenario: Scenario, rules: Rules) -> Result:
+    """Return the outcome of migrating `scenario` by `rules`: rounds, window samples, times and bytes."""
+    run = _Run.start(resolve(scenario, rules), rules)
+    while run.t < run.sc.time_limit:
+        # migration_iteration_run(): sync when below threshold, then the completion test.
+        if rules.sync_when_below_threshold and run.memory.total() < run.threshold:
+            run.sync()
+        if rules.completes(run.memory.total(), run.threshold):
+            break
+        run.send()
+        run.rate_limit()
+    return run.finish()

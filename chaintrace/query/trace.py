@@ -37,7 +37,7 @@ from chaintrace.query.results import PathCount, TargetSite, TargetTrace, Trace
 DEFAULT_MAX_PATHS = 50
 # Paths the object check may drop per target before enumeration stops: it keeps a trace fast when most of
 # what the graph offers cannot run (the count then says it is an estimate).
-MAX_DROPPED = 2000
+MAX_DROPPED = 300
 
 
 def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,

@@ -96,6 +96,7 @@ def test_version_tables_apply_in_order(tmp_path):
     ('from = "a"\nto = "b"\n[versions."7.2"]\nexpect = { reach = 1 }\n', "reach must be bool"),
     ('from = "a"\nto = "b"\n[versions."next"]\nnote = ""\n', "bad version selector"),
     ('from = "a"\nto = \n', "spec.toml"),
+    ('from = "a"\nto = "b"\n[expect]\npaths = ["f", "g"]\n', "paths must be a list of paths"),
 ])
 def test_malformed_specs_are_usage_errors(tmp_path, body, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
@@ -136,6 +137,21 @@ def test_through_names_the_missing_function_and_where_the_path_broke(graphs, tmp
     [failure] = failures_on(graphs, tmp_path, 'through = ["migration_thread", "migration_connect"]')
     assert failure.message.startswith("no path passes migration_thread -> migration_connect: migration_connect "
                                       "never comes after migration_thread (migration/migration.c:")
+
+
+def test_paths_pins_the_exact_verified_set(graphs, tmp_path):
+    # the mechanism: the set of listed paths must equal the pinned one, order aside; a wrong set names
+    # what is missing and what is extra
+    listed = [path["nodes"] for path in api.trace_document(graphs["v2"], "qmp:migrate", "assign:threshold_size")["paths"]]
+    assert listed
+    pinned = "paths = [" + ", ".join("[" + ", ".join(f'"{node}"' for node in path) + "]" for path in reversed(listed)) + "]"
+    assert failures_on(graphs, tmp_path, pinned) == []
+    [failure] = failures_on(graphs, tmp_path, pinned.replace("paths = [", 'paths = [["qmp_migrate", "nope"], ', 1))
+    assert failure.expectation == "paths"
+    assert failure.message == "the paths listed are not the verified set: missing qmp_migrate -> nope; extra none"
+    [failure] = failures_on(graphs, tmp_path, 'paths = [["qmp_migrate", "nope"]]')
+    assert failure.message.startswith("the paths listed are not the verified set: missing qmp_migrate -> nope; "
+                                      "extra " + " -> ".join(sorted(tuple(p) for p in listed)[0]))
 
 
 def test_through_all_names_the_path_that_misses(graphs, tmp_path):

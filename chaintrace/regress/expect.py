@@ -100,6 +100,18 @@ def _edge_failures(expect: dict, paths: list[dict], document: dict) -> list[Fail
     return failures
 
 
+def _exact_paths(expected: list, listed: list[list[str]]) -> list[Failure]:
+    """Return a failure when the paths listed are not exactly the hand-verified set `expected` (node ids)."""
+    want = {tuple(path) for path in expected}
+    got = {tuple(path) for path in listed}
+    if want == got:
+        return []
+    missing = " | ".join(" -> ".join(p) for p in sorted(want - got)) or "none"
+    extra = " | ".join(" -> ".join(p) for p in sorted(got - want)[:3]) or "none"
+    return [Failure("paths", f"the paths listed are not the verified set: missing {missing}; extra {extra}"
+                             + (f" (+{len(got - want) - 3} more)" if len(got - want) > 3 else ""))]
+
+
 def evaluate(expect: dict, document: dict) -> list[Failure]:
     """Return the expectations a trace document breaks (empty: it passes), in the order of EXPECT_KEYS."""
     reached_targets = [t for t in document.get("targets", []) if t["paths"]]
@@ -124,6 +136,8 @@ def evaluate(expect: dict, document: dict) -> list[Failure]:
             if failure:
                 failures.append(failure)
     failures += _edge_failures(expect, paths, document)
+    if "paths" in expect:
+        failures += _exact_paths(expect["paths"], node_paths)
     shortest = min(len(path) - 1 for path in node_paths) if node_paths else 0
     if "max_length" in expect and shortest > expect["max_length"]:
         path = min(node_paths, key=len)

@@ -34,7 +34,8 @@ from chaintrace.errors import UsageError
 KEYS = {"name", "description", "from", "to", "options", "expect", "versions"}
 OPTION_KEYS = {"max_paths": int, "max_depth": int, "via": list, "avoid": list, "edges": list, "sites": str}
 EXPECT_KEYS = {"reach": bool, "through": list, "through_all": list, "edges_allowed": list, "edges_required": list,
-               "max_length": int, "min_paths": int, "max_paths": int, "statement": str, "target_file": str}
+               "max_length": int, "min_paths": int, "max_paths": int, "statement": str, "target_file": str,
+               "paths": list}
 VERSION_KEYS = {"note", "skip", "from", "to", "options", "expect"}
 _SELECTOR = re.compile(r"(>=|<=|==|!=|>|<|=)?\s*(\d+(?:\.\d+)*)")
 
@@ -111,7 +112,10 @@ def _checked(table: object, allowed: dict, where: str) -> dict:
         kind = allowed[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise UsageError(f"{where}: {key} must be {kind.__name__}, not {type(value).__name__}")
-        if kind is list and not all(isinstance(item, str) for item in value):
+        if key == "paths":  # the hand-verified path set: lists of node ids
+            if not all(isinstance(path, list) and path and all(isinstance(n, str) for n in path) for path in value):
+                raise UsageError(f"{where}: paths must be a list of paths, each a list of node ids")
+        elif kind is list and not all(isinstance(item, str) for item in value):
             raise UsageError(f"{where}: {key} must be a list of strings")
     for key in ("statement", "target_file"):
         try:

@@ -207,3 +207,28 @@ def test_indirect_edges_agree_with_gcc(name: str) -> None:
         elif kind in ("thread", "callback") and target not in gcc.takes_address.get(source, set()):
             wrong.append(edge)
     assert not wrong, describe("expected edges gcc does not back", {(e["from"], e["to"], e["kind"], e["line"]) for e in wrong})
+
+
+def test_add_site_is_linear_and_keeps_the_first_seen_order() -> None:
+    """One caller calling one callee 60,000 times (a 5 MB generated line): once a list scan per site, quadratic."""
+    import time
+
+    from chaintrace.graph.model import CallGraph
+
+    cg = CallGraph()
+    started = time.process_time()
+    for col in range(60_000):
+        cg.add_site("f", "g", "direct", {"file": "a.c", "line": 1, "col": col, "conditions": [], "loops": []})
+    for col in range(0, 60_000, 7):  # the same sites again: kept once
+        cg.add_site("f", "g", "direct", {"file": "a.c", "line": 1, "col": col, "conditions": [], "loops": []})
+    assert time.process_time() - started < 10  # quadratic took minutes
+    sites = cg.graph.get_edge_data("f", "g", key="direct")["sites"]
+    assert [site["col"] for site in sites] == list(range(60_000))
+    # same position, other data: a second site; proofs are kept once each, in order
+    cg.add_site("f", "g", "direct", {"file": "a.c", "line": 1, "col": 0, "conditions": ["X"], "loops": []},
+                proof={"file": "b.c", "line": 2, "col": 1})
+    cg.add_site("f", "g", "direct", {"file": "a.c", "line": 1, "col": 0, "conditions": [], "loops": []},
+                proof={"file": "b.c", "line": 2, "col": 1})
+    data = cg.graph.get_edge_data("f", "g", key="direct")
+    assert len(data["sites"]) == 60_001 and data["sites"][-1]["conditions"] == ["X"]
+    assert data["proofs"] == [{"file": "b.c", "line": 2, "col": 1}]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from chaintrace import __version__
@@ -31,9 +32,16 @@ def _module(command: str):
     return importlib.import_module(f"chaintrace.cli.{COMMANDS[command]}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line (the usage itself is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Return the argument parser of every command, or of `command` alone when it is one."""
-    parser = argparse.ArgumentParser(prog="chaintrace", description=DESCRIPTION)
+    parser = _Parser(prog="chaintrace", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"chaintrace {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in [command] if command in COMMANDS else COMMANDS:
@@ -61,3 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        print("chaintrace: error: the input is nested too deeply to read", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("chaintrace: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug of ours: one line, never a traceback (CHAINTRACE_DEBUG=1 shows it)
+        if os.environ.get("CHAINTRACE_DEBUG"):
+            raise
+        print(f"chaintrace: internal error: {type(error).__name__}: {error} "
+              "(a bug: please report it with the command; CHAINTRACE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1

@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     else:
         parser = subparsers.add_parser("stats", help="parse-error regions per file, worst files first")
         parser.add_argument("tree", type=Path)
-        parser.add_argument("--worst", type=int, default=20, help="how many files to list (default 20)")
+        parser.add_argument("--worst", type=options.count, default=20, help="how many files to list (default 20)")
     options.add_index_arguments(parser)
 
 

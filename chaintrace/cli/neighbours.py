@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(name, help=HELP[name])
     parser.add_argument("tree", type=Path)
     parser.add_argument("function", metavar="FUNC")
-    parser.add_argument("--depth", type=int, default=1, help="hops (default 1)")
+    parser.add_argument("--depth", type=options.count, default=1, help="hops (default 1)")
     options.add_edges_argument(parser, "neighbours")
     options.add_graph_arguments(parser)
     options.add_index_arguments(parser)

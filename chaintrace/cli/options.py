@@ -58,10 +58,10 @@ def add_edges_argument(parser: argparse.ArgumentParser, style: str) -> None:
 def add_trace_arguments(parser: argparse.ArgumentParser, style: str) -> None:
     """Add the trace options; with style "query" each defaults to None (not given: the spec's or the snapshot's)."""
     words = STYLES[style]
-    count = {"metavar": "N"} if style == "doc" else {}
+    number = {"metavar": "N"} if style == "doc" else {}
     parser.add_argument("--max-paths", type=int, default=None if style == "query" else 50, help=words["max_paths"],
-                        **count)
-    parser.add_argument("--max-depth", type=int, help="longest path, in hops", **count)
+                        **number)
+    parser.add_argument("--max-depth", type=int, help="longest path, in hops", **number)
     parser.add_argument("--via", action="append", default=[], metavar="FUNC", help=words["via"])
     parser.add_argument("--avoid", action="append", default=[], metavar="FUNC", help=words["avoid"])
     add_edges_argument(parser, style)
@@ -79,9 +79,20 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
                         "any call as its callback, and follow dispatch edges (default: proven edges only)")
 
 
+def count(text: str) -> int:
+    """Return a whole number, 0 or more, from the command line (argparse says which option when it is not one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the indexing options of the commands that take one tree: -j, --exclude, --include, --cache, --json."""
-    parser.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    parser.add_argument("-j", "--jobs", type=count, default=0, help="worker processes (default: all cores)")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="leave out matching paths (repeatable)")
     parser.add_argument("--include", action="append", default=[], metavar="GLOB",
@@ -98,7 +109,7 @@ def add_cache_argument(parser: argparse.ArgumentParser) -> None:
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """Add `--cache` and `-j` of the commands that index their trees on the way (doc, check, snapshot, diff)."""
     add_cache_argument(parser)
-    parser.add_argument("-j", "--jobs", type=int, default=0, help="worker processes when indexing (default: all cores)")
+    parser.add_argument("-j", "--jobs", type=count, default=0, help="worker processes when indexing (default: all cores)")
 
 
 def edge_kinds(text: str | None) -> tuple[str, ...]:

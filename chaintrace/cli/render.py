@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from chaintrace.cli.options import count
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.render.diagram.options import CLUSTERS, FORMATS, RANKDIRS, DiagramOptions
 
@@ -21,7 +22,7 @@ def add_diagram_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("diagram options (-o FILE.svg, .png, .pdf, .dot, .mmd)")
     group.add_argument("--cluster", choices=CLUSTERS, default=defaults.cluster,
                        help=f"group functions per source file, per directory, or not (default {defaults.cluster})")
-    group.add_argument("--max-nodes", type=int, default=defaults.max_nodes, metavar="N",
+    group.add_argument("--max-nodes", type=count, default=defaults.max_nodes, metavar="N",
                        help=f"functions drawn one by one; the others fold into '+N more' boxes, one per file "
                             f"where it fits (default {defaults.max_nodes})")
     group.add_argument("--collapse-file", action="append", default=[], metavar="GLOB",
@@ -60,6 +61,8 @@ def load_document(path: Path) -> dict:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is not a trace document: nested too deeply") from None
     from chaintrace.render.document import check_document
 
     try:

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--avoid", action="append", default=[], metavar="FUNC",
                         help="paths must not pass through FUNC (repeatable)")
     options.add_edges_argument(parser, "query")
-    parser.add_argument("--limit", type=int, default=5, metavar="N",
+    parser.add_argument("--limit", type=options.count, default=5, metavar="N",
                         help="functions of each side, and unresolved calls, to name (default 5)")
     options.add_index_arguments(parser)
 

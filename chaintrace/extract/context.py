@@ -44,11 +44,17 @@ def returns(node: Node | None) -> bool:
     return False
 
 
+# What an early return's `if` sits in: a block, a `case`, an `else`, a label, an `#if` branch (what the
+# query `(compound_statement (if_statement ...))` matched, read from QEMU's trees).
+_BLOCKS = frozenset({"compound_statement", "case_statement", "else_clause", "labeled_statement", "preproc_if",
+                     "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef", "ERROR"})
+
+
 def guard(source: Source, node: Node) -> tuple[int, int, int, int, Guard] | None:
     """Return (if start, if end, block start, block end, Guard) of an `if` whose branch returns, else None."""
-    if not returns(node.child_by_field_name("consequence")):
-        return None
     block = node.parent
+    if block is None or block.type not in _BLOCKS or not returns(node.child_by_field_name("consequence")):
+        return None
     condition = node.child_by_field_name("condition")
     text = fold(source.text(node))[:200]
     fact = Guard(fold(source.text(condition)) if condition is not None else "", text, node.start_point[0] + 1)

@@ -35,7 +35,7 @@ _STATEMENT_LIMIT = 200
 def field_reads(file: FileScope, matches: list[dict]) -> list[FieldRead]:
     """Return the member reads and address-takings of a file's functions (plain writes are `FieldWrite`s)."""
     source = file.source
-    statements: dict[int, str] = {}  # statement node id -> its text, shared by the accesses in it
+    statements: dict = {}  # statement node id -> its text, and each step of `_position`'s walks -> its answer
     reads = []
     for captures in matches:
         node = captures["reference.field_access"][0]
@@ -64,36 +64,56 @@ def _role(source: Source, node: Node) -> tuple[str | None, Node | None]:
 
     `s->a.b` and `s->arr[i]` take the role of the whole expression ("member" when that is a plain write).
     """
+    member = False  # `s->a.b`, `s->arr[i]`: as the whole expression goes (a loop: chains can be any length)
     parent = node.parent
     while parent is not None:
         kind = parent.type
+        how: str | None = ""
         if kind == "assignment_expression" and parent.child_by_field_name("left") == node:
-            if source.text(parent.child_by_field_name("operator")) == "=":
-                return None, parent
-            return "compound", parent
-        if kind == "update_expression":
-            return "update", parent
-        if kind == "pointer_expression" and parent.children[0].type == "&":
-            return "address", parent
-        if kind == "call_expression" and parent.child_by_field_name("function") == node:
-            return "call", parent
-        if kind == "field_expression" and parent.child_by_field_name("argument") == node:
+            how = None if source.text(parent.child_by_field_name("operator")) == "=" else "compound"
+        elif kind == "update_expression":
+            how = "update"
+        elif kind == "pointer_expression" and parent.children[0].type == "&":
+            how = "address"
+        elif kind == "call_expression" and parent.child_by_field_name("function") == node:
+            how = "call"
+        elif kind == "field_expression" and parent.child_by_field_name("argument") == node:
             if source.text(parent.child_by_field_name("operator")) == "->":
-                return "base", parent
-        elif not (kind == "subscript_expression" and parent.child_by_field_name("argument") == node):
-            return "", parent
-        # `s->a.b`, `s->arr[i]`: as the whole expression goes
-        how, outer = _role(source, parent)
-        return ("member" if how is None else how), outer
+                how = "base"
+            else:
+                member, node, parent = True, parent, parent.parent
+                continue
+        elif kind == "subscript_expression" and parent.child_by_field_name("argument") == node:
+            member, node, parent = True, parent, parent.parent
+            continue
+        return ("member" if member and how is None else how), parent
     return "", None
 
 
-def _position(source: Source, node: Node, parent: Node | None,
-              statements: dict[int, str]) -> tuple[str, str] | None:
-    """Return (position, statement text) of an access; None inside `sizeof` and the like."""
+def _position(source: Source, node: Node, parent: Node | None, statements: dict) -> tuple[str, str] | None:
+    """Return (position, statement text) of an access; None inside `sizeof` and the like.
+
+    The walk up is shared: every step (child, parent) taken before a position
+    is found ends the same way, so its answer is kept in `statements` and a
+    chain of accesses `s->a->b->...` costs one walk, not one per access.
+    """
+    passed: list[tuple] = []
+    result = _walk(source, node, parent, statements, passed)
+    for step in passed:
+        statements[step] = result
+    return result
+
+
+def _walk(source: Source, child: Node, parent: Node | None, statements: dict,
+          passed: list[tuple]) -> tuple[str, str] | None:
     position = ""
-    child = node
     while parent is not None:
+        if not position:
+            step = ("walk", child.id, parent.id)
+            known = statements.get(step, False)
+            if known is not False:
+                return known
+            passed.append(step)
         kind = parent.type
         if kind in _UNEVALUATED:
             return None
@@ -113,7 +133,7 @@ def _position(source: Source, node: Node, parent: Node | None,
                         return position, _header(source, parent, statements)
         if kind in _STATEMENTS:
             if kind in ("compound_statement", "function_definition", "translation_unit"):
-                return position or "other", fold(source.text(child))[:_STATEMENT_LIMIT]
+                return position or "other", _text(source, child, statements)
             return position or "other", _text(source, parent, statements)
         if kind in _CONDITIONAL:  # the access sits in a loop's header: `for (i = 0; i < s->n; i++)`
             return position or "other", _header(source, parent, statements)

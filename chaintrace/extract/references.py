@@ -95,7 +95,7 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
     depth = 0
     path: list[str] = []
     node = initializer_list
-    while node is not None and node.type == "initializer_list":
+    while node is not None and node.type == "initializer_list" and depth <= 2:  # deeper gives "" below
         depth += 1
         node = node.parent
         if node is not None and node.type == "initializer_pair":

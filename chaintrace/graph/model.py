@@ -80,6 +80,8 @@ class CallGraph:
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
     _adjacency: Adjacency | None = field(default=None, repr=False)
+    # (id(edge data), "sites"/"proofs", file, line, col) -> the items there (edges are never removed: ids stay theirs)
+    _seen: dict[tuple, list[dict] | None] = field(default_factory=dict, repr=False)
 
     # -- building ---------------------------------------------------------
     def add_function(self, node_id: str, name: str, file: str, line: int, end_line: int,
@@ -103,14 +105,28 @@ class CallGraph:
             self.graph.add_edge(src, dst, key=kind, **edge)
             edge = self.graph.get_edge_data(src, dst, key=kind)
             self._adjacency = None
-        if site not in edge["sites"]:
-            edge["sites"].append(site)
+        self._append_new(edge, "sites", site)
         proof = data.get("proof")
         if proof is not None:
-            proofs = edge.setdefault("proofs", [])
-            if proof not in proofs:
-                proofs.append(proof)
+            self._append_new(edge, "proofs", proof)
             edge.setdefault("proof", proof)
+
+    def _append_new(self, edge: dict, name: str, item: dict) -> None:
+        """Append `item` to the list `edge[name]` unless an equal item is in it, in time independent of its length.
+
+        Items are looked up by position (file, line, col) in `_seen`, so one
+        caller calling one callee 100,000 times costs 100,000 lookups, not a
+        scan of the list per site; only items at the same position are compared.
+        """
+        items = edge.setdefault(name, [])
+        if (id(edge), name) not in self._seen:  # an edge made elsewhere (graph_from_rows): its items, once
+            self._seen[id(edge), name] = None
+            for old in items:
+                self._seen.setdefault((id(edge), name, old.get("file"), old.get("line"), old.get("col")), []).append(old)
+        here = self._seen.setdefault((id(edge), name, item.get("file"), item.get("line"), item.get("col")), [])
+        if item not in here:
+            here.append(item)
+            items.append(item)
 
     # -- lookups (what `query.GraphLookup` asks for) -------------------------
     def has(self, node_id: str) -> bool:

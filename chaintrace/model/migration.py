@@ -92,14 +92,19 @@ class Result:
     dirty_sync_count: int
 
 
+# The loop steps at least once per rate-limit window (100 ms): a day is 864,000 steps, seconds of CPU.
+MAX_TIME_LIMIT = 86400.0
+
+
 def resolve(scenario: Scenario, rules: Rules) -> Scenario:
     """Return `scenario` with QEMU's defaults filled in; raise ModelError for values it cannot run."""
     if scenario.max_bandwidth is None:
         scenario = replace(scenario, max_bandwidth=float(rules.default_max_bandwidth))
     if scenario.downtime_limit is None:
         scenario = replace(scenario, downtime_limit=rules.default_downtime_limit_ms / 1000)
+    if not scenario.ram >= rules.page_size:  # before the checks below divide by it
+        raise ModelError(f"--ram must be at least one page ({rules.page_size} B)")
     checks = (
-        (scenario.ram >= rules.page_size, f"--ram must be at least one page ({rules.page_size} B)"),
         (0 <= scenario.wss <= scenario.ram, "--wss must be between 0 and --ram"),
         (scenario.dirty_rate >= 0 and math.isfinite(scenario.dirty_rate), "--dirty-rate must be 0 or more"),
         (scenario.bandwidth > 0 and math.isfinite(scenario.bandwidth), "--bandwidth must be more than 0"),
@@ -107,7 +112,8 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
          "--max-bandwidth must be more than 0"),
         (scenario.downtime_limit > 0, "--downtime-limit must be more than 0"),
         (scenario.switchover_bandwidth >= 0, "--switchover-bandwidth must be 0 or more"),
-        (scenario.time_limit > 0, "--time-limit must be more than 0"),
+        (0 < scenario.time_limit <= MAX_TIME_LIMIT,
+         f"--time-limit must be more than 0 and at most {MAX_TIME_LIMIT:.0f}s (a day: the model steps every window)"),
         (0 <= scenario.zero_fraction <= 1 - scenario.wss / scenario.ram,
          "--zero-fraction must leave room for the working set: at most 1 - wss/ram "
          f"= {1 - scenario.wss / scenario.ram:.3g} (the guest writes its working set)"),

@@ -95,7 +95,8 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
 
     from chaintrace.store.passes import Passes  # only now that something must be read
 
-    passes = Passes(store, root, EXTRACTOR_VERSION, jobs or os.cpu_count() or 1, progress, warn, skipped)
+    cores = os.cpu_count() or 1  # more workers than cores (or than files: workers.run) only cost memory
+    passes = Passes(store, root, EXTRACTOR_VERSION, max(1, min(jobs or cores, cores)), progress, warn, skipped)
     try:
         shas = passes.hashes(files, unchanged)
         classes_hash = passes.classes(shas)

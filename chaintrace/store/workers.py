@@ -121,6 +121,7 @@ def second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int
 def run(function: Callable, jobs: Iterable, workers: int, setup: Setup, chunksize: int = 4) -> Iterator:
     """Yield `function(job)` for every job, in any order: in `workers` forked processes, or here for fewer than 8 jobs."""
     items = list(jobs)
+    workers = min(workers, len(items))
     if workers <= 1 or len(items) < 8:
         _init_worker(setup)
         enabled = gc.isenabled()

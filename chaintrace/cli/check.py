@@ -15,6 +15,7 @@ from chaintrace.regress import check, diff
 from chaintrace.regress.junit import write_junit
 from chaintrace.regress.snapshot import is_snapshot_file, read_snapshot, run_query, snapshot_document, write_snapshot
 from chaintrace.regress.spec import Spec, load_spec, spec_files
+from chaintrace.cli.options import tree_path
 
 HELP = {
     "check": "check trace specs and snapshots on one or more trees (exit 1 on a failure)",
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     p = subparsers.add_parser(name, help=HELP[name])
     if name == "check":
         p.add_argument("specs", nargs="*", type=Path, metavar="SPEC", help="spec files or folders of them (*.toml)")
-        p.add_argument("--tree", action="append", type=Path, required=True, metavar="TREE",
+        p.add_argument("--tree", action="append", type=tree_path, required=True, metavar="TREE",
                        help="a source tree (repeatable)")
         p.add_argument("--snapshot", action="append", default=[], type=Path, metavar="FILE",
                        help="fail when the tree's chain differs from this snapshot (repeatable)")
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
         p.add_argument("--junit", type=Path, metavar="FILE", help="also write the results as JUnit XML")
         p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     elif name == "snapshot":
-        p.add_argument("tree", type=Path)
+        p.add_argument("tree", type=tree_path)
         _add_query_arguments(p)
         p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="the snapshot file to write")
     else:

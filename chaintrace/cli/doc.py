@@ -28,6 +28,7 @@ from chaintrace.render.diagram import output as diagram
 from chaintrace.render.document import trace_document
 from chaintrace.render.page import html, markdown
 from chaintrace.render.page import walkthrough as doc
+from chaintrace.cli.options import tree_path
 
 OUTPUTS = ("index.md", "index.html", "chain.svg", "chain.mmd")
 
@@ -44,8 +45,8 @@ class Made:
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     """Add the `doc` subcommand to `subparsers`."""
     p = subparsers.add_parser(name, help="write a walkthrough of a traced chain: Markdown, self-contained HTML, diagram")
-    p.add_argument("tree", nargs="?", type=Path, help="root of the source tree (or --tree)")
-    p.add_argument("--tree", dest="tree_option", type=Path, metavar="TREE", help="root of the source tree")
+    p.add_argument("tree", nargs="?", type=tree_path, help="root of the source tree (or --tree)")
+    p.add_argument("--tree", dest="tree_option", type=tree_path, metavar="TREE", help="root of the source tree")
     options.add_entry_arguments(p, "doc")
     p.add_argument("--spec", nargs="+", type=Path, metavar="SPEC",
                    help="trace spec files (TOML with name, from, to, [options]): a page per spec and an index page")

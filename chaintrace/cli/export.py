@@ -9,13 +9,14 @@ from pathlib import Path
 from chaintrace import api
 from chaintrace.cli import options
 from chaintrace.errors import ChaintraceError, UsageError
+from chaintrace.cli.options import tree_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     """Add the `export` subcommand to `subparsers`."""
     parser = subparsers.add_parser(name, help="write the whole resolved call graph as JSON Lines (.jsonl) or GraphML "
                                               "(.graphml)")
-    parser.add_argument("tree", type=Path)
+    parser.add_argument("tree", type=tree_path)
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                         help="FILE.jsonl (schema chaintrace.graph/1, docs/graph-schema.md) or FILE.graphml")
     options.add_index_arguments(parser)

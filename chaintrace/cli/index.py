@@ -9,13 +9,14 @@ from pathlib import Path
 
 from chaintrace import api
 from chaintrace.cli import options
+from chaintrace.cli.options import tree_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     """Add the `index` or the `stats` subcommand (`name`) to `subparsers`."""
     if name == "index":
         parser = subparsers.add_parser("index", help="index a C tree into the fact cache")
-        parser.add_argument("tree", type=Path, help="root of the source tree")
+        parser.add_argument("tree", type=tree_path, help="root of the source tree")
     else:
         parser = subparsers.add_parser("stats", help="parse-error regions per file, worst files first")
         parser.add_argument("tree", type=Path)

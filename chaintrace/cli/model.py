@@ -20,6 +20,7 @@ from chaintrace.model.migration import ModelError, Scenario, simulate
 from chaintrace.model.report import format_outcome, format_rules, format_scenario, format_table, result_to_dict
 from chaintrace.model.rules import Rules
 from chaintrace.model.units import UnitError, parse_duration, parse_fraction, parse_rate, parse_size
+from chaintrace.cli.options import tree_path
 
 PROG = "chaintrace model migration"
 EXIT_DRIFT = 1
@@ -35,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the model's options to `parser` (values stay text: `main` parses them with clear errors)."""
-    parser.add_argument("--tree", metavar="QEMU", type=Path,
+    parser.add_argument("--tree", metavar="QEMU", type=tree_path,
                         help="QEMU source tree whose rules to run, indexed first "
                              "(default: built-in rules of the newest known QEMU)")
     parser.add_argument("--cache", type=Path,

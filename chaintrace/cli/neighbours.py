@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chaintrace import api
 from chaintrace.cli import options
+from chaintrace.cli.options import tree_path
 
 HELP = {"callers": "functions that reach FUNC", "callees": "functions FUNC reaches"}
 
@@ -15,7 +16,7 @@ HELP = {"callers": "functions that reach FUNC", "callees": "functions FUNC reach
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     """Add the `callers` or the `callees` subcommand (`name`) to `subparsers`."""
     parser = subparsers.add_parser(name, help=HELP[name])
-    parser.add_argument("tree", type=Path)
+    parser.add_argument("tree", type=tree_path)
     parser.add_argument("function", metavar="FUNC")
     parser.add_argument("--depth", type=options.count, default=1, help="hops (default 1)")
     options.add_edges_argument(parser, "neighbours")

@@ -79,6 +79,13 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
                         "any call as its callback, and follow dispatch edges (default: proven edges only)")
 
 
+def tree_path(text: str) -> Path:
+    """Return a tree's path from the command line; an empty one is refused (Path("") would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (give the root of a source tree)")
+    return Path(text)
+
+
 def count(text: str) -> int:
     """Return a whole number, 0 or more, from the command line (argparse says which option when it is not one)."""
     try:

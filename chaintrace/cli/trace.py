@@ -15,12 +15,13 @@ from chaintrace import api
 from chaintrace.cli import options
 from chaintrace.cli import render as diagram_command
 from chaintrace.errors import ChaintraceError
+from chaintrace.cli.options import tree_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     """Add the `trace` subcommand to `subparsers`."""
     parser = subparsers.add_parser(name, help="every call path from an entry to a target")
-    parser.add_argument("tree", type=Path)
+    parser.add_argument("tree", type=tree_path)
     options.add_entry_arguments(parser, "trace")
     options.add_trace_arguments(parser, "trace")
     options.add_graph_arguments(parser)

@@ -9,6 +9,7 @@ from pathlib import Path
 from chaintrace import api
 from chaintrace.cli import options
 from chaintrace.errors import UsageError
+from chaintrace.cli.options import tree_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
@@ -16,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser = subparsers.add_parser(
         name, help="when no path exists: the functions each side reaches nearest the other, and the unresolved "
                    "indirect calls that could join them")
-    parser.add_argument("tree", type=Path)
+    parser.add_argument("tree", type=tree_path)
     parser.add_argument("--from", dest="source", required=True, metavar="ENTRY",
                         help="FUNC, qmp:COMMAND or hmp:COMMAND")
     parser.add_argument("--to", dest="target", required=True, metavar="TARGET", help=options.STYLES["query"]["to"])

@@ -159,6 +159,9 @@ def _read_toml(path: Path) -> dict:
         raise UsageError(f"{path}: {error}") from None
 
 
+_PLAIN_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,128}")
+
+
 def load_spec(path: Path) -> Spec:
     """Return the spec in a TOML file; raises UsageError (one line, naming file and key) when it is malformed."""
     path = Path(path)
@@ -172,8 +175,12 @@ def load_spec(path: Path) -> Spec:
     versions = data.get("versions", {})
     if not isinstance(versions, dict):
         raise UsageError(f"{path}: versions must be tables: [versions.\"SELECTOR\"]")
+    name = data.get("name") or path.stem
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
+        # the name is a folder of `doc --spec`'s output: `../../x` would write outside it
+        raise UsageError(f"{path}: name must be a plain name (letters, digits, '.', '_', '-'), not {name!r}")
     return Spec(
-        name=str(data.get("name") or path.stem), path=path, source=data["from"], target=data["to"],
+        name=name, path=path, source=data["from"], target=data["to"],
         description=str(data.get("description", "")),
         options=_options(data.get("options", {}), f"{path}: [options]"),
         expect=_checked(data.get("expect", {}), EXPECT_KEYS, f"{path}: [expect]"),

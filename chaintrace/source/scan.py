@@ -161,6 +161,8 @@ def open_tree(tree: Path | OpenTree, excludes: list[str] | None = None, includes
 
 def check_tree(tree: Path) -> Path:
     """Return the tree's resolved path, or raise UsageError when it is missing or not a folder."""
+    if not str(tree) or str(tree) != "." and not tree.parts:
+        raise UsageError("no tree given (an empty path)")
     if not tree.exists():
         raise UsageError(f"no such folder: {tree}")
     if not tree.is_dir():
@@ -189,8 +191,13 @@ def read_options(tree: Path, excludes: list[str] | None = None, includes: list[s
         except ValueError as error:
             raise UsageError(f"{config}: {error}") from None
         section = data.get("index", data)
-        options_excludes += list(section.get("exclude", []))
-        options_includes += list(section.get("include", []))
+        if not isinstance(section, dict):
+            raise UsageError(f"{config}: [index] must be a table, not {section!r}")
+        for key, into in (("exclude", options_excludes), ("include", options_includes)):
+            globs = section.get(key, [])
+            if not isinstance(globs, list) or not all(isinstance(glob, str) for glob in globs):
+                raise UsageError(f"{config}: {key} must be a list of glob strings, not {globs!r}")
+            into += globs
     options_excludes += excludes or []
     options_includes += includes or []
     return ScanOptions(tuple(options_excludes), tuple(options_includes))

@@ -6,6 +6,8 @@ docs/trace-schema.md); a label is short, a tooltip says everything.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import posixpath
 import textwrap
 
@@ -22,7 +24,8 @@ def where_in_cluster(file: str, line: int, mode: str) -> str:
 def link(template: str, file: str, line: int) -> str:
     if not template or not file:
         return ""
-    return template.replace("{file}", file).replace("{line}", str(line))
+    # the file name percent-encoded: a quote or a newline in it cannot leave the URL (Mermaid, DOT, SVG)
+    return template.replace("{file}", quote(file, safe="/")).replace("{line}", str(int(line)))
 
 
 def _site_where(site: dict, src_file: str) -> str:

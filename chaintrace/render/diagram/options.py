@@ -40,6 +40,15 @@ class DiagramOptions:
             raise UsageError(f"unknown cluster mode {self.cluster!r} (known: {', '.join(CLUSTERS)})")
         if self.rankdir not in RANKDIRS:
             raise UsageError(f"unknown rankdir {self.rankdir!r} (known: {', '.join(RANKDIRS)})")
+        if self.link_template:
+            from urllib.parse import urlsplit
+
+            try:
+                scheme = urlsplit(self.link_template.replace("{file}", "f").replace("{line}", "1")).scheme
+            except ValueError as error:
+                raise UsageError(f"--link-template is not a URL: {error}") from None
+            if scheme.lower() not in ("", "http", "https", "file") or any(c in self.link_template for c in "\0\n\r\"<>"):
+                raise UsageError(f"--link-template must be an http(s), file or relative URL, not {self.link_template!r}")
         if self.max_nodes < 1:
             raise UsageError(f"max_nodes must be at least 1, not {self.max_nodes}")
         # a list given by a caller would make the dataclass unhashable and mutable

@@ -76,38 +76,12 @@ def import_graph() -> dict[str, dict[str, int]]:
 
 
 def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
-    """Return the strongly connected components of more than one module (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
+    """Return the strongly connected components of more than one module, each sorted (networkx, an
+    implementation independent of chaintrace's own)."""
+    import networkx as nx
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for succ in graph.get(node, {}):
-            if succ not in index:
-                visit(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return sorted(found)
+    digraph = nx.DiGraph((module, target) for module, targets in graph.items() for target in targets)
+    return sorted(sorted(c) for c in nx.strongly_connected_components(digraph) if len(c) > 1)
 
 
 def describe_cycle(graph: dict[str, dict[str, int]], component: list[str]) -> str:

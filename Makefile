@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 TEST_CACHE ?= $(HOME)/.cache/chaintrace/test-index
 CHECK_CACHE ?= $(HOME)/.cache/chaintrace
 
-.PHONY: all venv test demo qemu bench check-qemu clean oracle
+.PHONY: all venv test demo qemu bench check-qemu clean oracle fuzz
 
 all: test
 
@@ -54,6 +54,10 @@ demo: venv
 oracle: venv
 	scripts/fetch-qemu --cache $(QEMU_CACHE) sid
 	$(BIN)/python bench/oracle/build-and-record --tree "$$(scripts/fetch-qemu --cache $(QEMU_CACHE) --print-path sid)"
+
+## The robustness suite (tests/test_robustness.py) twenty times longer, with a seed of its own (FUZZ_SEED=N to repeat one).
+fuzz: venv
+	CHAINTRACE_FUZZ_SCALE=20 CHAINTRACE_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} $(BIN)/python -m pytest -q tests/test_robustness.py tests/test_odd_trees.py tests/test_limits.py
 
 bench: venv
 	$(BIN)/python bench/index_bench.py

@@ -154,6 +154,11 @@ class Store:
                 self.db.execute("INSERT INTO tree_watch VALUES (?, ?, ?)",
                                 (root, options, seal(msgpack.packb((state[0], folders, files)), root, _WATCH)))
 
+    def forget_scan(self, root: str) -> None:
+        """Forget the tree's recorded scan: its next index scans and checks every file's facts."""
+        with self.transaction():
+            self.db.execute("DELETE FROM tree_watch WHERE root = ?", (root,))
+
     def indexed_keys(self, root: str) -> dict[str, str]:
         """Return path -> fact key of every file of an indexed tree; raise ChaintraceError when it was never indexed."""
         if self.tree_state(root) is None:

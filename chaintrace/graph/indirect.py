@@ -71,6 +71,7 @@ class Resolution:
     handoff: set[Location] = field(default_factory=set)
     invokers: dict[Location, list[str]] = field(default_factory=lambda: defaultdict(list))
     _stores: dict[tuple[str, int], list[Location]] = field(default_factory=dict)
+    _by_member: dict[str, dict[str, dict]] | None = None
 
     def stores(self, function_id: str, index: int) -> list[Location]:
         """Return the members (and external sinks) parameter `index` of `function_id` flows into."""
@@ -80,6 +81,16 @@ class Resolution:
             reached = self.flow.reach(parameter) if parameter is not None else set()
             self._stores[key] = sorted(loc for loc in reached if loc[0] in ("f", "x"))
         return self._stores[key]
+
+    def by_member_name(self, member: str) -> dict[str, dict]:
+        """Return every function stored in a member named `member` of any struct (the --sound fallback)."""
+        if self._by_member is None:  # one pass over the points-to sets, not one per call site
+            self._by_member = defaultdict(dict)
+            for location, held in self.flow.points_to.items():
+                if location[0] == "f":
+                    for target, proof in held.items():
+                        self._by_member[location[2]].setdefault(target, {**proof, "how": "name-only"})
+        return self._by_member.get(member, {})
 
     def is_handoff(self, location: Location) -> bool:
         """Return True for a member a registrar stores into (or a registration member such as `.notify`)."""
@@ -261,7 +272,7 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
             data["member"] = f"{location[1]}.{location[2]}"  # what object sensitivity checks (query.objects)
         if not location[1]:
             if resolution.sound:
-                found = _by_member_name(flow, location[2])
+                found = resolution.by_member_name(location[2])
                 data["confidence"] = "low"
             else:
                 found = {}
@@ -275,13 +286,3 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
     if not found:
         cg.diagnostics.append({"kind": kind, "caller": icall.caller, "file": call.file, "line": call.line,
                                "col": call.col, "callee": call.callee, "reason": reason})
-
-
-def _by_member_name(flow: ValueFlow, member: str) -> dict[str, dict]:
-    """Return every function stored in a member named `member` of any struct (the --sound fallback)."""
-    found: dict[str, dict] = {}
-    for location, held in flow.points_to.items():
-        if location[0] == "f" and location[2] == member:
-            for target, proof in held.items():
-                found.setdefault(target, {**proof, "how": "name-only"})
-    return found

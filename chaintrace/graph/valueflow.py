@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
 from chaintrace.graph.types import Types
@@ -48,13 +48,6 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|union\s+)*[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*\s*\**\s*\)\s*")
 # `a->b`, `a.b`, `(*a).b`, `a->b.c`: the last member and its base.
 _MEMBER = re.compile(r"^(?P<base>.+?)\s*(?:->|\.)\s*(?P<field>[A-Za-z_]\w*)$", re.S)
-
-
-@dataclass
-class Flow:
-    """A points-to set: the functions a location may hold, each with the proof that put it there."""
-
-    functions: dict[str, dict] = field(default_factory=dict)
 
 
 class ValueFlow:
@@ -284,6 +277,9 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[Val
             target = symbols.resolve_function(ref.file, ref.name)
             if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
                 continue
+            if ref.usage == "argument":
+                _bind_argument(flow, ref, target.id)
+                continue
             location, how = address_location(flow, ref)
             if location is not None and ref.usage == "initializer" and ref.lhs and not ref.function:
                 flow.initialized.append((ref.file, ref.lhs, location, target.id))
@@ -304,7 +300,6 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[Val
                 continue
             location, kind = indirect_location(flow, call)
             indirect.append(IndirectCall(call, caller, location, kind))
-    _bind_function_arguments(flow, facts, direct_callee)
     flow.solve()
     _bind_indirect_arguments(flow, indirect)
     return flow, indirect
@@ -314,23 +309,15 @@ def _field_name(location: Location) -> str:
     return location[2] if location[0] == "f" else ""
 
 
-def _bind_function_arguments(flow: ValueFlow, facts: list[FileFacts], direct_callee) -> None:
-    """Give each parameter the functions passed to it by name (`prop_add(p, set_bool)`)."""
-    symbols = flow.symbols
-    for file_facts in facts:
-        for ref in file_facts.refs:
-            if ref.usage != "argument" or ref.arg_index < 0 or not ref.function:
-                continue
-            target = symbols.resolve_function(ref.file, ref.name)
-            if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
-                continue
-            callee = symbols.resolve_function(ref.file, ref.call)
-            if callee is None:
-                continue
-            parameter = flow.parameter_location(callee.id, ref.arg_index)
-            if parameter is not None:
-                flow.add_address(parameter, target.id, proof_of(ref, how="parameter flow", call=ref.call,
-                                                                arg_index=ref.arg_index))
+def _bind_argument(flow: ValueFlow, ref: FunctionRef, target_id: str) -> None:
+    """Give the parameter a function is passed to by name that function (`prop_add(p, set_bool)`)."""
+    if ref.arg_index < 0 or not ref.function:
+        return
+    callee = flow.symbols.resolve_function(ref.file, ref.call)
+    parameter = flow.parameter_location(callee.id, ref.arg_index) if callee is not None else None
+    if parameter is not None:
+        flow.add_address(parameter, target_id, proof_of(ref, how="parameter flow", call=ref.call,
+                                                        arg_index=ref.arg_index))
 
 
 def _bind_indirect_arguments(flow: ValueFlow, indirect: list[IndirectCall]) -> None:

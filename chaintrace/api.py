@@ -120,6 +120,7 @@ class TraceQuery:
     avoid: tuple[str, ...] = ()  # functions no path touches
     edges: tuple[str, ...] = ()  # edge kinds to follow (empty: every kind)
     sites: str = ""  # a regex: only target sites whose statement matches count ("": all)
+    undecided: bool = False  # follow calls whose receiver picks the callee even where the path does not decide it
 
     def __post_init__(self) -> None:
         for name in ("via", "avoid", "edges"):
@@ -128,6 +129,8 @@ class TraceQuery:
                 raise UsageError(f"{name} must be a list of names, not {value!r}")
             object.__setattr__(self, name, tuple(value))
         check_edge_kinds(self.edges)
+        if type(self.undecided) is not bool:
+            raise UsageError(f"undecided must be true or false, not {self.undecided!r}")
         for name, value in (("max_paths", self.max_paths), ("max_depth", self.max_depth)):
             if (value is not None or name == "max_paths") and not (type(value) is int and value >= 0):
                 raise UsageError(f"{name} must be a whole number, 0 or more, not {value!r}")
@@ -139,14 +142,16 @@ class TraceQuery:
     def as_dict(self) -> dict:
         """Return the query as the JSON object snapshots and check results carry."""
         return {"from": self.source, "to": self.target, "max_paths": self.max_paths, "max_depth": self.max_depth,
-                "via": list(self.via), "avoid": list(self.avoid), "edges": list(self.edges), "sites": self.sites}
+                "via": list(self.via), "avoid": list(self.avoid), "edges": list(self.edges), "sites": self.sites,
+                "undecided": self.undecided}
 
     @classmethod
     def from_dict(cls, data: dict) -> TraceQuery:
         """Return the query of an `as_dict` object (a snapshot's `query`; missing options take their defaults)."""
         try:
             return cls(str(data["from"]), str(data["to"]), data.get("max_paths", 50), data.get("max_depth"),
-                       data.get("via", ()), data.get("avoid", ()), data.get("edges", ()), str(data.get("sites", "")))
+                       data.get("via", ()), data.get("avoid", ()), data.get("edges", ()), str(data.get("sites", "")),
+                       data.get("undecided", False))
         except (KeyError, TypeError, AttributeError) as error:
             raise UsageError(f"bad trace query {data!r}: {error}") from None
 
@@ -261,7 +266,7 @@ def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> t
     # a sound graph's trace follows every kind; a precise one leaves out dispatch unless asked
     kinds = list(query.edges) or (list(EDGE_KINDS) if tg.sound else None)
     result = trace_paths(tables, entry, sites, max_paths=query.max_paths, max_depth=query.max_depth,
-                         via=via_ids, avoid=avoid_ids, edge_kinds=kinds)
+                         via=via_ids, avoid=avoid_ids, edge_kinds=kinds, undecided=query.undecided or tg.sound)
     return result, shown_graph(tables, result)
 
 

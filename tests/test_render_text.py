@@ -76,7 +76,8 @@ def test_json_document_follows_the_schema(mini):
                                                     tree="fixtures/mini_qemu", version="mini")))
     assert document["schema"] == SCHEMA == "chaintrace.trace/1"
     assert set(document) == {"schema", "query", "tree", "version", "targets", "nodes", "edges", "paths", "counts",
-                             "diagnostics"}
+                             "diagnostics", "undecided"}
+    assert document["undecided"] == {"total": 0, "nearest": []} and document["query"]["undecided"] is False
     assert document["query"]["from"] == "qmp:migrate" and document["query"]["entry"] == "qmp_migrate"
     target = document["targets"][1]
     assert {k: target[k] for k in ("kind", "function", "file", "line")} == {

@@ -35,7 +35,7 @@ def test_snapshot_content_is_canonical(v1_snapshot):
     data = json.loads(text)
     assert data["schema"] == SCHEMA and data["version"] == "1.0.0" and data["tree"] == "v1"
     assert data["query"] == {"from": "qmp:migrate", "to": "assign:threshold_size", "max_paths": 50, "max_depth": None,
-                             "via": [], "avoid": [], "edges": [], "sites": ""}
+                             "via": [], "avoid": [], "edges": [], "sites": "", "undecided": False}
     assert [f["id"] for f in data["functions"]] == sorted(f["id"] for f in data["functions"])
     assert {"migrate_fd_connect", "migration/migration.c::migration_thread"} <= {f["id"] for f in data["functions"]}
     assert ("migrate_fd_connect", "migration/migration.c::migration_thread", "thread") in {

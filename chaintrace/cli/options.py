@@ -1,7 +1,7 @@
 """The options commands share, added to their parsers here and read back into one `api.TraceQuery`.
 
 `trace`, `doc`, `snapshot` and `diff` take the same trace options
-(`--max-paths`, `--max-depth`, `--via`, `--avoid`, `--edges`, `--sites`);
+(`--max-paths`, `--max-depth`, `--via`, `--avoid`, `--edges`, `--sites`, `--undecided`);
 `callers`/`callees` take `--edges`.  They are added by `add_trace_arguments`
 and read by `trace_query` (or `query_changes`, for the commands whose query
 may come from a spec), so a value is checked once, by `TraceQuery`.  The
@@ -67,6 +67,10 @@ def add_trace_arguments(parser: argparse.ArgumentParser, style: str) -> None:
     add_edges_argument(parser, style)
     if "sites" in words:
         parser.add_argument("--sites", default=None if style == "query" else "", metavar="REGEX", help=words["sites"])
+    parser.add_argument("--undecided", action="store_true", default=None if style == "query" else False,
+                        help="also follow calls whose receiver picks the callee at run time where nothing on the "
+                             "path decides which (`klass->io_close(ioc)`: every class's; default: only where "
+                             "the path made the object it calls through)")
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +135,8 @@ def trace_query(args: argparse.Namespace) -> api.TraceQuery:
     """
     target = args.target[0] if isinstance(args.target, list) else args.target
     return api.TraceQuery(args.source, target, args.max_paths, args.max_depth, tuple(args.via),
-                          tuple(args.avoid), edge_kinds(args.edges), getattr(args, "sites", None) or "")
+                          tuple(args.avoid), edge_kinds(args.edges), getattr(args, "sites", None) or "",
+                          bool(args.undecided))
 
 
 def more_targets(args: argparse.Namespace) -> list[str]:
@@ -146,7 +151,8 @@ def query_changes(args: argparse.Namespace) -> dict:
     spec, for the tree's version).
     """
     given = {"max_paths": args.max_paths, "max_depth": args.max_depth, "via": tuple(args.via),
-             "avoid": tuple(args.avoid), "edges": edge_kinds(args.edges), "sites": args.sites}
+             "avoid": tuple(args.avoid), "edges": edge_kinds(args.edges), "sites": args.sites,
+             "undecided": args.undecided or None}
     changes = {name: value for name, value in given.items() if value not in (None, (), "")}
     api.TraceQuery("", "", **changes)
     return changes

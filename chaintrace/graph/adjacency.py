@@ -7,7 +7,10 @@ importing networkx alone a third of a second; so each resolved graph state
 also keeps this form: node ids sorted (a node's index is its rank), and the
 edges in both directions as CSR arrays (per node, an offset into one array
 of neighbours and one of flags), sorted by neighbour. A flag is
-`kind code * 2 + low`, `low` being 1 for a low-confidence edge. A third
+`kind code * 4 + undecided * 2 + low`, `low` being 1 for a low-confidence
+edge and `undecided` 1 for a call whose receiver picks among several
+targets (`kinds.undecided`: a trace takes it only where its path decides
+which). A third
 CSR (`simple_*`) has each successor once, without self-loops: the chop of
 an unfiltered trace is read from it. Each node
 also keeps the rank of its strongly connected component (over every edge),
@@ -33,12 +36,12 @@ import struct
 from array import array
 from bisect import bisect_left
 from itertools import accumulate, chain
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from chaintrace.graph.kinds import EDGE_KINDS
 
-FORMAT = 6  # bump when the byte layout changes: old blobs are rebuilt, never misread
+FORMAT = 7  # bump when the byte layout changes: old blobs are rebuilt, never misread
 _MAGIC = b"ctad"
 
 
@@ -68,13 +71,15 @@ class Adjacency:
     _ARRAY_CODES = ("i", "i", "b", "i", "i", "b", "i", "i", "i", "i", "i", "i", "i", "i", "i", "i")
 
     @classmethod
-    def from_edges(cls, ids: Iterable[str], edges: Iterable[tuple[str, str, str, bool]]) -> Adjacency:
-        """Return the adjacency of the nodes `ids` and the edges (src, dst, kind, low); edge ends join the nodes."""
+    def from_edges(cls, ids: Iterable[str], edges: Iterable[tuple]) -> Adjacency:
+        """Return the adjacency of the nodes `ids` and the edges (src, dst, kind, low[, undecided]); edge ends
+        join the nodes."""
         edges = list(edges)
         names = sorted(set(ids) | {src for src, *_ in edges} | {dst for _, dst, *_ in edges})
         index = {node: i for i, node in enumerate(names)}
-        triples = sorted({(index[src], index[dst], EDGE_KINDS.index(kind) * 2 + bool(low))
-                          for src, dst, kind, low in edges})
+        triples = sorted({(index[edge[0]], index[edge[1]],
+                           EDGE_KINDS.index(edge[2]) * 4 + bool(len(edge) > 4 and edge[4]) * 2 + bool(edge[3]))
+                          for edge in edges})
         out = _csr(len(names), triples)
         back = _csr(len(names), sorted((dst, src, flag) for src, dst, flag in triples))
         successors = [[other for other in dict.fromkeys(out[1][out[0][i]:out[0][i + 1]]) if other != i]
@@ -152,11 +157,13 @@ class Adjacency:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def allowed(self, kinds: Iterable[str] | None = None, min_confidence: str = "low") -> bytes:
-        """Return a table flag -> 1 when an edge with that flag passes the filter (kinds, confidence)."""
+    def allowed(self, kinds: Iterable[str] | None = None, min_confidence: str = "low", undecided: bool = True) -> bytes:
+        """Return a table flag -> 1 when an edge with that flag passes the filter (kinds, confidence, and
+        whether undecided edges do)."""
         wanted = set(kinds or EDGE_KINDS)
-        return bytes(int(EDGE_KINDS[flag // 2] in wanted and (min_confidence == "low" or not flag % 2))
-                     for flag in range(2 * len(EDGE_KINDS)))
+        return bytes(int(EDGE_KINDS[flag // 4] in wanted and (min_confidence == "low" or not flag % 2)
+                         and (undecided or not flag & 2))
+                     for flag in range(4 * len(EDGE_KINDS)))
 
     def neighbours(self, node: int, forward: bool, allowed: bytes) -> Iterator[int]:
         """Yield the successors (or predecessors) of `node` along allowed edges, in index order, once each."""
@@ -170,21 +177,23 @@ class Adjacency:
 
     def kinds_between(self, src: int, dst: int) -> list[tuple[str, bool]]:
         """Return [(kind, low)] of the edges from `src` to `dst`."""
-        found = []
-        for j in range(self.out_offsets[src], self.out_offsets[src + 1]):
-            if self.out_nodes[j] == dst:
-                flag = self.out_flags[j]
-                found.append((EDGE_KINDS[flag // 2], bool(flag % 2)))
-        return found
+        return [(EDGE_KINDS[flag // 4], bool(flag % 2)) for flag in self.flags_between(src, dst)]
+
+    def flags_between(self, src: int, dst: int) -> list[int]:
+        """Return the flags of the edges from `src` to `dst` (see the module docstring)."""
+        return [self.out_flags[j] for j in range(self.out_offsets[src], self.out_offsets[src + 1])
+                if self.out_nodes[j] == dst]
 
     # -- walks --------------------------------------------------------------
     def reach(self, starts: Iterable[int], forward: bool, allowed: bytes, banned: frozenset[int] = frozenset(),
-              depth: int | None = None, within: dict | set | None = None) -> dict[int, int]:
+              depth: int | None = None, within: dict | set | None = None,
+              extra: Mapping[int, Iterable[int]] | None = None) -> dict[int, int]:
         """Return {node: distance} of the nodes reachable from `starts` (distance 0) in breadth-first order.
 
         Walks along the edges (`forward`) or against them, over allowed edges
         only, never entering `banned`; with `depth`, no further than that;
-        with `within`, only among those nodes.
+        with `within`, only among those nodes; `extra` adds edges of the walk's
+        direction (node -> nodes) that the flags leave out.
         """
         if within is not None:
             banned = _Outside(within, banned)
@@ -196,7 +205,7 @@ class Adjacency:
                 distance[start] = 0
                 frontier.append(start)
         hops = 0
-        if all(allowed) and not banned:  # no filter: whole slices, the simple CSR forward
+        if all(allowed) and not banned and not extra:  # no filter: whole slices, the simple CSR forward
             offsets, nodes = (self.simple_offsets, self.simple_nodes) if forward else (offsets, nodes)
             while frontier and (depth is None or hops < depth):
                 hops += 1
@@ -215,6 +224,10 @@ class Adjacency:
                 for j in range(offsets[node], offsets[node + 1]):
                     other = nodes[j]
                     if other not in distance and allowed[flags[j]] and other not in banned:
+                        distance[other] = hops
+                        following.append(other)
+                for other in extra.get(node, ()) if extra else ():
+                    if other not in distance and other not in banned:
                         distance[other] = hops
                         following.append(other)
             frontier = following
@@ -240,10 +253,17 @@ class Adjacency:
             return []
         return sorted(_walk_ranks(last, self.comp_out_offsets, self.comp_out, last, within=reaching))
 
-    def successors_among(self, members: dict[int, object] | set[int], allowed: bytes) -> dict[int, list[int]]:
-        """Return {node: its successors inside `members`, self-loops and repeats dropped} for every member."""
+    def successors_among(self, members: dict[int, object] | set[int], allowed: bytes,
+                         extra: Mapping[int, Iterable[int]] | None = None) -> dict[int, list[int]]:
+        """Return {node: its successors inside `members`, self-loops and repeats dropped} for every member
+        (`extra`: more successors the flags leave out)."""
         offsets, nodes, flags = self.out_offsets, self.out_nodes, self.out_flags
         succ: dict[int, list[int]] = {}
+        if extra:
+            for node, found in self.successors_among(members, allowed).items():
+                more = [other for other in extra.get(node, ()) if other in members and other != node]
+                succ[node] = sorted(set(found) | set(more)) if more else found
+            return succ
         if all(allowed):  # no filter: a slice per node of the simple CSR
             offsets, nodes = self.simple_offsets, self.simple_nodes
             for node in sorted(members):
@@ -303,8 +323,8 @@ def _check(nodes: int, arrays: list[array]) -> None:
 
     if not (ranks >= 0 and csr(out_offsets, out_nodes, nodes, nodes) and csr(in_offsets, in_nodes, nodes, nodes)
             and csr(simple_offsets, simple_nodes, nodes, nodes) and len(out_flags) == len(out_nodes)
-            and len(in_flags) == len(in_nodes) and within(out_flags, 2 * len(EDGE_KINDS))
-            and within(in_flags, 2 * len(EDGE_KINDS)) and len(components) == nodes and within(components, ranks)
+            and len(in_flags) == len(in_nodes) and within(out_flags, 4 * len(EDGE_KINDS))
+            and within(in_flags, 4 * len(EDGE_KINDS)) and len(components) == nodes and within(components, ranks)
             and csr(comp_offsets, comp_nodes, ranks, nodes) and len(comp_nodes) == nodes
             and csr(comp_in_offsets, comp_in, ranks, ranks) and csr(comp_out_offsets, comp_out, ranks, ranks)
             and len(inner) == ranks and within(inner, len(simple_nodes) + 1)):

@@ -281,8 +281,30 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
             reason = f"no function is stored in {location[1]}.{location[2]}"
     elif location[0] == "v" and (location[1], location[2], location[3]) in flow.symbols.locals and not found:
         reason = "parameter: no caller passes it a function" if call.via == "param" else reason
+    extra = {"choice": _choice(call, len(found))} if kind == "ops" else {}
     for target, proof in found.items():
-        cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee), proof=proof, **data)
+        cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee, **extra), proof=proof, **data)
     if not found:
         cg.diagnostics.append({"kind": kind, "caller": icall.caller, "file": call.file, "line": call.line,
                                "col": call.col, "callee": call.callee, "reason": reason})
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+# the identifiers of a callee expression that are not members: `se` in `se->ops->save_live_iterate`
+_BASE = re.compile(r"(->|\.)?\s*([A-Za-z_]\w*)")
+
+
+def _choice(call: CallSite, targets: int) -> str:
+    """Return how a call through a member picks its callee among the `targets` the member may hold.
+
+    `each`: the call sits in a loop over its receivers (`QTAILQ_FOREACH(se,
+    ...) se->ops->save_live_iterate(...)`), so every registered target runs;
+    `one`: a single function may be there; `receiver`: the receiver's run-time
+    value picks one of several, which only what the path did can decide
+    (`klass->io_close(ioc)`: the class of `ioc`).
+    """
+    bases = {match.group(2) for match in _BASE.finditer(call.callee) if not match.group(1)}
+    for loop in call.context.loops:
+        if bases & set(_IDENTIFIER.findall(loop.condition)):
+            return "each"
+    return "one" if targets == 1 else "receiver"

@@ -22,6 +22,14 @@ def kind_order(kind: str) -> int:
     return EDGE_KINDS.index(kind) if kind in EDGE_KINDS else len(EDGE_KINDS)
 
 
+
+def undecided(kind: str, data: dict) -> bool:
+    """Return True for an `ops` edge every site of which lets the receiver's run-time value pick among several
+    targets (site `choice` "receiver", see `graph.indirect`): a path takes it only where the path decides it."""
+    sites = data.get("sites") or ()
+    return kind == "ops" and bool(sites) and all(site.get("choice") == "receiver" for site in sites)
+
+
 # Bump whenever resolution changes which edges a graph has: stored graphs of another version are
 # never read (the facts stay; only the graph is resolved again).
-RESOLVER_VERSION = 3
+RESOLVER_VERSION = 4

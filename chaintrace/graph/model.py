@@ -43,7 +43,7 @@ import networkx as nx
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import CallSite, Context
 from chaintrace.graph.adjacency import Adjacency
-from chaintrace.graph.kinds import kind_order
+from chaintrace.graph.kinds import kind_order, undecided
 
 NodeRow = tuple[str, str, str, int, int, bool, bool]  # id, name, file, line, end_line, static, external
 EdgeRow = tuple[str, str, str, dict]  # src, dst, kind, data
@@ -160,7 +160,7 @@ class CallGraph:
     def adjacency(self) -> Adjacency:
         """Return the graph's integer form for fast walks (built once, until the graph changes)."""
         if self._adjacency is None:
-            edges = ((src, dst, kind, data.get("confidence") == "low")
+            edges = ((src, dst, kind, data.get("confidence") == "low", undecided(kind, data))
                      for src, dst, kind, data in self.graph.edges(keys=True, data=True))
             self._adjacency = Adjacency.from_edges(self.graph.nodes, edges)
         return self._adjacency

@@ -18,7 +18,8 @@ from chaintrace.query.paths import Distances, Succ
 
 
 def chop_between(adj: Adjacency, source: int, target: int, allowed: bytes, banned: frozenset[int],
-                 forward: dict[int, dict[int, int]], shared: dict | None = None) -> tuple[Succ, Distances]:
+                 forward: dict[int, dict[int, int]], shared: dict | None = None,
+                 extra: dict[int, list[int]] | None = None) -> tuple[Succ, Distances]:
     """Return the chop between two node indexes as successor lists, and each node's distance to `target`.
 
     `shared` is given for walks over every edge with nothing banned: then
@@ -28,7 +29,8 @@ def chop_between(adj: Adjacency, source: int, target: int, allowed: bytes, banne
     component (the targets of one component are reached from the same
     nodes). Otherwise `forward` caches the walks from each source: a walk
     back from the target among the nodes reached is the chop (a shortest
-    path from a chop node to `target` stays inside it).
+    path from a chop node to `target` stays inside it). `extra` adds edges the flags leave out
+    (`query.decided`).
     """
     if source in banned or target in banned:
         return {}, Distances.finished({})
@@ -42,14 +44,18 @@ def chop_between(adj: Adjacency, source: int, target: int, allowed: bytes, banne
             return {}, Distances.finished({})
         return whole, Distances(target, whole.predecessors)
     if source not in forward:
-        forward[source] = adj.reach([source], True, allowed, banned)
+        forward[source] = adj.reach([source], True, allowed, banned, extra=extra)
     reached = forward[source]
     if target not in reached:
         return {}, Distances.finished({})
+    back: dict[int, list[int]] = {}
+    for caller, callees in (extra or {}).items():
+        for callee in callees:
+            back.setdefault(callee, []).append(caller)
     # walking back only among the nodes reached forward finds the chop itself: a path from one of them
     # to the target never leaves them (they hold whatever they reach)
-    backward = adj.reach([target], False, allowed, banned, within=reached)
-    return adj.successors_among(backward, allowed), Distances.finished(backward)
+    backward = adj.reach([target], False, allowed, banned, within=reached, extra=back)
+    return adj.successors_among(backward, allowed, extra), Distances.finished(backward)
 
 
 class ComponentChop(Mapping):
@@ -115,7 +121,8 @@ class ComponentChop(Mapping):
 
 
 def layered_chop(adj: Adjacency, stops: list[int], allowed: bytes, banned: frozenset[int],
-                 forward: dict, shared: dict | None) -> tuple[Succ, bool, Distances | None]:
+                 forward: dict, shared: dict | None,
+                 extra: dict[int, list[int]] | None = None) -> tuple[Succ, bool, Distances | None]:
     """Return the chop through `stops` in order, over nodes `leg * len(adj) + node`, whether the legs are disjoint,
     and (for a single leg) each node's distance to the end."""
     size = len(adj)
@@ -123,7 +130,7 @@ def layered_chop(adj: Adjacency, stops: list[int], allowed: bytes, banned: froze
     seen: set[int] = set()
     disjoint = True
     for leg, (a, b) in enumerate(zip(stops, stops[1:])):
-        part, distance = chop_between(adj, a, b, allowed, banned, forward, shared)
+        part, distance = chop_between(adj, a, b, allowed, banned, forward, shared, extra)
         if len(stops) == 2:  # one leg: its nodes are the graph's
             return part, True, distance
         disjoint = disjoint and not (set(part) - {a}) & seen

@@ -18,6 +18,7 @@ The facts come from the graph (`graph.objects`: `passes_of`,
 from __future__ import annotations
 
 from chaintrace.graph.adjacency import Adjacency
+from chaintrace.graph.kinds import undecided
 from chaintrace.query.lookup import GraphLookup
 
 DISPATCH_KINDS = ("ops", "dispatch")
@@ -29,8 +30,8 @@ CALLEE_DEPTH = 4
 class ObjectCheck:
     """The feasibility check of one trace, with its lookups cached across the paths it sees."""
 
-    def __init__(self, graph: GraphLookup, adj: Adjacency) -> None:
-        self.graph, self.adj = graph, adj
+    def __init__(self, graph: GraphLookup, adj: Adjacency, strict: bool = False) -> None:
+        self.graph, self.adj, self.strict = graph, adj, strict
         self._direct = adj.allowed(["direct"])
         self._passed: dict[str, list[str]] = {}  # function -> objects it or its direct callees pass
         self._members: dict[str, dict[str, list[str]]] = {}
@@ -39,27 +40,33 @@ class ObjectCheck:
     def feasible(self, path: list[str]) -> bool:
         """Return False when a hop of `path` dispatches through an object made on the path to a function it lacks."""
         for index in range(1, len(path)):
-            members = self._dispatch_members(path[index - 1], path[index])
-            if members and not self._hop_allowed(path[:index], path[index], members):
+            members, receiver = self._dispatch_members(path[index - 1], path[index])
+            if members and not self._hop_allowed(path[:index], path[index], members, self.strict and receiver):
                 self.dropped += 1
                 return False
         return True
 
-    def _dispatch_members(self, caller: str, callee: str) -> set[str]:
-        """Return the members a hop calls through, or nothing when another kind of edge joins the two too."""
+    def _dispatch_members(self, caller: str, callee: str) -> tuple[set[str], bool]:
+        """Return the members a hop calls through and whether the receiver picks the callee (`kinds.undecided`),
+        or no members when another kind of edge joins the two too, or a call that runs every target
+        (`each`) or the only one (`one`): those need no deciding."""
         edges = self.graph.edges_between(caller, callee)
         if not edges or any(kind not in DISPATCH_KINDS or not data.get("member") for kind, data in edges):
-            return set()
-        return {data["member"] for _, data in edges}
+            return set(), False
+        if any(kind == "ops" and not undecided(kind, data) for kind, data in edges):
+            return set(), False
+        return {data["member"] for _, data in edges}, all(undecided(kind, data) for kind, data in edges)
 
-    def _hop_allowed(self, prefix: list[str], callee: str, members: set[str]) -> bool:
+    def _hop_allowed(self, prefix: list[str], callee: str, members: set[str], must_decide: bool) -> bool:
+        """Return True when the objects `prefix` handed on let the hop go to `callee`; when none of them holds
+        the member's struct, True unless `must_decide` (a strict trace takes an undecided hop only when decided)."""
         objects = self._objects([name for function in prefix for name in self._passed_by(function)])
         for member in members:
             struct = member.split(".", 1)[0] + "."
             relevant = [held for held in objects.values() if any(key.startswith(struct) for key in held)]
             if relevant and any(callee in held.get(member, ()) for held in relevant):
                 return True
-            if not relevant:
+            if not relevant and not must_decide:
                 return True
         return False
 

@@ -65,12 +65,17 @@ class TargetTrace:
 
 @dataclass
 class Trace:
-    """The answer to a trace query: the entry, the query's parameters, one TargetTrace per site."""
+    """The answer to a trace query: the entry, the query's parameters, one TargetTrace per site, the indirect
+    calls on the way left without a callee (`diagnostics`), and the nearest calls not followed because their
+    receiver picks among callees that lead to a target and the path does not decide which (`undecided`,
+    `undecided_total` in all: `query.decided`)."""
 
     entry: str
     query: dict
     targets: list[TargetTrace]
     diagnostics: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
+    undecided_total: int = 0
 
 
 def counts_by_target(trace: Trace) -> list[dict]:

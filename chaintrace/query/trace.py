@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import TRACE_KINDS
 from chaintrace.query.chop import ComponentChop, layered_chop, layered_components
+from chaintrace.query.decided import closed_doors, decidable_hops
 from chaintrace.query.lookup import GraphLookup, find_function
 from chaintrace.query.objects import ObjectCheck
 from chaintrace.query.paths import count_paths, iter_paths
@@ -42,17 +43,24 @@ MAX_DROPPED = 300
 
 def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
           max_depth: int | None = None, via: Iterable[str] = (), avoid: Iterable[str] = (),
-          edge_kinds: Iterable[str] | None = None, min_confidence: str = "low") -> Trace:
-    """Return the paths from `entry` to every target site (see the module docstring for the filters)."""
+          edge_kinds: Iterable[str] | None = None, min_confidence: str = "low", undecided: bool = False) -> Trace:
+    """Return the paths from `entry` to every target site (see the module docstring for the filters).
+
+    `undecided` follows every call whose receiver picks the callee at run time; by default a path takes
+    one only where the path itself decides it (`query.decided`).
+    """
     entry = find_function(graph, entry)
     via = [find_function(graph, v) for v in via]
     avoid = [find_function(graph, a) for a in avoid]
     kinds = tuple(edge_kinds or TRACE_KINDS)
     query = {"entry": entry, "max_paths": max_paths, "max_depth": max_depth, "via": via, "avoid": avoid,
-             "edge_kinds": list(kinds), "min_confidence": min_confidence}
+             "edge_kinds": list(kinds), "min_confidence": min_confidence, "undecided": undecided}
     adj = graph.adjacency()
-    walk = _Walk(graph, adj, adj.allowed(kinds, min_confidence), frozenset(i for i in map(adj.index, avoid) if i is not None),
-                 max_paths, max_depth)
+    banned = frozenset(i for i in map(adj.index, avoid) if i is not None)
+    allowed = adj.allowed(kinds, min_confidence, undecided=undecided)
+    start = adj.index(entry)
+    extra = None if undecided or start is None else decidable_hops(graph, adj, start, allowed, banned)
+    walk = _Walk(graph, adj, allowed, banned, max_paths, max_depth, extra)
     results: list[TargetTrace] = []
     done: dict[str, tuple[list[list[str]], PathCount, int]] = {}
     for site in targets:
@@ -61,7 +69,11 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
         paths, count, chop_size = done[site.function]
         results.append(TargetTrace(site, paths, count, chop_size))
     diagnostics = graph.diagnostics_of({adj.ids[node] for node in walk.chop_nodes})
-    return Trace(entry, query, results, diagnostics)
+    doors: tuple[list[dict], int] = ([], 0)
+    if extra is not None and start in walk.forward:  # the undecided calls left out that would reach a target
+        ends = [node for node in {adj.index(result.site.function) for result in results} if node is not None]
+        doors = closed_doors(graph, adj, walk.forward[start], ends, allowed, extra)
+    return Trace(entry, query, results, diagnostics, *doors)
 
 
 @dataclass
@@ -74,9 +86,10 @@ class _Walk:
     banned: frozenset[int]
     max_paths: int
     max_depth: int | None
+    extra: dict[int, list[int]] | None = None  # the undecided hops a path may take (`query.decided`); None: all
 
     def __post_init__(self) -> None:
-        self.objects = ObjectCheck(self.graph, self.adj)
+        self.objects = ObjectCheck(self.graph, self.adj, strict=self.extra is not None)
         self.forward: dict = {}  # source index -> the nodes reached from it (filtered walks)
         self.shared: dict = {}  # (source, target component) -> ComponentChop (unfiltered walks)
         self.chop_nodes: set[int] = set()
@@ -92,7 +105,7 @@ class _Walk:
         # unfiltered and without avoid, each leg's components are the whole graph's
         whole = not self.banned and all(self.allowed)
         layered, disjoint, distance = layered_chop(adj, stops, self.allowed, self.banned, self.forward,
-                                                   self.shared if whole else None)
+                                                   self.shared if whole else None, self.extra)
         start, end = stops[0], via * size + stops[-1]
         if start == end and start not in layered:
             layered = {**layered, start: []}

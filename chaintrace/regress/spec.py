@@ -5,7 +5,7 @@ A spec file holds one spec (see docs/checks.md):
     name = "migrate-threshold-size"
     from = "qmp:migrate"
     to = "assign:threshold_size"
-    [options]   max_paths, max_depth, via, avoid, edges, sites
+    [options]   max_paths, max_depth, via, avoid, edges, sites, undecided
     [expect]    reach, through, through_all, edges_allowed, edges_required,
                 max_length, min_paths, max_paths, statement, target_file
     [versions.">=10.0"]   note, skip, from, to, [..options], [..expect]
@@ -32,7 +32,8 @@ from chaintrace.api import TraceQuery
 from chaintrace.errors import UsageError
 
 KEYS = {"name", "description", "from", "to", "options", "expect", "versions"}
-OPTION_KEYS = {"max_paths": int, "max_depth": int, "via": list, "avoid": list, "edges": list, "sites": str}
+OPTION_KEYS = {"max_paths": int, "max_depth": int, "via": list, "avoid": list, "edges": list, "sites": str,
+               "undecided": bool}
 EXPECT_KEYS = {"reach": bool, "through": list, "through_all": list, "edges_allowed": list, "edges_required": list,
                "max_length": int, "min_paths": int, "max_paths": int, "statement": str, "target_file": str,
                "paths": list}

@@ -67,6 +67,7 @@ def trace_document(cg: GraphLookup, trace: Trace, *, query: dict | None = None, 
                    "edges_by_kind": dict(sorted(Counter(edge["kind"] for edge in edges).items())),
                    **({"by_target": by_target} if (by_target := counts_by_target(trace)) else {})},
         "diagnostics": trace.diagnostics,
+        "undecided": {"total": trace.undecided_total, "nearest": trace.undecided},
     }
 
 

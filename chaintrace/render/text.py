@@ -154,4 +154,11 @@ def render_trace(cg: GraphLookup, trace: Trace) -> str:
         out.append(f"{len(trace.diagnostics)} indirect call(s) on the way could not be resolved, e.g.:")
         for diagnostic in trace.diagnostics[:5]:
             out.append(f"  {diagnostic['file']}:{diagnostic['line']} {diagnostic['callee']}: {diagnostic['reason']}")
+        out.append("")
+    if trace.undecided_total:
+        out.append(f"{trace.undecided_total} call(s) on the way were not followed: the receiver picks the callee at "
+                   "run time and nothing on the path decides which (--undecided follows them); nearest:")
+        for door in trace.undecided[:5]:
+            out.append(f"  {door['file']}:{door['line']} {door['callee']} in {door['caller'].rsplit('::', 1)[-1]}: "
+                       f"{door['targets']} callee(s) lead to the target")
     return "\n".join(out).rstrip() + "\n"

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from chaintrace.graph.adjacency import Adjacency
-from chaintrace.graph.kinds import kind_order
+from chaintrace.graph.kinds import kind_order, undecided
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
 from chaintrace.store.codec import seal, unseal
@@ -62,6 +62,7 @@ class GraphStore:
         self._adjacency: Adjacency | None = None
         self._nodes: dict[str, dict] = {}
         self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+        self._passes: dict[str, str] | None = None  # function -> JSON list of objects, once read whole
 
     def exists(self) -> bool:
         """Return True when the graph of this state has been saved."""
@@ -208,8 +209,9 @@ class GraphStore:
                 self._adjacency = None
             if self._adjacency is None:
                 nodes = [r[0] for r in self.db.execute("SELECT id FROM g_nodes WHERE state = ?", (self.state,))]
-                edges = self.db.execute("SELECT src, dst, kind, low FROM g_edges WHERE state = ?", (self.state,))
-                self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low)) for s, d, k, low in edges))
+                edges = self.db.execute("SELECT src, dst, kind, low, data FROM g_edges WHERE state = ?", (self.state,))
+                self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low), undecided(k, json.loads(data)))
+                                                               for s, d, k, low, data in edges))
                 with self.db:
                     self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
                                     (self.state, seal(self._adjacency.to_bytes(), self.state, _ADJACENCY)))
@@ -254,12 +256,20 @@ class GraphStore:
 
     def passes_of(self, functions: Iterable[str]) -> dict[str, list[str]]:
         """Return {function: [object names]} for those of `functions` that pass constant objects to calls."""
+        wanted = set(functions)
+        if self._passes is None and len(wanted) > 64:  # a trace asks for thousands: one read of the table
+            self._passes = {function: data for function, data in self.db.execute(
+                "SELECT function, data FROM g_passes WHERE state = ?", (self.state,))}
         found: dict[str, list[str]] = {}
-        for function in set(functions):
-            row = self.db.execute("SELECT data FROM g_passes WHERE state = ? AND function = ?",
-                                  (self.state, function)).fetchone()
-            if row:
-                found[function] = json.loads(row[0])
+        for function in wanted:
+            if self._passes is not None:
+                data = self._passes.get(function)
+            else:
+                row = self.db.execute("SELECT data FROM g_passes WHERE state = ? AND function = ?",
+                                      (self.state, function)).fetchone()
+                data = row[0] if row else None
+            if data:
+                found[function] = json.loads(data)
         return found
 
     def object_members(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:

@@ -1,0 +1,68 @@
+"""Calls whose receiver picks the callee (query/decided.py), through the real pipeline: fixtures/ops_choice.
+
+savevm_iterate calls every registered handler in a loop (choice `each`): traces take every callee.
+channel_close calls `klass->io_close(ioc)` once (choice `receiver`): no path from migrate_cleanup says
+which class `ioc` has, so a default trace takes neither callee and names the call; `--undecided` and
+`--sound` take both. channel_flush's member holds one function (choice `one`): traces take it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers.cli import REPO_ROOT, run_captured
+
+TREE = REPO_ROOT / "fixtures" / "ops_choice"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def trace(cache, source: str, target: str, *options: str) -> tuple[int, dict]:
+    run = run_captured(["trace", TREE, "--cache", cache, "--from", source, "--to", target, "--json", *options])
+    return run.code, json.loads(run.out) if run.out else {}
+
+
+def nodes(document: dict) -> list[list[str]]:
+    return [path["nodes"] for path in document["paths"]]
+
+
+@pytest.mark.parametrize("target", ["migration/ram.c::ram_save_iterate", "migration/dirty.c::dirty_save_iterate"])
+def test_a_call_in_a_loop_over_its_receivers_reaches_every_registered_function(cache, target):
+    code, document = trace(cache, "savevm_iterate", target)
+    assert code == 0 and nodes(document) == [["savevm_iterate", target]]
+    assert document["undecided"] == {"total": 0, "nearest": []}
+
+
+def test_a_member_with_one_function_is_followed(cache):
+    code, document = trace(cache, "migrate_cleanup", "io/channel-socket.c::socket_flush")
+    assert code == 0 and nodes(document) == [["migrate_cleanup", "channel_flush", "io/channel-socket.c::socket_flush"]]
+
+
+def test_a_call_the_receiver_decides_is_not_followed_and_is_named(cache):
+    code, document = trace(cache, "migrate_cleanup", "socket_close")
+    assert code == 1 and document["paths"] == []
+    assert document["targets"][0]["counts"]["paths_total"] == 0 and document["targets"][0]["counts"]["exact"]
+    assert document["undecided"]["total"] == 1
+    door = document["undecided"]["nearest"][0]
+    assert (door["caller"], door["file"], door["line"], door["callee"], door["member"], door["targets"], door["distance"]) \
+        == ("channel_close", "io/channel.c", 12, "klass->io_close", "ChannelClass.io_close", 1, 1)
+
+
+@pytest.mark.parametrize("option", ["--undecided", "--sound"])
+def test_undecided_and_sound_follow_it(cache, option):
+    code, document = trace(cache, "migrate_cleanup", "socket_close", option)
+    assert code == 0 and nodes(document) == [["migrate_cleanup", "channel_close", "socket_close"]]
+    assert document["undecided"] == {"total": 0, "nearest": []}
+
+
+def test_the_text_names_the_call_left_out(cache):
+    run = run_captured(["trace", TREE, "--cache", cache, "--from", "migrate_cleanup", "--to", "socket_close"])
+    assert run.code == 1
+    assert ("1 call(s) on the way were not followed: the receiver picks the callee at run time and nothing on the "
+            "path decides which (--undecided follows them); nearest:\n"
+            "  io/channel.c:12 klass->io_close in channel_close: 1 callee(s) lead to the target") in run.out

@@ -76,3 +76,15 @@ def test_more_jobs_than_files_start_no_more_workers(tmp_path: Path, monkeypatch)
         (tree / f"f{i}.c").write_text(f"int f{i}(void) {{ return {i}; }}\n")
     assert run_cli(["index", tree, "-j", "5000", "--cache", tmp_path / "cache", "--json"]) == 0
     assert asked and max(asked) <= (os.cpu_count() or 1)  # and workers.run starts at most one per job
+
+
+@pytest.mark.parametrize("depth, code", [(10, 0), (5_000, 1)])
+def test_a_function_stored_through_nested_parentheses_resolves_to_a_bound_without_recursion(
+        tmp_path: Path, capsys, depth: int, code: int) -> None:
+    # value flow types the receiver of `((...(s)...))->cb = f`: a few parentheses are read through (a path),
+    # thousands are given up on at a bound (no path, exit 1), never recursed into (RecursionError before)
+    (tmp_path / "a.c").write_text(
+        "struct S { void (*cb)(void); };\nstatic void f(void) {}\nvoid g(struct S *s)\n{\n"
+        f"    {'(' * depth}s{')' * depth}->cb = f;\n    s->cb();\n}}\n")
+    assert run_cli(["trace", tmp_path, "--cache", tmp_path / "cache", "--from", "g", "--to", "a.c::f"]) == code
+    assert "internal error" not in capsys.readouterr().err

@@ -38,6 +38,13 @@ def test_a_call_in_a_loop_over_its_receivers_reaches_every_registered_function(c
     assert document["undecided"] == {"total": 0, "nearest": []}
 
 
+@pytest.mark.parametrize("target", ["migration/ram.c::ram_save_complete", "migration/dirty.c::dirty_save_complete"])
+def test_a_receiver_passed_from_a_loop_in_the_caller_reaches_every_registered_function(cache, target):
+    code, document = trace(cache, "savevm_complete", target)
+    assert code == 0 and nodes(document) == [["savevm_complete", "migration/savevm.c::savevm_complete_one", target]]
+    assert [site["choice"] for edge in document["edges"] if edge["kind"] == "ops" for site in edge["sites"]] == ["each"]
+
+
 def test_a_member_with_one_function_is_followed(cache):
     code, document = trace(cache, "migrate_cleanup", "io/channel-socket.c::socket_flush")
     assert code == 0 and nodes(document) == [["migrate_cleanup", "channel_flush", "io/channel-socket.c::socket_flush"]]

@@ -138,8 +138,9 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
             caller = symbols.id_of(call.file, call.caller)
             if caller is not None and call.callee not in symbols.types:
                 _add_argument_functions(cg, symbols, resolution, call, caller, registered)
+    looped = _loop_fed_parameters(symbols, calls_by_function)
     for icall in indirect:
-        _add_indirect_call(cg, resolution, icall)
+        _add_indirect_call(cg, resolution, icall, looped)
 
 
 def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: list[IndirectCall],
@@ -254,7 +255,8 @@ def _add_registration(cg: CallGraph, symbols: Symbols, resolution: Resolution, c
     return (source, target, site["line"], site["col"])
 
 
-def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCall) -> None:
+def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCall,
+                       looped: set[tuple[str, int]] = frozenset()) -> None:
     """Add the ops or fnptr edges of an indirect call, or a diagnostic saying why there are none."""
     flow, call, location, kind = resolution.flow, icall.call, icall.location, icall.kind
     if location is None:
@@ -281,7 +283,7 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
             reason = f"no function is stored in {location[1]}.{location[2]}"
     elif location[0] == "v" and (location[1], location[2], location[3]) in flow.symbols.locals and not found:
         reason = "parameter: no caller passes it a function" if call.via == "param" else reason
-    extra = {"choice": _choice(call, len(found))} if kind == "ops" else {}
+    extra = {"choice": _choice(call, len(found), _looped_names(flow, icall.caller, looped))} if kind == "ops" else {}
     for target, proof in found.items():
         cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee, **extra), proof=proof, **data)
     if not found:
@@ -294,17 +296,47 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _BASE = re.compile(r"(->|\.)?\s*([A-Za-z_]\w*)")
 
 
-def _choice(call: CallSite, targets: int) -> str:
+def _choice(call: CallSite, targets: int, looped: set[str] = frozenset()) -> str:
     """Return how a call through a member picks its callee among the `targets` the member may hold.
 
     `each`: the call sits in a loop over its receivers (`QTAILQ_FOREACH(se,
-    ...) se->ops->save_live_iterate(...)`), so every registered target runs;
-    `one`: a single function may be there; `receiver`: the receiver's run-time
-    value picks one of several, which only what the path did can decide
-    (`klass->io_close(ioc)`: the class of `ioc`).
+    ...) se->ops->save_live_iterate(...)`), or its receiver is a parameter
+    (`looped`) a caller passes from such a loop (`qemu_savevm_complete(se,
+    f)` in one), so every registered target runs; `one`: a single function
+    may be there; `receiver`: the receiver's run-time value picks one of
+    several, which only what the path did can decide (`klass->io_close(ioc)`:
+    the class of `ioc`).
     """
     bases = {match.group(2) for match in _BASE.finditer(call.callee) if not match.group(1)}
+    if bases & looped:
+        return "each"
     for loop in call.context.loops:
         if bases & set(_IDENTIFIER.findall(loop.condition)):
             return "each"
     return "one" if targets == 1 else "receiver"
+
+
+def _loop_fed_parameters(symbols: Symbols, calls_by_function: dict[tuple[str, str], list[CallSite]]) -> set[tuple[str, int]]:
+    """Return (function id, parameter index) for each parameter some direct call passes a loop variable of a
+    loop around the call (`QTAILQ_FOREACH(se, ...) { qemu_savevm_complete(se, f); }`)."""
+    fed: set[tuple[str, int]] = set()
+    for calls in calls_by_function.values():
+        for call in calls:
+            if call.via != "name" or not call.context.loops:
+                continue
+            variables = {name for loop in call.context.loops for name in _IDENTIFIER.findall(loop.condition)}
+            for index, arg in enumerate(call.args):
+                if arg.strip() in variables:
+                    target = symbols.resolve_function(call.file, call.callee)
+                    if target is not None:
+                        fed.add((target.id, index))
+    return fed
+
+
+def _looped_names(flow: ValueFlow, function_id: str, looped: set[tuple[str, int]]) -> set[str]:
+    """Return the names of the parameters of `function_id` a caller passes from a loop over them."""
+    definition = flow.symbols.definition(function_id)
+    if definition is None:
+        return set()
+    return {param.name for index, param in enumerate(definition.params)
+            if param.name and (function_id, index) in looped}

@@ -14,6 +14,9 @@ from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.symbols import Symbols
 
 
+# Parenthesised expressions inside one another that `infer_types` reads before giving up: QEMU nests a few.
+MAX_NESTING = 32
+
 class Types:
     """Struct types of C expressions, from the tree's declarations, typedefs and struct definitions."""
 
@@ -40,18 +43,19 @@ class Types:
                     return self.canonical(bare_type(member.type))
         return None
 
-    def infer_type(self, expr: str, file: str, function: str) -> str:
+    def infer_type(self, expr: str, file: str, function: str, depth: int = 0) -> str:
         """Return the canonical struct type of a C expression (`se->ops`, `DEVICE_GET_CLASS(dev)`), or ""."""
-        candidates = self.infer_types(expr, file, function)
+        candidates = self.infer_types(expr, file, function, depth)
         return next(iter(candidates)) if len(candidates) == 1 else ""
 
-    def infer_types(self, expr: str, file: str, function: str) -> set[str]:
+    def infer_types(self, expr: str, file: str, function: str, depth: int = 0) -> set[str]:
         """Return the struct types a C expression may have: one when its declarations say it, else the
-        types its member chain allows (`X->ops` with X unknown: the types of every member named `ops`)."""
+        types its member chain allows (`X->ops` with X unknown: the types of every member named `ops`).
+        Casts of casts deeper than MAX_NESTING give no type (a bound, not recursion on the input's depth)."""
         expr = expr.strip()
         while expr[:1] in ("&", "*"):
             expr = expr[1:].strip()
-        if not expr:
+        if not expr or depth > MAX_NESTING:
             return set()
         if expr[0] == "(":
             end = _closing(expr, 0)
@@ -60,7 +64,7 @@ class Types:
             if cast and (cast.group(2) in self.symbols.types or cast.group(3) or cast.group(1)):
                 base = self.canonical(cast.group(2))
             else:
-                base = self.infer_type(inner, file, function)  # a cast of an expression: keep it simple
+                base = self.infer_type(inner, file, function, depth + 1)  # a cast of an expression: keep it simple
             rest = expr[end + 1:]
         else:
             word = re.match(r"[A-Za-z_]\w*", expr)

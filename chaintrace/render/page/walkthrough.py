@@ -106,6 +106,10 @@ def gather(document: dict, root: Path, store, context: int = 3, command: str = "
     total, listed = counts.get("paths_total", len(document["paths"])), counts.get("enumerated", len(document["paths"]))
     totals = (f"{bound}{total} path{'s' * (total != 1)} from the entry to the target functions; "
               f"{listed} enumerated (shortest first) and shown; {len(document['nodes'])} functions, {len(document['edges'])} edges")
+    undecided = document.get("undecided", {}).get("total", 0)
+    if undecided:
+        totals += (f". {undecided} call{'s' * (undecided != 1)} on the way were not followed: the receiver picks the "
+                   "callee at run time and nothing on the path decides which (`--undecided` follows them)")
     diagnostics = [f"{code(d.get('callee', '?'))} in {g.link(d['caller']) if d.get('caller') in g.anchors else code(d.get('caller', '?'))} "
                    f"at {d.get('file', '?')}:{d.get('line', '?')}: {d.get('reason', d.get('kind', ''))}"
                    for d in document.get("diagnostics", [])[:25]]

@@ -250,9 +250,19 @@ def test_via_counts_cycles_in_both_legs_exactly():
     assert (result.count.total, result.count.exact, result.count.method) == (4, True, "scc")
 
 
-def test_overlapping_via_legs_count_an_upper_bound():
+def test_overlapping_via_legs_are_counted_exactly_by_the_walk_that_lists_them():
+    # the legs' combinations that repeat a function are not simple paths: the default trace walks every path
+    # (each hop checked) and counts what it keeps, so the count is exact where the graph's is an upper bound
     cg = toy(CYCLIC)
     (result,) = trace(cg, "s", find_targets(cg, "t"), via=["c"]).targets
+    brute = [p for p in nx.all_simple_paths(nx.DiGraph(CYCLIC), "s", "t") if "c" in p]
+    assert sorted(result.paths) == sorted(brute)
+    assert (result.count.total, result.count.exact, result.count.method) == (len(brute), True, "enumerated")
+
+
+def test_with_undecided_overlapping_via_legs_count_an_upper_bound():
+    cg = toy(CYCLIC)
+    (result,) = trace(cg, "s", find_targets(cg, "t"), via=["c"], undecided=True).targets
     brute = [p for p in nx.all_simple_paths(nx.DiGraph(CYCLIC), "s", "t") if "c" in p]
     assert sorted(result.paths) == sorted(brute)
     assert result.count.method == "scc, via legs overlap: upper bound" and not result.count.exact

@@ -4,6 +4,7 @@ savevm_iterate calls every registered handler in a loop (choice `each`): traces 
 channel_close calls `klass->io_close(ioc)` once (choice `receiver`): no path from migrate_cleanup says
 which class `ioc` has, so a default trace takes neither callee and names the call; `--undecided` and
 `--sound` take both. channel_flush's member holds one function (choice `one`): traces take it.
+tran_commit walks a list its caller filled (choice `built`): only the actions the path added run.
 """
 
 from __future__ import annotations
@@ -73,3 +74,15 @@ def test_the_text_names_the_call_left_out(cache):
     assert ("1 call(s) on the way were not followed: the receiver picks the callee at run time and nothing on the "
             "path decides which (--undecided follows them); nearest:\n"
             "  io/channel.c:12 klass->io_close in channel_close: 1 callee(s) lead to the target") in run.out
+
+
+@pytest.mark.parametrize("entry, reached, other", [("qmp_backup", "backup_commit", "snapshot_commit"),
+                                                   ("qmp_snapshot", "snapshot_commit", "backup_commit")])
+def test_a_loop_over_a_list_the_path_filled_runs_only_what_the_path_added(cache, entry, reached, other):
+    code, document = trace(cache, entry, f"util/actions.c::{reached}")
+    assert code == 0 and nodes(document) == [[entry, "tran_commit", f"util/actions.c::{reached}"]]
+    assert [site["choice"] for edge in document["edges"] if edge["kind"] == "ops" for site in edge["sites"]] == ["built"]
+    code, document = trace(cache, entry, f"util/actions.c::{other}")
+    assert code == 1 and document["paths"] == []
+    code, document = trace(cache, entry, f"util/actions.c::{other}", "--undecided")
+    assert code == 1 and document["targets"][0]["counts"]["method"].startswith("dag, after dropping 1")

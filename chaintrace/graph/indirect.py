@@ -139,8 +139,11 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
             if caller is not None and call.callee not in symbols.types:
                 _add_argument_functions(cg, symbols, resolution, call, caller, registered)
     looped = _loop_fed_parameters(symbols, calls_by_function)
+    local: dict[tuple[str, str], set[str]] = defaultdict(set)  # (file, function) -> its local variables
+    for file, function, name in symbols.locals:
+        local[file, function].add(name)
     for icall in indirect:
-        _add_indirect_call(cg, resolution, icall, looped)
+        _add_indirect_call(cg, resolution, icall, looped, local)
 
 
 def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: list[IndirectCall],
@@ -256,7 +259,7 @@ def _add_registration(cg: CallGraph, symbols: Symbols, resolution: Resolution, c
 
 
 def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCall,
-                       looped: set[tuple[str, int]] = frozenset()) -> None:
+                       looped: set[tuple[str, int]] = frozenset(), local: dict | None = None) -> None:
     """Add the ops or fnptr edges of an indirect call, or a diagnostic saying why there are none."""
     flow, call, location, kind = resolution.flow, icall.call, icall.location, icall.kind
     if location is None:
@@ -283,7 +286,8 @@ def _add_indirect_call(cg: CallGraph, resolution: Resolution, icall: IndirectCal
             reason = f"no function is stored in {location[1]}.{location[2]}"
     elif location[0] == "v" and (location[1], location[2], location[3]) in flow.symbols.locals and not found:
         reason = "parameter: no caller passes it a function" if call.via == "param" else reason
-    extra = {"choice": _choice(call, len(found), _looped_names(flow, icall.caller, looped))} if kind == "ops" else {}
+    extra = {"choice": _choice(call, len(found), _looped_names(flow, icall.caller, looped),
+                               _local_names(flow, icall.caller, local or {}))} if kind == "ops" else {}
     for target, proof in found.items():
         cg.add_site(icall.caller, target, kind, call_site(call, callee=call.callee, **extra), proof=proof, **data)
     if not found:
@@ -296,23 +300,27 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _BASE = re.compile(r"(->|\.)?\s*([A-Za-z_]\w*)")
 
 
-def _choice(call: CallSite, targets: int, looped: set[str] = frozenset()) -> str:
+def _choice(call: CallSite, targets: int, looped: set[str] = frozenset(), local: set[str] = frozenset()) -> str:
     """Return how a call through a member picks its callee among the `targets` the member may hold.
 
-    `each`: the call sits in a loop over its receivers (`QTAILQ_FOREACH(se,
-    ...) se->ops->save_live_iterate(...)`), or its receiver is a parameter
+    `each`: the call sits in a loop over its receivers in a collection the
+    program keeps (`QTAILQ_FOREACH(se, &savevm_state.handlers, entry)
+    se->ops->save_live_iterate(...)`), or its receiver is a parameter
     (`looped`) a caller passes from such a loop (`qemu_savevm_complete(se,
-    f)` in one), so every registered target runs; `one`: a single function
-    may be there; `receiver`: the receiver's run-time value picks one of
-    several, which only what the path did can decide (`klass->io_close(ioc)`:
-    the class of `ioc`).
+    f)` in one), so every registered target runs; `built`: the loop walks a
+    collection reached from a parameter or local (`QSLIST_FOREACH(act,
+    &tran->actions, entry) act->drv->commit(...)`), which the path filled, so
+    only what the path put there runs; `one`: a single function may be there;
+    `receiver`: the receiver's run-time value picks one of several, which only
+    what the path did can decide (`klass->io_close(ioc)`: the class of `ioc`).
     """
     bases = {match.group(2) for match in _BASE.finditer(call.callee) if not match.group(1)}
     if bases & looped:
         return "each"
     for loop in call.context.loops:
-        if bases & set(_IDENTIFIER.findall(loop.condition)):
-            return "each"
+        names = _IDENTIFIER.findall(loop.condition)
+        if bases & set(names):
+            return "built" if (set(names) - bases) & local else "each"
     return "one" if targets == 1 else "receiver"
 
 
@@ -340,3 +348,11 @@ def _looped_names(flow: ValueFlow, function_id: str, looped: set[tuple[str, int]
         return set()
     return {param.name for index, param in enumerate(definition.params)
             if param.name and (function_id, index) in looped}
+
+
+def _local_names(flow: ValueFlow, function_id: str, local: dict[tuple[str, str], set[str]]) -> set[str]:
+    """Return the names of the parameters and local variables (`local`: by file and function) of `function_id`."""
+    definition = flow.symbols.definition(function_id)
+    if definition is None:
+        return set()
+    return {param.name for param in definition.params if param.name} | local.get((definition.file, definition.name), set())

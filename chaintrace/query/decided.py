@@ -31,27 +31,27 @@ _OPS = EDGE_KINDS.index("ops")
 def decidable_hops(graph: GraphLookup, adj: Adjacency, entry: int, allowed: bytes,
                    banned: frozenset[int] = frozenset()) -> dict[int, list[int]]:
     """Return {caller: [callees]} of the undecided `ops` edges a path from `entry` may take (see the module
-    docstring), grown to a fixpoint: a hop taken reaches functions that hand on more objects."""
+    docstring), grown to a fixpoint: a hop taken reaches functions that hand on more objects, and callers
+    of what the objects already seen hold."""
     extra: dict[int, list[int]] = defaultdict(list)
     added: set[tuple[int, int]] = set()
     seen_objects: set[str] = set()
+    held: set[tuple[str, str]] = set()  # (member, function) the objects handed on so far hold
     while True:
         reached = adj.reach([entry], True, allowed, banned, extra=extra)
         passed = {name for names in graph.passes_of(adj.ids[node] for node in reached).values() for name in names}
         fresh = passed - seen_objects
-        if not fresh:
-            return dict(extra)
         seen_objects |= fresh
-        grew = False
         for members in graph.object_members(fresh).values():
-            for member, functions in members.items():
-                for function in functions:
-                    for caller in _undecided_callers(graph, adj, function, member, reached):
-                        callee = adj.index(function)
-                        if callee is not None and (caller, callee) not in added:
-                            added.add((caller, callee))
-                            extra[caller].append(callee)
-                            grew = True
+            held.update((member, function) for member, functions in members.items() for function in functions)
+        grew = False
+        for member, function in sorted(held):
+            callee = adj.index(function)
+            for caller in _undecided_callers(graph, adj, function, member, reached) if callee is not None else ():
+                if (caller, callee) not in added:
+                    added.add((caller, callee))
+                    extra[caller].append(callee)
+                    grew = True
         if not grew:
             return dict(extra)
 

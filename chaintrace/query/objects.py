@@ -35,40 +35,71 @@ class ObjectCheck:
         self._direct = adj.allowed(["direct"])
         self._passed: dict[str, list[str]] = {}  # function -> objects it or its direct callees pass
         self._members: dict[str, dict[str, list[str]]] = {}
+        self._hops: dict[tuple[str, str], tuple[set[str], str]] = {}  # (caller, callee) -> _dispatch_members
+        self._allowed: dict[tuple[str, str], tuple[bool, set[str]]] = {}  # (function, member) -> see _held_by
         self.dropped = 0
 
     def feasible(self, path: list[str]) -> bool:
         """Return False when a hop of `path` dispatches through an object made on the path to a function it lacks."""
         for index in range(1, len(path)):
-            members, receiver = self._dispatch_members(path[index - 1], path[index])
-            if members and not self._hop_allowed(path[:index], path[index], members, self.strict and receiver):
+            if not self.hop_feasible(path[:index], path[index]):
                 self.dropped += 1
                 return False
         return True
 
-    def _dispatch_members(self, caller: str, callee: str) -> tuple[set[str], bool]:
-        """Return the members a hop calls through and whether the receiver picks the callee (`kinds.undecided`),
-        or no members when another kind of edge joins the two too, or a call that runs every target
-        (`each`) or the only one (`one`): those need no deciding."""
+    def hop_feasible(self, prefix: list[str], callee: str) -> bool:
+        """Return whether the hop from the last function of `prefix` to `callee` may run after `prefix`."""
+        members, how = self._dispatch_members(prefix[-1], callee)
+        if not members:
+            return True
+        # a loop over a collection the path filled (`built`) runs what the functions that called the loop's
+        # function put there: the last two before it and their callees (tran_add then tran_commit)
+        context = prefix[-3:-1] if how == "built" else prefix
+        return self._hop_allowed(context, callee, members, self.strict and how != "")
+
+    def _dispatch_members(self, caller: str, callee: str) -> tuple[set[str], str]:
+        """Return the members a hop calls through and how it picks its callee: "receiver" or "built" when the
+        path must decide it (`kinds.undecided`), "" otherwise; no members when another kind of edge joins the
+        two too, or for a call that runs every target (`each`) or the only one (`one`): those need no deciding."""
+        found = self._hops.get((caller, callee))
+        if found is None:
+            found = self._hops[caller, callee] = self._read_hop(caller, callee)
+        return found
+
+    def _read_hop(self, caller: str, callee: str) -> tuple[set[str], str]:
         edges = self.graph.edges_between(caller, callee)
         if not edges or any(kind not in DISPATCH_KINDS or not data.get("member") for kind, data in edges):
-            return set(), False
+            return set(), ""
         if any(kind == "ops" and not undecided(kind, data) for kind, data in edges):
-            return set(), False
-        return {data["member"] for _, data in edges}, all(undecided(kind, data) for kind, data in edges)
+            return set(), ""
+        choices = {site.get("choice") for _, data in edges for site in data.get("sites", ())}
+        how = ("built" if choices == {"built"} else "receiver") if all(undecided(k, d) for k, d in edges) else ""
+        return {data["member"] for _, data in edges}, how
 
     def _hop_allowed(self, prefix: list[str], callee: str, members: set[str], must_decide: bool) -> bool:
         """Return True when the objects `prefix` handed on let the hop go to `callee`; when none of them holds
         the member's struct, True unless `must_decide` (a strict trace takes an undecided hop only when decided)."""
-        objects = self._objects([name for function in prefix for name in self._passed_by(function)])
         for member in members:
-            struct = member.split(".", 1)[0] + "."
-            relevant = [held for held in objects.values() if any(key.startswith(struct) for key in held)]
-            if relevant and any(callee in held.get(member, ()) for held in relevant):
-                return True
+            relevant = False
+            for function in set(prefix):
+                any_of_struct, callees = self._held_by(function, member)
+                if callee in callees:
+                    return True
+                relevant = relevant or any_of_struct
             if not relevant and not must_decide:
                 return True
         return False
+
+    def _held_by(self, function: str, member: str) -> tuple[bool, set[str]]:
+        """Return (whether the objects `function` hands on hold any member of `member`'s struct, the functions
+        they hold in `member`), cached: a path search asks it for the same functions again and again."""
+        key = (function, member)
+        if key not in self._allowed:
+            struct = member.split(".", 1)[0] + "."
+            objects = self._objects(self._passed_by(function))
+            relevant = [held for held in objects.values() if any(name.startswith(struct) for name in held)]
+            self._allowed[key] = (bool(relevant), {f for held in relevant for f in held.get(member, ())})
+        return self._allowed[key]
 
     def _passed_by(self, function: str) -> list[str]:
         if function not in self._passed:

@@ -226,7 +226,8 @@ def _walk(succ: Succ, start, stop, remaining: list[int], allowed: Callable[[obje
 
 
 def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget: int = ENUMERATION_BUDGET,
-               distance: Distances | None = None) -> Iterator[list]:
+               distance: Distances | None = None, hop_ok: Callable[[list, Hashable], bool] | None = None,
+               status: dict | None = None) -> Iterator[list]:
     """Yield the simple paths from `source` to `target`, shortest first, up to `max_depth` edges.
 
     Paths of one length come in the order of the successor lists (a chop's
@@ -235,50 +236,78 @@ def iter_paths(succ: Succ, source, target, max_depth: int | None = None, budget:
     search ends when a length's search pruned nothing (no longer path
     exists) or after `budget` steps in all. `distance` (each node's fewest
     edges to `target`) is walked when not given; a length's search needs
-    only the nodes within that length of `target`.
+    only the nodes within that length of `target`. `hop_ok(path, node)`, when
+    given, prunes every path that extends `path` by `node` (a feasibility
+    check: no longer path through that hop is tried either). `status`, when
+    given, gets "complete": True when every path was seen, False when the
+    budget ran out.
     """
+    if status is not None:
+        status["complete"] = False
     if source not in succ or target not in succ:
+        if status is not None:
+            status["complete"] = True
         return
     if source == target:
+        if status is not None:
+            status["complete"] = True
         yield [source]
         return
     distance = distance if distance is not None else Distances.finished(_distances_to(succ, target))
     shortest = distance.find(source)
     if shortest is None:
+        if status is not None:
+            status["complete"] = True
         return
     known = distance.known
     longest = len(succ) - 1 if max_depth is None else min(max_depth, len(succ) - 1)
+    remaining = [budget]
     for length in range(shortest, longest + 1):
         distance.walk(length)  # a node still unknown is farther from the target than this length
-        path, on_path = [source], {source}
-        stack = [iter(succ[source])]
-        pruned = False
-        while stack:
-            budget -= 1
-            if budget < 0:
-                return
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                stack.pop()
-                on_path.discard(path.pop())
-                continue
-            if nxt in on_path:
-                continue
-            if nxt == target:
-                if len(path) == length:
-                    yield [*path, target]
-                else:
-                    pruned = True
-                continue
-            left = known.get(nxt)
-            if left is None or len(path) + left > length:
-                pruned = True
-                continue
-            path.append(nxt)
-            on_path.add(nxt)
-            stack.append(iter(succ[nxt]))
-        if not pruned:
+        pruned = yield from _paths_of_length(succ, source, target, length, known, hop_ok, remaining)
+        if pruned is None:  # out of steps
             return
+        if not pruned:
+            break
+    if status is not None:
+        status["complete"] = True
+
+
+def _paths_of_length(succ: Succ, source, target, length: int, known: Mapping, hop_ok: Callable | None,
+                     remaining: list[int]) -> Iterator[list]:
+    """Yield the simple paths of `length` edges (a depth-first search pruned by `known` distances to `target`
+    and by `hop_ok`); return whether the distances pruned anything (a longer path may exist), or None when
+    `remaining` steps ran out."""
+    path, on_path = [source], {source}
+    stack = [iter(succ[source])]
+    pruned = False
+    while stack:
+        remaining[0] -= 1
+        if remaining[0] < 0:
+            return None
+        nxt = next(stack[-1], None)
+        if nxt is None:
+            stack.pop()
+            on_path.discard(path.pop())
+            continue
+        if nxt in on_path:
+            continue
+        if nxt == target:
+            if len(path) != length:
+                pruned = True
+            elif hop_ok is None or hop_ok(path, nxt):
+                yield [*path, target]
+            continue
+        left = known.get(nxt)
+        if left is None or len(path) + left > length:
+            pruned = True
+            continue
+        if hop_ok is not None and not hop_ok(path, nxt):
+            continue
+        path.append(nxt)
+        on_path.add(nxt)
+        stack.append(iter(succ[nxt]))
+    return pruned
 
 
 def _distances_to(succ: Succ, target) -> dict:

@@ -39,6 +39,8 @@ DEFAULT_MAX_PATHS = 50
 # Paths the object check may drop per target before enumeration stops: it keeps a trace fast when most of
 # what the graph offers cannot run (the count then says it is an estimate).
 MAX_DROPPED = 300
+# Paths a trace whose hops must be decided (the default) walks to count them exactly; past it, a lower bound.
+COUNT_LIMIT = 10_000
 
 
 def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_paths: int = DEFAULT_MAX_PATHS,
@@ -117,6 +119,10 @@ class _Walk:
         if via and not disjoint:  # combinations of legs that share a node are counted too
             overlap = "upper bound" if count.exact else "an estimate"
             count = PathCount(count.total, False, f"{count.method}, via legs overlap: {overlap}")
+        if self.objects.strict:
+            paths, count = self._decided_paths(layered, start, end, depth, distance, count)
+            self.chop_nodes.update(layered if len(stops) == 2 else (node % size for node in layered))
+            return paths, at_least_listed(count, len(paths)), len(layered)
         paths = []
         dropped, seen = self.objects.dropped, 0
         for path in iter_paths(layered, start, end, depth, distance=distance) if self.max_paths > 0 else ():
@@ -132,6 +138,32 @@ class _Walk:
         self.chop_nodes.update(layered if len(stops) == 2 else (node % size for node in layered))
         return paths, self._after_objects(at_least_listed(count, len(paths)), self.objects.dropped - dropped,
                                           seen, len(paths)), len(layered)
+
+    def _decided_paths(self, layered, start: int, end: int, depth: int | None, distance,
+                       count: PathCount) -> tuple[list[list[str]], PathCount]:
+        """Return the paths every hop of which is decided on the path (the object check prunes each prefix as
+        it grows), shortest first, `max_paths` of them, and their count: exact when the walk saw them all
+        (up to COUNT_LIMIT), else how many it saw, a lower bound. `count` is the graph's."""
+        adj, size, ids = self.adj, len(self.adj), self.adj.ids
+
+        def hop_ok(path: list[int], node: int) -> bool:
+            callee = ids[node % size]
+            prefix = [ids[n % size] for n in path]
+            return prefix[-1] == callee or self.objects.hop_feasible(prefix, callee)
+
+        status: dict = {}
+        found: list[list[str]] = []
+        for path in iter_paths(layered, start, end, depth, distance=distance, hop_ok=hop_ok, status=status):
+            nodes = [node % size for node in path]
+            nodes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
+            if len(set(nodes)) == len(nodes):
+                found.append([ids[node] for node in nodes])
+            if len(found) >= COUNT_LIMIT:
+                break
+        if status.get("complete") and len(found) < COUNT_LIMIT:
+            exact = count.method if count.exact and count.total == len(found) else "enumerated"
+            return found[:self.max_paths], PathCount(len(found), True, exact)
+        return found[:self.max_paths], PathCount(len(found), False, "enumerated lower bound")
 
     @staticmethod
     def _after_objects(count: PathCount, dropped: int, seen: int, kept: int) -> PathCount:

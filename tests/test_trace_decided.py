@@ -86,3 +86,19 @@ def test_a_loop_over_a_list_the_path_filled_runs_only_what_the_path_added(cache,
     assert code == 1 and document["paths"] == []
     code, document = trace(cache, entry, f"util/actions.c::{other}", "--undecided")
     assert code == 1 and document["targets"][0]["counts"]["method"].startswith("dag, after dropping 1")
+
+
+def test_the_hmp_table_of_the_hx_file_gives_the_command_dispatch_its_targets(tmp_path):
+    # fixtures/hmp_table: the .hx initializers fill HMPCommand.cmd (registrars.toml [[table]]); the command line
+    # picks the one that runs, so only --undecided follows the call
+    tree = REPO_ROOT / "fixtures" / "hmp_table"
+    argv = ["trace", tree, "--cache", tmp_path, "--from", "handle_hmp_command", "--to", "hmp_migrate", "--json"]
+    run = run_captured(argv)
+    document = json.loads(run.out)
+    assert run.code == 1 and [(d["caller"], d["callee"], d["member"]) for d in document["undecided"]["nearest"]] \
+        == [("handle_hmp_command", "cmd->cmd", "HMPCommand.cmd")]
+    run = run_captured([*argv, "--undecided"])
+    document = json.loads(run.out)
+    assert run.code == 0 and nodes(document) == [["handle_hmp_command", "hmp_migrate"]]
+    (edge,) = [edge for edge in document["edges"] if edge["kind"] == "ops"]
+    assert (edge["proof"]["file"], edge["proof"]["line"], edge["proof"]["struct_type"]) == ("hmp-commands.hx", 3, "HMPCommand")

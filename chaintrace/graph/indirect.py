@@ -45,7 +45,7 @@ from chaintrace.graph.valueflow import IndirectCall, Location, ValueFlow, build_
 
 def load_registrars(text: str | None = None) -> dict:
     """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind},
-    "structs": {struct: kind}}.
+    "structs": {struct: kind}, "tables": {file: struct its initializers fill}}.
 
     `text` is TOML in the format of `queries/qemu/registrars.toml` (the default).
     """
@@ -58,7 +58,8 @@ def load_registrars(text: str | None = None) -> dict:
             calls[entry["name"]][int(index)] = entry["kind"]
     fields = {entry["name"]: entry["kind"] for entry in table.get("field", [])}
     structs = {entry["name"]: entry["kind"] for entry in table.get("struct", [])}
-    return {"calls": dict(calls), "fields": fields, "structs": structs}
+    tables = {entry["file"]: entry["struct"] for entry in table.get("table", [])}
+    return {"calls": dict(calls), "fields": fields, "structs": structs, "tables": tables}
 
 
 @dataclass
@@ -106,7 +107,7 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
         target = symbols.resolve_function(call.file, call.callee)
         return target.id if target is not None else None
 
-    flow, indirect = build_flow(Types(symbols), facts, direct_callee)
+    flow, indirect = build_flow(Types(symbols), facts, direct_callee, registrars.get("tables", {}))
     resolution = _resolution(flow, symbols, registrars, indirect, sound)
     cg.objects, cg.passes = object_facts(symbols, facts, flow.initialized)
     calls_by_function: dict[tuple[str, str], list[CallSite]] = defaultdict(list)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
 from chaintrace.graph.types import Types
@@ -263,11 +263,13 @@ def indirect_location(flow: ValueFlow, call: CallSite) -> tuple[Location | None,
     return None, "expr"
 
 
-def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[ValueFlow, list[IndirectCall]]:
+def build_flow(types: Types, facts: list[FileFacts], direct_callee,
+               tables: dict[str, str] | None = None) -> tuple[ValueFlow, list[IndirectCall]]:
     """Return the value flow of the tree (solved) and its indirect calls.
 
     `direct_callee(call)` returns the node id a plain-name call resolves to
-    (a defined function), or None.
+    (a defined function), or None. `tables` maps files of bare initializers
+    (`hmp-commands.hx`) to the struct the build fills with them.
     """
     flow = ValueFlow(types)
     symbols = types.symbols
@@ -280,6 +282,10 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee) -> tuple[Val
             if ref.usage == "argument":
                 _bind_argument(flow, ref, target.id)
                 continue
+            if tables and ref.file in tables and ref.field:
+                # a bare `{ .cmd = hmp_migrate, }` outside any declaration: the parser reads it as it can
+                # (an initializer of whatever type name precedes it, or an assignment); the table says
+                ref = replace(ref, usage="initializer", struct_type=tables[ref.file], lhs="", function="")
             location, how = address_location(flow, ref)
             if location is not None and ref.usage == "initializer" and ref.lhs and not ref.function:
                 flow.initialized.append((ref.file, ref.lhs, location, target.id))

@@ -10,7 +10,9 @@ earlier versions gave) it prints, on one tree:
   (Lu & Hu, CCS'19) reports them: over the sites that have targets, for the
   kinds traces follow (`ops`, `fnptr`) and for `dispatch`;
 * the indirect call sites left without a target (diagnostics);
-* the largest strongly connected component over the kinds traces follow;
+* the largest strongly connected component over the kinds traces follow, and without the calls whose
+  receiver picks the callee (which a default trace takes only where its path decides them);
+* how the `ops` sites pick their callees (`each`, `one`, `built`, `receiver`: `graph.indirect`);
 * the headline trace (`qmp:migrate` -> `assign:threshold_size`, up to 50
   paths): per target, the chop size, the path count (exact, or the bound it
   is) and the paths listed once object sensitivity dropped those that
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chaintrace import api  # noqa: E402
-from chaintrace.graph.kinds import TRACE_KINDS  # noqa: E402
+from chaintrace.graph.kinds import TRACE_KINDS, undecided  # noqa: E402
 
 HEADLINE = ("qmp:migrate", "assign:threshold_size")
 
@@ -76,6 +78,14 @@ def figures(store: api.Store, tree: Path, program: str, sound: bool) -> dict:
                 bucket[site["file"], site["line"], site["col"]].add(target)
     walk = nx.DiGraph((src, dst) for src, dst, kind in cg.graph.edges(keys=True) if kind in kinds)
     largest = max((len(c) for c in nx.strongly_connected_components(walk)), default=0)
+    decided = nx.DiGraph((src, dst) for src, dst, kind, data in cg.graph.edges(keys=True, data=True)
+                         if kind in kinds and (sound or not undecided(kind, data)))
+    largest_decided = max((len(c) for c in nx.strongly_connected_components(decided)), default=0)
+    choices: dict[str, int] = defaultdict(int)
+    for _, _, kind, data in cg.graph.edges(keys=True, data=True):
+        if kind == "ops":
+            for site in data["sites"]:
+                choices[site.get("choice", "?")] += 1
     headline = []
     started = time.perf_counter()
     result, _ = api.trace_with_graph(tg, *HEADLINE, max_paths=50)
@@ -84,12 +94,13 @@ def figures(store: api.Store, tree: Path, program: str, sound: bool) -> dict:
         count = target.count
         headline.append({"function": target.site.function, "line": target.site.line, "chop": target.chop_nodes,
                          "paths": count.total, "exact": count.exact, "method": count.method,
-                         "listed": len(target.paths)})
+                         "listed": len(target.paths), "undecided_calls": result.undecided_total})
     return {"mode": "sound" if sound else "precise", "program": program, "nodes": cg.graph.number_of_nodes(),
             "edges": cg.graph.number_of_edges(), "resolve_or_load_s": round(resolved, 2),
             "targets_per_site": spread([len(t) for t in followed.values()]),
             "dispatch_targets_per_site": spread([len(t) for t in dispatch.values()]),
-            "unresolved_sites": len(cg.diagnostics), "largest_scc": largest, "headline": headline,
+            "unresolved_sites": len(cg.diagnostics), "largest_scc": largest, "largest_decided_scc": largest_decided,
+            "ops_site_edges_by_choice": dict(sorted(choices.items())), "headline": headline,
             "headline_trace_s": round(traced, 2)}
 
 
@@ -104,11 +115,15 @@ def show(rows: list[dict]) -> None:
              ("dispatch targets per site: median", lambda r: r["dispatch_targets_per_site"]["median"]),
              ("  max", lambda r: r["dispatch_targets_per_site"]["max"]),
              ("unresolved indirect sites", lambda r: r["unresolved_sites"]),
-             ("largest SCC (followed kinds)", lambda r: r["largest_scc"])]
+             ("largest SCC (followed kinds)", lambda r: r["largest_scc"]),
+             ("  without undecided calls", lambda r: r["largest_decided_scc"]),
+             ("ops site-edges each/one/built/receiver", lambda r: "/".join(
+                 str(r["ops_site_edges_by_choice"].get(c, 0)) for c in ("each", "one", "built", "receiver"))),
+             ("headline trace (s)", lambda r: r["headline_trace_s"])]
     for title, value in lines:
         print(f"{title:{width}}" + "".join(f"{value(row)!s:>22}" for row in rows))
     for index in range(max(len(row["headline"]) for row in rows)):
-        for key in ("chop", "paths", "listed"):
+        for key in ("chop", "paths", "listed", "undecided_calls"):
             title = f"headline target {index + 1}: {key}"
             cells = []
             for row in rows:

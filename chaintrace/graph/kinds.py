@@ -25,12 +25,12 @@ def kind_order(kind: str) -> int:
 
 def undecided(kind: str, data: dict) -> bool:
     """Return True for an `ops` edge every site of which lets the receiver's run-time value pick among several
-    targets, or walks a collection the path filled (site `choice` "receiver" or "built", see `graph.indirect`):
-    a path takes it only where the path decides it."""
+    targets (site `choice` "receiver", see `graph.indirect`): a path takes it only where the path decides it.
+    A loop over a collection the path filled (`built`) is not: the object check narrows it where it can."""
     sites = data.get("sites") or ()
-    return kind == "ops" and bool(sites) and all(site.get("choice") in ("receiver", "built") for site in sites)
+    return kind == "ops" and bool(sites) and all(site.get("choice") == "receiver" for site in sites)
 
 
 # Bump whenever resolution changes which edges a graph has: stored graphs of another version are
 # never read (the facts stay; only the graph is resolved again).
-RESOLVER_VERSION = 7
+RESOLVER_VERSION = 8

@@ -54,13 +54,15 @@ class ObjectCheck:
             return True
         # a loop over a collection the path filled (`built`) runs what the functions that called the loop's
         # function put there: the last two before it and their callees (tran_add then tran_commit)
+        # (a collection filled outside what the path shows, 7.2's qmp_transaction from its own table, stays open)
         context = prefix[-3:-1] if how == "built" else prefix
-        return self._hop_allowed(context, callee, members, self.strict and how != "")
+        return self._hop_allowed(context, callee, members, self.strict and how == "receiver")
 
     def _dispatch_members(self, caller: str, callee: str) -> tuple[set[str], str]:
-        """Return the members a hop calls through and how it picks its callee: "receiver" or "built" when the
-        path must decide it (`kinds.undecided`), "" otherwise; no members when another kind of edge joins the
-        two too, or for a call that runs every target (`each`) or the only one (`one`): those need no deciding."""
+        """Return the members a hop calls through and how it picks its callee: "receiver" (the path must decide
+        it, `kinds.undecided`), "built" (a loop over a collection the path filled: narrowed where the path says)
+        or "" (a dispatch edge); no members when another kind of edge joins the two too, or for a call that
+        runs every target (`each`) or the only one (`one`): those need no deciding."""
         found = self._hops.get((caller, callee))
         if found is None:
             found = self._hops[caller, callee] = self._read_hop(caller, callee)
@@ -70,10 +72,10 @@ class ObjectCheck:
         edges = self.graph.edges_between(caller, callee)
         if not edges or any(kind not in DISPATCH_KINDS or not data.get("member") for kind, data in edges):
             return set(), ""
-        if any(kind == "ops" and not undecided(kind, data) for kind, data in edges):
-            return set(), ""
-        choices = {site.get("choice") for _, data in edges for site in data.get("sites", ())}
-        how = ("built" if choices == {"built"} else "receiver") if all(undecided(k, d) for k, d in edges) else ""
+        choices = {site.get("choice") for kind, data in edges if kind == "ops" for site in data.get("sites", ())}
+        if choices and choices != {"built"} and not all(undecided(kind, data) for kind, data in edges):
+            return set(), ""  # a call that runs every registered target (`each`) or the only one (`one`)
+        how = "built" if choices == {"built"} else "receiver" if choices else ""
         return {data["member"] for _, data in edges}, how
 
     def _hop_allowed(self, prefix: list[str], callee: str, members: set[str], must_decide: bool) -> bool:

@@ -232,3 +232,23 @@ def test_a_typedef_of_several_names_is_read_once() -> None:
 ])
 def test_bare_type_drops_qualifiers_stars_and_array_sizes(text: str, name: str) -> None:
     assert bare_type(text) == name
+
+
+def test_array_elements_designated_by_index_keep_their_struct_type() -> None:
+    # 7.2's blockdev.c: `static const BlkActionOps actions[] = { [KIND] = { .commit = ... }, ... }`
+    source = b"""typedef struct Ops { int (*commit)(void); int (*prepare)(void); } Ops;
+static int a_commit(void) { return 0; }
+static int b_commit(void) { return 1; }
+static const Ops actions[] = {
+    [0] = {
+        .commit = a_commit,
+    },
+    [1] = { .commit = b_commit, .prepare = a_commit },
+};
+static const Ops mixed[] = { [0].commit = a_commit };
+"""
+    refs = [(r.name, r.line, r.field, r.struct_type, r.lhs) for r in extract("a.c", source).refs]
+    assert [ref for ref in refs if ref[1] < 10] == [
+        ("a_commit", 6, "commit", "Ops", "actions"), ("b_commit", 8, "commit", "Ops", "actions"),
+        ("a_commit", 8, "prepare", "Ops", "actions")]
+    assert all(not struct for _, line, _, struct, _ in refs if line == 10)  # `[0].commit`: not guessed

@@ -89,8 +89,8 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
     """Return (struct type, member path) of an initializer list: the declared type it sits in, and the
     designated members that lead from that type to this list (`.job_driver = { ... }` gives ["job_driver"]).
 
-    The type is "" when the declaration does not say it (an array of structs is followed; a
-    positional nested member or a subscript designator is not).
+    The type is "" when the declaration does not say it (an array of structs is followed, its elements
+    positional or designated by index, `[KIND] = { ... }`; a positional nested member is not).
     """
     depth = 0
     path: list[str] = []
@@ -100,6 +100,9 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
         node = node.parent
         if node is not None and node.type == "initializer_pair":
             designators = node.children_by_field_name("designator")
+            if designators and all(d.type == "subscript_designator" for d in designators):
+                node = node.parent  # `[KIND] = { ... }`: an element of an array, as a positional one is
+                continue
             if any(d.type != "field_designator" or not d.named_children for d in designators):
                 return "", []
             path[:0] = [source.text(d.named_children[0]) for d in designators]

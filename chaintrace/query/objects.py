@@ -7,7 +7,7 @@ drops a path that takes such a call to another function: at each `ops` or
 `dispatch` hop through a member `Struct.member`, the constant objects the
 path has handed on so far (passed as an argument by a function on the path
 before the hop, or by a function one of them reaches in at most
-`CALLEE_DEPTH` direct calls: the bounded context) are looked up; when some of them hold members of `Struct`, the hop
+`CALLEE_DEPTH` calls, direct or through ops that need no deciding: the bounded context) are looked up; when some of them hold members of `Struct`, the hop
 must go to a function one of them holds in `member`. When none does, the
 hop stays: what cannot be decided is kept.
 
@@ -32,7 +32,9 @@ class ObjectCheck:
 
     def __init__(self, graph: GraphLookup, adj: Adjacency, strict: bool = False) -> None:
         self.graph, self.adj, self.strict = graph, adj, strict
-        self._direct = adj.allowed(["direct"])
+        # calls, and the ops calls that need no deciding (each, one, built): 7.2's qmp_transaction makes its
+        # jobs in state->ops->prepare, a loop over the actions it filled
+        self._direct = adj.allowed(["direct", "ops"], undecided=False)
         self._passed: dict[str, list[str]] = {}  # function -> objects it or its direct callees pass
         self._members: dict[str, dict[str, list[str]]] = {}
         self._hops: dict[tuple[str, str], tuple[set[str], str]] = {}  # (caller, callee) -> _dispatch_members
@@ -52,11 +54,20 @@ class ObjectCheck:
         members, how = self._dispatch_members(prefix[-1], callee)
         if not members:
             return True
-        # a loop over a collection the path filled (`built`) runs what the functions that called the loop's
-        # function put there: the last two before it and their callees (tran_add then tran_commit)
-        # (a collection filled outside what the path shows, 7.2's qmp_transaction from its own table, stays open)
-        context = prefix[-3:-1] if how == "built" else prefix
-        return self._hop_allowed(context, callee, members, self.strict and how == "receiver")
+        if how == "built":
+            return self._filled_with(prefix, callee, members)
+        return self._hop_allowed(prefix, callee, members, self.strict and how == "receiver")
+
+    def _filled_with(self, prefix: list[str], callee: str, members: set[str]) -> bool:
+        """Return whether a loop over a collection the path filled may call `callee`: the nearest function of
+        the path, from the loop's own back, that hands on objects of the member's struct (qmp_transaction's
+        tran_add calls, then tran_commit) says what is in it; when none does, the hop stays."""
+        for function in reversed(prefix):
+            for member in members:
+                any_of_struct, callees = self._held_by(function, member)
+                if any_of_struct:
+                    return callee in callees
+        return True
 
     def _dispatch_members(self, caller: str, callee: str) -> tuple[set[str], str]:
         """Return the members a hop calls through and how it picks its callee: "receiver" (the path must decide
@@ -104,12 +115,27 @@ class ObjectCheck:
         return self._allowed[key]
 
     def _passed_by(self, function: str) -> list[str]:
+        """Return the objects `function` hands on, itself or through the calls it makes within CALLEE_DEPTH:
+        direct ones, ops that need no deciding, and ops to what an object the caller hands on holds (7.2's
+        qmp_transaction calls state->ops->prepare from its own `actions` table: the jobs are made there)."""
         if function not in self._passed:
             node = self.adj.index(function)
-            reached = self.adj.reach([node], True, self._direct, depth=CALLEE_DEPTH) if node is not None else {}
-            near = [self.adj.ids[i] for i in reached]
-            found = self.graph.passes_of([function, *near])
-            self._passed[function] = [name for names in found.values() for name in names]
+            names: list[str] = []
+            frontier, seen = ([node] if node is not None else []), {node}
+            for _ in range(CALLEE_DEPTH + 1):
+                found = self.graph.passes_of(self.adj.ids[n] for n in frontier)
+                following = []
+                for caller in frontier:
+                    own = found.get(self.adj.ids[caller], [])
+                    names += own
+                    held = {f for table in self._objects(own).values() for fs in table.values() for f in fs}
+                    for j in range(self.adj.out_offsets[caller], self.adj.out_offsets[caller + 1]):
+                        callee, flag = self.adj.out_nodes[j], self.adj.out_flags[j]
+                        if callee not in seen and (self._direct[flag] or self.adj.ids[callee] in held):
+                            seen.add(callee)
+                            following.append(callee)
+                frontier = following
+            self._passed[function] = list(dict.fromkeys(names))
         return self._passed[function]
 
     def _objects(self, names: list[str]) -> dict[str, dict[str, list[str]]]:

@@ -136,3 +136,21 @@ def test_adjacency_bytes_out_of_range_are_refused_even_with_a_good_layout(adj):
             continue
         # what still decodes only moved a value within range: it is an adjacency of the same nodes
         assert len(back.ids) == len(adj.ids)
+
+
+def test_components_reaching_are_those_of_every_ancestor_as_networkx_finds_them(adj):
+    graph = nx.DiGraph((src, dst) for src, dst, _, _ in EDGES)
+    graph.add_node("lonely")
+    for target in ("a", "d", "e", "lonely"):
+        ranks = adj.components_reaching([adj.index(target)])
+        reaching = sorted(node for node in adj.ids if adj.components[adj.index(node)] in ranks)
+        assert reaching == sorted(nx.ancestors(graph, target) | {target}), target
+
+
+def test_undecided_edges_are_left_out_unless_allowed():
+    undecided = Adjacency.from_edges([], [("s", "x", "ops", False, True), ("s", "y", "ops", False, False)])
+    s = undecided.index("s")
+    assert names(undecided, undecided.neighbours(s, True, undecided.allowed())) == ["x", "y"]
+    assert names(undecided, undecided.neighbours(s, True, undecided.allowed(undecided=False))) == ["y"]
+    assert undecided.flags_between(s, undecided.index("x")) == [3 * 4 + 2]
+    assert Adjacency.from_bytes(undecided.to_bytes()).flags_between(s, undecided.index("x")) == [14]

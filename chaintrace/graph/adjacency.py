@@ -253,6 +253,15 @@ class Adjacency:
             return []
         return sorted(_walk_ranks(last, self.comp_out_offsets, self.comp_out, last, within=reaching))
 
+    def components_reaching(self, targets: Iterable[int]) -> set[int]:
+        """Return the ranks of the components from which one of `targets` is reached over every edge."""
+        found: set[int] = set()
+        highest = len(self.comp_offsets) - 2
+        for target in targets:
+            if self.components[target] not in found:
+                found |= _walk_ranks(self.components[target], self.comp_in_offsets, self.comp_in, highest)
+        return found
+
     def successors_among(self, members: dict[int, object] | set[int], allowed: bytes,
                          extra: Mapping[int, Iterable[int]] | None = None) -> dict[int, list[int]]:
         """Return {node: its successors inside `members`, self-loops and repeats dropped} for every member

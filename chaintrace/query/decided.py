@@ -72,20 +72,20 @@ def _undecided_callers(graph: GraphLookup, adj: Adjacency, function: str, member
     return found
 
 
-def closed_doors(graph: GraphLookup, adj: Adjacency, region: dict[int, int], targets: list[int], allowed: bytes,
+def closed_doors(graph: GraphLookup, adj: Adjacency, region: dict[int, int], targets: list[int],
                  taken: dict[int, list[int]], limit: int = 20) -> tuple[list[dict], int]:
     """Return (the nearest `limit` undecided call sites, how many there are): the sites in `region` (reached
-    from the entry: node -> hops) that the trace did not take though a callee reaches one of `targets` over
-    every edge `allowed` lets through, undecided ones too. Each is a diagnostic dict, nearest the entry first."""
+    from the entry: node -> hops) that the trace did not take though a callee reaches one of `targets` (over
+    any edge: read on the component DAG, a few hundred steps where a walk would visit the whole graph).
+    Each is a diagnostic dict, nearest the entry first."""
     if not targets:
         return [], 0
-    everything = bytes(a | d for a, d in zip(allowed, adj.allowed(("ops",))))
-    reaching = adj.reach(targets, False, everything)
+    ranks, components = adj.components_reaching(targets), adj.components
     doors: dict[tuple, dict] = {}
     for caller in sorted(region, key=lambda node: (region[node], node)):
         for j in range(adj.out_offsets[caller], adj.out_offsets[caller + 1]):
             callee, flag = adj.out_nodes[j], adj.out_flags[j]
-            if not (flag & 2 and flag // 4 == _OPS) or callee not in reaching or callee in taken.get(caller, ()):
+            if not (flag & 2 and flag // 4 == _OPS) or components[callee] not in ranks or callee in taken.get(caller, ()):
                 continue
             for kind, data in graph.edges_between(adj.ids[caller], adj.ids[callee], ["ops"]):
                 for site in data.get("sites", ()):

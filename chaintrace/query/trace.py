@@ -74,7 +74,7 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     doors: tuple[list[dict], int] = ([], 0)
     if extra is not None and start in walk.forward:  # the undecided calls left out that would reach a target
         ends = [node for node in {adj.index(result.site.function) for result in results} if node is not None]
-        doors = closed_doors(graph, adj, walk.forward[start], ends, allowed, extra)
+        doors = closed_doors(graph, adj, walk.forward[start], ends, extra)
     return Trace(entry, query, results, diagnostics, *doors)
 
 

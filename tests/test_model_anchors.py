@@ -13,6 +13,8 @@ from chaintrace.model.tree import locate, read_rules
 from chaintrace.model.rules import (
     COMPLETE_AT_OR_BELOW,
     COMPLETE_BELOW,
+    COUNT_AT_PUT,
+    COUNT_FLUSHED,
     FINAL_UNLIMITED,
     THRESHOLD_MEASURED,
     THRESHOLD_SWITCHOVER,
@@ -81,6 +83,42 @@ static void ram_save_pending(QEMUFile *f, void *opaque, uint64_t max_size)
         migration_bitmap_sync_precopy(rs);
     }
 }
+
+static void ramblock_sync_dirty_bitmap(RAMState *rs, RAMBlock *rb)
+{
+    rs->migration_dirty_pages += new_dirty_pages;
+}
+
+unsigned long migration_bitmap_find_dirty(RAMState *rs, RAMBlock *rb, unsigned long start)
+{
+    return find_next_bit(bitmap, size, start);
+}
+""",
+    "include/exec/ram_addr.h": """
+static inline
+uint64_t cpu_physical_memory_sync_dirty_bitmap(RAMBlock *rb, ram_addr_t start, ram_addr_t length)
+{
+    unsigned long new_dirty;
+    new_dirty = ~dest[k];
+    dest[k] |= bits;
+    new_dirty &= bits;
+    return num_dirty;
+}
+""",
+    "migration/qemu-file.c": """
+#define IO_BUF_SIZE 32768
+#define MAX_IOV_SIZE MIN_CONST(IOV_MAX, 64)
+
+int qemu_fflush(QEMUFile *f)
+{
+    f->total_transferred += iov_size(f->iov, f->iovcnt);
+}
+
+void qemu_put_buffer_async(QEMUFile *f, const uint8_t *buf, size_t size, bool may_free)
+{
+    f->rate_limit_used += size;
+    add_to_iovec(f, buf, size, may_free);
+}
 """,
     "qapi/migration.json": "{ 'struct': 'MigrationParameters',\n  'data': { '*downtime-limit': 'uint64' } }\n",
 }
@@ -88,7 +126,23 @@ static void ram_save_pending(QEMUFile *f, void *opaque, uint64_t max_size)
 TREE_102 = {
     "VERSION": "10.2.2\n",
     "migration/migration-stats.h": "#define BUFFER_DELAY     100\n#define RATE_LIMIT_DISABLED 0\n",
-    "migration/migration-stats.c": "#define XFER_LIMIT_RATIO (1000 / BUFFER_DELAY)\n",
+    "migration/migration-stats.c": """#define XFER_LIMIT_RATIO (1000 / BUFFER_DELAY)
+
+bool migration_rate_exceeded(QEMUFile *f)
+{
+    uint64_t rate_limit_current = migration_transferred_bytes();
+    return rate_limit_current - rate_limit_start > rate_limit_max;
+}
+""",
+    "migration/qemu-file.c": """
+#define IO_BUF_SIZE 32768
+#define MAX_IOV_SIZE MIN_CONST(IOV_MAX, 64)
+
+int qemu_fflush(QEMUFile *f)
+{
+    stat64_add(&mig_stats.qemu_file_transferred, size);
+}
+""",
     "migration/options.c": """
 #define MAX_THROTTLE  (128 << 20)
 #define DEFAULT_MIGRATE_SET_DOWNTIME 300
@@ -147,6 +201,23 @@ static void ram_state_pending_exact(void *opaque, uint64_t *must_precopy, uint64
         }
     }
 }
+
+static uint64_t physical_memory_sync_dirty_bitmap(RAMBlock *rb, ram_addr_t start, ram_addr_t length)
+{
+    new_dirty = ~dest[k];
+    dest[k] |= bits;
+    new_dirty &= bits;
+}
+
+static void ramblock_sync_dirty_bitmap(RAMState *rs, RAMBlock *rb)
+{
+    rs->migration_dirty_pages += new_dirty_pages;
+}
+
+static void pss_find_next_dirty(PageSearchStatus *pss)
+{
+    pss->page = find_next_bit(bitmap, size, pss->page);
+}
 """,
     "qapi/migration.json": "{ 'struct': 'MigrationParameters',\n"
                            "  'data': { '*avail-switchover-bandwidth': 'size' } }\n",
@@ -191,6 +262,7 @@ def test_a_7_2_tree_gives_7_2_rules(tmp_path: Path) -> None:
     assert (rules.buffer_delay_ms, rules.max_wait_ms, rules.default_downtime_limit_ms) == (100, 50, 300)
     assert rules.default_max_bandwidth == 128 << 20
     assert rules.zero_page_bytes == 9
+    assert (rules.rate_limit_counts, rules.flush_iovecs, rules.io_buf_size) == (COUNT_AT_PUT, 64, 32768)
     where = {result.name: result.where for result in results}
     assert where["threshold-formula"] == "migration/migration.c:10"
     assert where["sync-trigger"] == "migration/ram.c:14"
@@ -211,6 +283,7 @@ def test_a_10_2_tree_gives_10_2_rules(tmp_path: Path) -> None:
     assert rules.threshold_formula == THRESHOLD_SWITCHOVER
     assert rules.completion_compare == COMPLETE_AT_OR_BELOW
     assert rules.has_switchover_bandwidth is True
+    assert rules.rate_limit_counts == COUNT_FLUSHED
     where = {result.name: result.where for result in results}
     # The commented-out 7.2 formula on line 9 is not the fact; line 10 is.
     assert where["threshold-formula"] == "migration/migration.c:10"
@@ -232,6 +305,25 @@ def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) 
     assert drift.where == "migration/migration.c:10"
     assert drift.found_text == "s->threshold_size = expected_bw_per_ms * migrate_downtime_limit() / 2"
     assert "threshold-formula" in str(drift) and "migration/migration.c:10" in str(drift)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "fact"),
+    [
+        ("migration/qemu-file.c", "MIN_CONST(IOV_MAX, 64)", "MIN_CONST(IOV_MAX, 128)", "flush-iovecs"),
+        ("migration/ram.c", "new_dirty &= bits;", "new_dirty = bits;", "new-dirty-pages"),
+        ("migration/migration-stats.c", "rate_limit_current = migration_transferred_bytes();",
+         "rate_limit_current = migration_queued_bytes();", "rate-limit-counts"),
+    ],
+)
+def test_the_new_mechanisms_drift_when_their_source_changes(tmp_path: Path, file: str, old: str, new: str,
+                                                             fact: str) -> None:
+    drifted = dict(TREE_102)
+    assert old in drifted[file]
+    drifted[file] = drifted[file].replace(old, new)
+    drift = _drift(tmp_path, drifted)
+    assert drift.fact == fact
+    assert drift.where.startswith(file + ":")
 
 
 def test_a_vanished_define_is_drift_naming_the_places_tried(tmp_path: Path) -> None:
@@ -330,7 +422,11 @@ def test_real_7_2_tree_runs_7_2_rules(indexed_qemu, index_cache: Path) -> None:
     assert rules.completion_compare == COMPLETE_BELOW
     assert not rules.has_switchover_bandwidth
     assert rules.final_stage_rate_limit == FINAL_UNLIMITED
+    assert rules.rate_limit_counts == COUNT_AT_PUT
     assert all(":" in result.where or result.found_text == "(not mentioned)" for result in results)
+    where = {result.name: result.where for result in results}
+    assert where["new-dirty-pages"].startswith("include/exec/ram_addr.h:")
+    assert where["rate-limit-counts"].startswith("migration/qemu-file.c:")
 
 
 def test_real_10_2_tree_runs_10_2_rules(indexed_qemu, index_cache: Path) -> None:
@@ -348,6 +444,10 @@ def test_real_10_2_tree_runs_10_2_rules(indexed_qemu, index_cache: Path) -> None
     assert fact["sync-call"] == fact["final-rate-limit"] == fact["zero-page-byte"] == "CallSite"
     assert fact["max-throttle"] == fact["buffer-delay"] == "Define"
     assert fact["completion-test"] == "FunctionDef span"
+    assert rules.rate_limit_counts == COUNT_FLUSHED and rules.flush_iovecs == 64
+    assert where["new-dirty-pages"].startswith("migration/ram.c:")
+    assert where["rate-limit-counts"].startswith("migration/migration-stats.c:")
+    assert fact["pending-grows-by-new"] == "FieldWrite"
 
 
 def test_every_fetched_tree_reads_without_drift(any_qemu_tree, indexed_qemu, index_cache: Path) -> None:

@@ -13,11 +13,14 @@ The loop as traced in migration_thread():
   over it sets threshold_size and expected_downtime; a thread over budget
   sleeps until the window ends.
 
-The guest writes `dirty_rate` bytes/s sweeping a writable working set
-(`wss`), so the pages dirtied in an interval t are min(rate * t, wss). RAM
-outside the working set is written once before migration, except a
-`zero_fraction` of RAM that was never written: zero pages cost a header and
-one byte on the wire, other pages a header and the page.
+The guest writes `dirty_rate` bytes/s (page writes of 4096 bytes) into a
+writable working set (`wss`) in a `write_pattern` (`writes.py`); a sync adds
+only the written pages not already dirty. RAM outside the working set holds
+`nonzero` bytes of written pages and zero pages beyond them; the bitmap
+(`memory.py`) keeps them where they lie, and the scan takes them in address
+order. Zero pages cost a header and one byte on the wire, other pages a
+header and the page. Precopy sends at `bandwidth` (`throttled_bandwidth`
+while max-bandwidth binds), the stopped copy at `stopped_bandwidth`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from chaintrace.model.memory import Bitmap
 from chaintrace.model.rules import FINAL_UNLIMITED, Rules
+from chaintrace.model.writes import PATTERNS, Writer
 
 
 class ModelError(ValueError):
@@ -37,7 +42,9 @@ class Scenario:
     """What is migrated and over what: sizes in bytes, rates in bytes/s, times in seconds.
 
     `max_bandwidth` and `downtime_limit` left as None take QEMU's defaults
-    from the Rules; `switchover_bandwidth` 0 means not set.
+    from the Rules; `switchover_bandwidth` 0 means not set. `nonzero` (bytes
+    of written RAM outside the working set) left as None follows from
+    `zero_fraction`; the two bandwidths left as None are `bandwidth`.
     """
 
     ram: int
@@ -49,6 +56,10 @@ class Scenario:
     switchover_bandwidth: float = 0.0
     time_limit: float = 600.0
     zero_fraction: float = 0.0
+    nonzero: int | None = None
+    write_pattern: str = "sweep"
+    throttled_bandwidth: float | None = None
+    stopped_bandwidth: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,7 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
         scenario = replace(scenario, downtime_limit=rules.default_downtime_limit_ms / 1000)
     if not scenario.ram >= rules.page_size:  # before the checks below divide by it
         raise ModelError(f"--ram must be at least one page ({rules.page_size} B)")
+    scenario = _resolve_inputs(scenario)
     checks = (
         (0 <= scenario.wss <= scenario.ram, "--wss must be between 0 and --ram"),
         (scenario.dirty_rate >= 0 and math.isfinite(scenario.dirty_rate), "--dirty-rate must be 0 or more"),
@@ -117,6 +129,11 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
         (0 <= scenario.zero_fraction <= 1 - scenario.wss / scenario.ram,
          "--zero-fraction must leave room for the working set: at most 1 - wss/ram "
          f"= {1 - scenario.wss / scenario.ram:.3g} (the guest writes its working set)"),
+        (0 <= scenario.nonzero <= scenario.ram - scenario.wss,
+         "--nonzero must be between 0 and --ram minus --wss (the working set is written, and is not counted)"),
+        (scenario.write_pattern in PATTERNS, f"--write-pattern must be one of {', '.join(PATTERNS)}"),
+        (scenario.throttled_bandwidth > 0 and scenario.stopped_bandwidth > 0,
+         "--throttled-bandwidth and --stopped-bandwidth must be more than 0"),
         (scenario.switchover_bandwidth == 0 or rules.has_switchover_bandwidth,
          f"QEMU {rules.version} has no avail-switchover-bandwidth parameter; drop --switchover-bandwidth"),
     )
@@ -126,31 +143,21 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
     return scenario
 
 
-@dataclass(slots=True)
-class _Memory:
-    """The migration bitmap's dirty bytes, split by what they cost and where the guest writes."""
-
-    zero: float
-    outside: float
-    inside: float
-
-    def total(self) -> float:
-        return self.zero + self.outside + self.inside
-
-    def send(self, amount: float) -> None:
-        # The scan walks RAM in address order, so every kind of page goes at its share.
-        total = self.total()
-        keep = (total - amount) / total if total > 0 else 0.0
-        self.zero *= keep
-        self.outside *= keep
-        self.inside *= keep
-
-
-def _wire_cost(memory: _Memory, rules: Rules) -> float:
-    """Return wire bytes per dirty byte sent now (zero pages are a header and one byte)."""
-    total = memory.total()
-    wire = memory.zero * rules.zero_page_bytes + (memory.outside + memory.inside) * rules.page_wire_bytes
-    return wire / (total * rules.page_size) if total > 0 else rules.page_wire_bytes / rules.page_size
+def _resolve_inputs(scenario: Scenario) -> Scenario:
+    """Return `scenario` with `nonzero`, `zero_fraction` and the phase bandwidths filled in from each other."""
+    if scenario.nonzero is not None and scenario.zero_fraction:
+        raise ModelError("give --nonzero or --zero-fraction, not both")
+    if scenario.nonzero is None:
+        nonzero = max(0, round(scenario.ram * (1 - scenario.zero_fraction)) - scenario.wss)
+        scenario = replace(scenario, nonzero=nonzero)
+    elif 0 <= scenario.nonzero <= scenario.ram - scenario.wss:
+        zero = (scenario.ram - scenario.wss - scenario.nonzero) / scenario.ram
+        scenario = replace(scenario, zero_fraction=zero)
+    return replace(
+        scenario,
+        throttled_bandwidth=scenario.bandwidth if scenario.throttled_bandwidth is None else scenario.throttled_bandwidth,
+        stopped_bandwidth=scenario.bandwidth if scenario.stopped_bandwidth is None else scenario.stopped_bandwidth,
+    )
 
 
 @dataclass(slots=True)
@@ -159,20 +166,21 @@ class _Run:
 
     Each method is one step of the loop and mirrors the QEMU function its
     comment names; `simulate` only calls them in QEMU's order.  Times are in
-    seconds, sizes in bytes (`memory` in dirty bytes, the `*_sent` totals in
-    wire bytes).
+    seconds, sizes in bytes (the bitmap in pages, the `*_sent` totals and the
+    budget in wire bytes).
     """
 
     sc: Scenario
     rules: Rules
-    memory: _Memory
+    bitmap: Bitmap
+    writer: Writer
     window: float
     max_wait: float
     budget_per_window: float
     speed: float
     expected_downtime: float
     dirty_last_sync: float
-    budget: float
+    budget: float = 0.0
     t: float = 0.0
     window_start: float = 0.0
     window_sent: float = 0.0
@@ -199,44 +207,65 @@ class _Run:
         window = rules.buffer_delay_ms / 1000
         # Per-window budget: a thread may send its budget at link speed and then sleeps.
         budget_per_window = sc.max_bandwidth * window if rules.rate_limit_per_window else math.inf
-        speed = sc.bandwidth if rules.rate_limit_per_window else min(sc.bandwidth, sc.max_bandwidth)
-        zero = sc.zero_fraction * sc.ram
-        memory = _Memory(zero=zero, outside=sc.ram - sc.wss - zero, inside=float(sc.wss))
-        run = cls(sc=sc, rules=rules, memory=memory, window=window, max_wait=rules.max_wait_ms / 1000,
+        if not rules.rate_limit_per_window:
+            speed = min(sc.bandwidth, sc.max_bandwidth)
+        else:
+            # Where max-bandwidth binds, pages go out at the throttled phase's own speed.
+            speed = sc.bandwidth if sc.max_bandwidth >= sc.bandwidth else sc.throttled_bandwidth
+        page = rules.page_size
+        bitmap = Bitmap.layout(sc.ram / page, sc.wss / page, sc.nonzero / page, rules.page_wire_bytes,
+                               rules.zero_page_bytes)
+        writer = Writer(sc.write_pattern, sc.dirty_rate / page, sc.wss / page, bitmap.wss_end - bitmap.wss_start)
+        run = cls(sc=sc, rules=rules, bitmap=bitmap, writer=writer, window=window, max_wait=rules.max_wait_ms / 1000,
                   budget_per_window=budget_per_window, speed=speed, expected_downtime=sc.downtime_limit,
-                  dirty_last_sync=float(sc.ram), budget=budget_per_window)
-        run.samples.append(Sample(0.0, memory.total(), 0.0, 0.0))
+                  dirty_last_sync=float(sc.ram))
+        run.budget = run._window_budget()
+        run.samples.append(Sample(0.0, run.pending(), 0.0, 0.0))
         return run
+
+    def pending(self) -> float:
+        """Return the pending bytes: dirty pages times the page size, as ram_bytes_remaining() counts."""
+        return self.bitmap.pending_pages() * self.rules.page_size
+
+    def _window_budget(self) -> float:
+        """Return the wire bytes a window lets through: the budget, overshot to the limiter's next count.
+
+        migration_rate_exceeded() stops a pass once the bytes it sees exceed the
+        budget, and it sees them in steps (a page at put time in 7.2, a whole
+        qemu_fflush in 10.x): the window sends the first multiple above it.
+        """
+        if not math.isfinite(self.budget_per_window):
+            return math.inf
+        quantum = self.rules.rate_limit_quantum(self.bitmap.normal_share())
+        return (math.floor(self.budget_per_window / quantum) + 1) * quantum
 
     def _sample(self) -> None:
         """Record the loop's state now: pending bytes, threshold_size and the measured bandwidth."""
-        self.samples.append(Sample(self.t, self.memory.total(), self.threshold, self.measured))
+        self.samples.append(Sample(self.t, self.pending(), self.threshold, self.measured))
 
-    def _dirtied_since_sync(self) -> float:
-        """Return the bytes the guest has written since the last sync (it sweeps its working set)."""
-        return min(float(self.sc.wss), self.sc.dirty_rate * (self.t - self.last_sync))
+    def _mark_writes(self) -> float:
+        """Add the guest's writes since the last sync to the bitmap; return the bytes newly dirty."""
+        new = self.bitmap.mark(self.writer.written(self.t - self.last_sync))
+        self.last_sync = self.t
+        return new * self.rules.page_size
 
     def sync(self) -> None:
         """Sync the dirty bitmap now, as migration_bitmap_sync() does, and end the round.
 
-        The pages written since the last sync join the bitmap, the dirty rate
-        is updated at most once a second, and the round is recorded with the
-        expected downtime of what the sync left pending.
+        The pages written since the last sync that are not dirty already join
+        the bitmap, the dirty rate is updated at most once a second, and the
+        round is recorded with the expected downtime of what the sync left pending.
         """
         self._sample()
-        written = self._dirtied_since_sync()
-        # Pages written since the last sync join those still dirty; the share
-        # already dirty in the bitmap is not new (independent placement).
-        new = written * (1 - self.memory.inside / self.sc.wss) if self.sc.wss else 0.0
-        self.memory.inside += new
+        new = self._mark_writes()
         self.syncs += 1
-        self.last_sync, self.dirty_last_sync = self.t, self.memory.total()
+        self.dirty_last_sync = self.pending()
         self.dirtied_in_period += new
         if self.t > self.rate_period_start + 1.0:  # migration_update_rates() runs at most once a second
             self.dirty_rate_known = self.dirtied_in_period > 0
             self.rate_period_start, self.dirtied_in_period = self.t, 0.0
         bw = self.rules.downtime_bandwidth(self.measured, self.sc.switchover_bandwidth)
-        self.rounds.append(Round(len(self.rounds), self.t, self.round_sent, self.memory.total(), self.measured,
+        self.rounds.append(Round(len(self.rounds), self.t, self.round_sent, self.pending(), self.measured,
                                  self.threshold, self.dirty_last_sync / bw if bw > 0 else self.expected_downtime))
         self.round_sent = 0.0
         self._sample()
@@ -246,20 +275,17 @@ class _Run:
 
         A pass stops when the window's budget is spent, nothing is dirty,
         MAX_WAIT has passed or the time limit is reached; pages go at the
-        link's speed (or max-bandwidth where QEMU caps the rate, not a budget).
+        precopy speed, in address order from where the last pass stopped.
         """
-        # ram_save_iterate(): until the budget is spent, nothing is dirty, or MAX_WAIT passed.
-        cost = _wire_cost(self.memory, self.rules)
-        rate = self.speed / cost  # dirty bytes per second
-        amount = min(self.memory.total(), self.budget / cost, rate * self.max_wait,
-                     rate * (self.sc.time_limit - self.t))
-        self.memory.send(amount)
+        to_limit = self.speed * (self.sc.time_limit - self.t)
+        limit = min(self.budget, self.speed * self.max_wait, to_limit)
+        _, wire = self.bitmap.send(limit)
         # The last pass may end a hair short of the limit: land on it.
-        self.t = self.sc.time_limit if amount == rate * (self.sc.time_limit - self.t) else self.t + amount / rate
-        self.window_sent += amount * cost
-        self.round_sent += amount * cost
-        self.total_sent += amount * cost
-        self.budget -= amount * cost
+        self.t = self.sc.time_limit if limit == to_limit and wire >= limit else self.t + wire / self.speed
+        self.window_sent += wire
+        self.round_sent += wire
+        self.total_sent += wire
+        self.budget -= wire
 
     def rate_limit(self) -> None:
         """Sleep out a spent budget and close the window once it is over, as migration_rate_limit() does.
@@ -280,27 +306,28 @@ class _Run:
                 bw = self.rules.downtime_bandwidth(self.measured, self.sc.switchover_bandwidth)
                 self.expected_downtime = self.dirty_last_sync / bw
             self._sample()
-            self.window_start, self.window_sent, self.budget = self.t, 0.0, self.budget_per_window
+            self.window_start, self.window_sent = self.t, 0.0
+            self.budget = self._window_budget()
 
     def finish(self) -> Result:
         """Return the run's Result, completing the migration first if the loop stopped before the time limit.
 
         On completion, as migration_completion() does, the VM is stopped, the
-        bitmap synced a last time and the rest sent at the final-stage rate:
+        bitmap synced a last time and the rest sent at the stopped copy's
+        speed (the rate limit lifted, or kept where the source keeps it):
         that transfer is the downtime.
         """
         converged = self.t < self.sc.time_limit
         stop_time = downtime = None
         final_bytes = 0.0
         if converged:
-            # migration_completion(): VM stopped, last sync, the rest goes out at the final-stage rate.
-            sc, memory = self.sc, self.memory
+            sc = self.sc
             stop_time = self.t
-            memory.inside += self._dirtied_since_sync() * (1 - memory.inside / sc.wss) if sc.wss else 0.0
+            self._mark_writes()
             self.syncs += 1
-            final_bytes = memory.total() * _wire_cost(memory, self.rules)
-            final_rate = sc.bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
-                sc.bandwidth, sc.max_bandwidth)
+            final_bytes = self.bitmap.final_wire()
+            final_rate = sc.stopped_bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
+                sc.stopped_bandwidth, sc.max_bandwidth)
             downtime = final_bytes / final_rate
             self._sample()
             self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
@@ -318,9 +345,9 @@ def simulate(scenario: Scenario, rules: Rules) -> Result:
     run = _Run.start(resolve(scenario, rules), rules)
     while run.t < run.sc.time_limit:
         # migration_iteration_run(): sync when below threshold, then the completion test.
-        if rules.sync_when_below_threshold and run.memory.total() < run.threshold:
+        if rules.sync_when_below_threshold and run.pending() < run.threshold:
             run.sync()
-        if rules.completes(run.memory.total(), run.threshold):
+        if rules.completes(run.pending(), run.threshold):
             break
         run.send()
         run.rate_limit()

@@ -35,6 +35,13 @@ def format_scenario(result: Result) -> str:
     ]
     if sc.switchover_bandwidth:
         parts.append(f"switchover-bandwidth {format_bitrate(sc.switchover_bandwidth)}")
+    if sc.throttled_bandwidth != sc.bandwidth:
+        parts.append(f"throttled {format_bitrate(sc.throttled_bandwidth)}")
+    if sc.stopped_bandwidth != sc.bandwidth:
+        parts.append(f"stopped copy {format_bitrate(sc.stopped_bandwidth)}")
+    parts.append(f"writes: {sc.write_pattern}")
+    if sc.nonzero:
+        parts.append(f"non-zero outside wss {format_size(sc.nonzero)}")
     if sc.zero_fraction:
         parts.append(f"zero pages {sc.zero_fraction:.0%}")
     return "scenario: " + ", ".join(parts)

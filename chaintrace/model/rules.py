@@ -28,6 +28,14 @@ COMPLETE_AT_OR_BELOW = "<="
 FINAL_UNLIMITED = "unlimited"
 FINAL_KEPT = "kept"
 
+# When the rate limiter sees the bytes it counts: as each page is put into the
+# QEMUFile (7.2: `f->rate_limit_used += size` in qemu_put_buffer_async), or only
+# once qemu_fflush() has written them (10.x: migration_rate_exceeded() reads
+# migration_transferred_bytes(), which qemu_fflush advances every MAX_IOV_SIZE
+# iovecs), so a window overshoots its budget by up to one flush.
+COUNT_AT_PUT = "put"
+COUNT_FLUSHED = "flushed"
+
 # Page and stream layout of RAM migration (x86 target): a page goes out as an
 # 8-byte header (offset | flags) followed by its 4096 bytes.
 TARGET_PAGE_SIZE = 4096
@@ -54,6 +62,9 @@ class Rules:
     zero_page_bytes: int = PAGE_HEADER_BYTES + 1
     page_size: int = TARGET_PAGE_SIZE
     page_header_bytes: int = PAGE_HEADER_BYTES
+    rate_limit_counts: str = COUNT_FLUSHED
+    flush_iovecs: int = 64
+    io_buf_size: int = 32768
 
     @staticmethod
     def newest() -> "Rules":
@@ -64,6 +75,20 @@ class Rules:
     def page_wire_bytes(self) -> int:
         """Return the bytes a normal (non-zero) page costs on the wire: header plus page."""
         return self.page_header_bytes + self.page_size
+
+    def rate_limit_quantum(self, normal_share: float) -> float:
+        """Return the wire bytes the rate limiter's count moves by at a time, for a stream of this mix.
+
+        Counted at put time, that is one page; counted at flush time, one
+        qemu_fflush(): MAX_IOV_SIZE iovecs, two per normal page (its header in
+        the buffer, the page itself from guest RAM), or a full IO_BUF_SIZE
+        buffer of zero-page headers, which coalesce into one iovec.
+        `normal_share` is the share of wire bytes that normal pages carry.
+        """
+        if self.rate_limit_counts == COUNT_AT_PUT:
+            return float(self.page_wire_bytes)
+        normal = self.flush_iovecs // 2 * self.page_wire_bytes
+        return normal_share * normal + (1 - normal_share) * self.io_buf_size
 
     def completes(self, pending: float, threshold: float) -> bool:
         """Return whether `migration_iteration_run` would complete with this pending size and threshold."""

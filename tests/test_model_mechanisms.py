@@ -1,0 +1,118 @@
+"""The model's mechanisms beyond the closed form: the bitmap by address, write patterns, phase bandwidths."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from chaintrace.model.memory import Bitmap
+from chaintrace.model.migration import ModelError, Scenario, simulate
+from chaintrace.model.rules import Rules
+from chaintrace.model.writes import Writer, distinct_share, writes_for_distinct
+
+GiB = 2**30
+MiB = 2**20
+NEWEST = Rules.newest()
+
+
+def test_the_scan_takes_pages_in_address_order_so_zero_pages_go_together() -> None:
+    # 10 pages: 2 non-zero outside the working set, 4 in it, 4 zero pages at the top.
+    bitmap = Bitmap.layout(10, 4, 2, page_wire=4104, zero_wire=9, chunks=10)
+    assert list(bitmap.wire) == [4104] * 6 + [9] * 4
+    pages, wire = bitmap.send(3 * 4104)
+    assert (pages, wire) == (3, 3 * 4104)
+    assert list(bitmap.dirty) == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
+    assert bitmap.cursor == 3
+    # The rest: three normal pages, then the four zero pages for 36 bytes.
+    assert bitmap.send(1e9) == (7, 3 * 4104 + 4 * 9)
+    assert bitmap.pending_pages() == 0
+
+
+def test_a_sync_adds_only_pages_not_already_dirty() -> None:
+    bitmap = Bitmap.layout(8, 8, 0, page_wire=4104, zero_wire=9, chunks=8)
+    bitmap.send(4 * 4104)  # pages 0-3 sent, 4-7 still dirty
+    new = bitmap.mark(np.ones(8))  # the guest wrote every page
+    assert new == 4  # only 0-3 are new: 4-7 were still in the bitmap
+    assert bitmap.pending_pages() == 8
+
+
+def test_the_scan_wraps_and_resumes_where_it_stopped() -> None:
+    bitmap = Bitmap.layout(8, 8, 0, page_wire=1, zero_wire=1, chunks=8)
+    bitmap.send(6)
+    bitmap.mark(np.array([1.0, 0, 0, 0, 0, 0, 0, 0]))
+    # From page 6 on: 6, 7, then page 0 again.
+    assert bitmap.send(3) == (3, 3)
+    assert bitmap.pending_pages() == 0
+
+
+def test_a_sweep_writes_the_arc_after_where_it_stopped() -> None:
+    writer = Writer("sweep", rate=2.0, pages=8, chunks=8)
+    assert list(writer.written(1.5)) == [1, 1, 1, 0, 0, 0, 0, 0]
+    # Six more pages from page 3: 3-7, then the sweep wraps to page 0.
+    assert list(writer.written(3.0)) == [1, 0, 0, 1, 1, 1, 1, 1] and writer.position == pytest.approx(1)
+    assert list(writer.written(100)) == [1] * 8
+
+
+def test_random_and_hot_cold_writes_dirty_fewer_distinct_pages_than_a_sweep() -> None:
+    sweep, random, hot = (Writer(p, rate=50.0, pages=100, chunks=10) for p in ("sweep", "random", "hot-cold"))
+    swept, scattered, skewed = (w.written(1.0).mean() for w in (sweep, random, hot))
+    assert swept == pytest.approx(0.5)
+    assert scattered == pytest.approx(1 - math.exp(-0.5))
+    assert skewed < scattered < swept
+    assert writes_for_distinct(100 * distinct_share(42, 100), 100) == pytest.approx(42)
+
+
+def test_nonzero_ram_outside_the_working_set_is_sent_in_the_first_pass() -> None:
+    base = Scenario(ram=512 * MiB, dirty_rate=0, wss=64 * MiB, bandwidth=100e6, max_bandwidth=1e12)
+    lean = simulate(dataclasses.replace(base, nonzero=0), NEWEST)
+    fat = simulate(dataclasses.replace(base, nonzero=190 * MiB), NEWEST)
+    extra = 190 * MiB / 4096 * (NEWEST.page_wire_bytes - NEWEST.zero_page_bytes)
+    assert fat.total_bytes - lean.total_bytes == pytest.approx(extra, rel=1e-6)
+    assert fat.stop_time - lean.stop_time == pytest.approx(extra / 100e6, rel=0.02)
+
+
+def test_nonzero_and_zero_fraction_are_one_input() -> None:
+    both = Scenario(ram=GiB, dirty_rate=0, wss=0, bandwidth=1e8, nonzero=MiB, zero_fraction=0.5)
+    with pytest.raises(ModelError, match="--nonzero or --zero-fraction"):
+        simulate(both, NEWEST)
+    with pytest.raises(ModelError, match="--nonzero"):
+        simulate(dataclasses.replace(both, zero_fraction=0.0, nonzero=2 * GiB), NEWEST)
+    same = simulate(Scenario(ram=GiB, dirty_rate=1e6, wss=MiB, bandwidth=1e8, zero_fraction=0.5), NEWEST)
+    assert same.scenario.nonzero == GiB // 2 - MiB
+
+
+def test_a_sweep_behind_the_scan_needs_more_rounds_than_random_writes() -> None:
+    # Issue 15: near the bandwidth, a sweeping guest re-dirties what the scan just sent.
+    base = Scenario(ram=512 * MiB, dirty_rate=26e6, wss=128 * MiB, bandwidth=57e6, max_bandwidth=32 * MiB,
+                    nonzero=60 * MiB, time_limit=120)
+    sweep = simulate(base, NEWEST)
+    random = simulate(dataclasses.replace(base, write_pattern="random"), NEWEST)
+    assert sweep.converged and random.converged
+    assert sweep.dirty_sync_count > random.dirty_sync_count
+
+
+def test_the_stopped_copy_runs_at_its_own_speed() -> None:
+    scenario = Scenario(ram=GiB, dirty_rate=20e6, wss=128 * MiB, bandwidth=100e6, max_bandwidth=32 * MiB,
+                        stopped_bandwidth=2e9)
+    result = simulate(scenario, NEWEST)
+    assert result.converged
+    assert result.downtime == pytest.approx(result.final_bytes / 2e9)
+
+
+def test_throttled_precopy_runs_at_its_own_speed() -> None:
+    # Under max-bandwidth the pages of a window go out at the throttled speed; below the budget's
+    # speed that speed, not max-bandwidth, is what the window measures.
+    scenario = Scenario(ram=GiB, dirty_rate=0, wss=GiB, bandwidth=1e9, max_bandwidth=128 * MiB,
+                        throttled_bandwidth=50e6, time_limit=30)
+    result = simulate(scenario, NEWEST)
+    assert result.converged
+    measured = [s.bandwidth for s in result.samples if s.bandwidth and s.time < result.stop_time]
+    assert max(measured) == pytest.approx(50e6, rel=0.01)
+
+
+def test_write_pattern_must_be_known() -> None:
+    with pytest.raises(ModelError, match="--write-pattern"):
+        simulate(Scenario(ram=GiB, dirty_rate=1e6, wss=MiB, bandwidth=1e8, write_pattern="bursty"), NEWEST)

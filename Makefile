@@ -24,10 +24,15 @@ qemu:
 	scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid
 
 ## The whole test suite; real-QEMU tests run when trees are fetched (always under CI=true).
-## Under CI=true the trees are fetched first, the real-QEMU tests must run, and the shipped
+## Under CI=true the trees are fetched first, qemu-system-x86 is installed when missing (the
+## model's --from-qmp runs against it), the real-QEMU tests must run, and the shipped
 ## trace specs are checked against all three versions (JUnit in test-artifacts/).
 test: venv
 	@if [ "$$CI" = "true" ]; then scripts/fetch-qemu --cache $(QEMU_CACHE) bookworm trixie sid; fi
+	@# The model's --from-qmp is tested on a running QEMU: Debian's, installed under CI when missing.
+	@if [ "$$CI" = "true" ] && ! command -v qemu-system-x86_64 >/dev/null; then \
+	  apt-get install -y --no-install-recommends qemu-system-x86 || \
+	  { apt-get update && apt-get install -y --no-install-recommends qemu-system-x86; }; fi
 	if [ "$$CI" = "true" ]; then export CHAINTRACE_TEST_CACHE=$(TEST_CACHE); fi; $(BIN)/python -m pytest -q
 	@if [ "$$CI" = "true" ]; then $(MAKE) --no-print-directory check-qemu CHECK_CACHE=$(TEST_CACHE); fi
 

@@ -9,22 +9,18 @@ has drifted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from chaintrace.errors import ChaintraceError
 from chaintrace.model.anchors import AnchorDrift, AnchorResult
 from chaintrace.model.tree import read_rules
-from chaintrace.model.migration import ModelError, Scenario, simulate
-from chaintrace.model.report import format_outcome, format_rules, format_scenario, format_table, result_to_dict
+from chaintrace.model.migration import ModelError, Result, Scenario, simulate
 from chaintrace.model.rules import Rules
 from chaintrace.model.units import UnitError, parse_duration, parse_fraction, parse_rate, parse_size
+from chaintrace.cli.model_output import EXIT_BAD_VALUE, EXIT_DRIFT, error, finish
 from chaintrace.cli.options import tree_path
 
-PROG = "chaintrace model migration"
-EXIT_DRIFT = 1
-EXIT_BAD_VALUE = 2
 
 
 def add_parser(subparsers: argparse._SubParsersAction, name: str) -> None:
@@ -41,10 +37,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: built-in rules of the newest known QEMU)")
     parser.add_argument("--cache", type=Path,
                         help="cache folder the tree is indexed into (default: $XDG_CACHE_HOME/chaintrace)")
-    parser.add_argument("--ram", required=True, metavar="SIZE", help="guest RAM, e.g. 4GiB")
-    parser.add_argument("--dirty-rate", required=True, metavar="RATE", help="guest write rate, e.g. 200MB/s")
+    parser.add_argument("--ram", metavar="SIZE", help="guest RAM, e.g. 4GiB (required, unless --from-qmp)")
+    parser.add_argument("--dirty-rate", metavar="RATE",
+                        help="guest write rate, e.g. 200MB/s (required, unless --from-qmp measures it)")
     parser.add_argument("--wss", required=True, metavar="SIZE", help="writable working set, e.g. 512MiB")
     parser.add_argument("--bandwidth", required=True, metavar="RATE", help="link bandwidth, e.g. 1Gbit/s")
+    parser.add_argument("--from-qmp", metavar="SOCKET", type=Path,
+                        help="read RAM, the dirty rate, max-bandwidth, downtime-limit and capabilities from a "
+                             "running QEMU's QMP unix socket (options given here win)")
+    parser.add_argument("--calc-time", default=1, type=int, metavar="SECONDS",
+                        help="with --from-qmp: how long QEMU measures the dirty rate (default: 1)")
+    parser.add_argument("--dirty-rate-mode", default="page-sampling",
+                        choices=("page-sampling", "dirty-bitmap", "dirty-ring"),
+                        help="with --from-qmp: QEMU's calc-dirty-rate mode (default: page-sampling; dirty-bitmap "
+                             "crashed Debian's QEMU 7.2 under TCG)")
+    parser.add_argument("--count-nonzero", action="store_true",
+                        help="with --from-qmp: count the guest's non-zero pages (a pmemsave of its RAM to a "
+                             "scratch file) for --nonzero")
+    parser.add_argument("--qmp-timeout", default=10.0, type=float, metavar="SECONDS",
+                        help="with --from-qmp: give up on an answer after this long (default: 10)")
+    parser.add_argument("--watch", action="store_true",
+                        help="with --from-qmp: then follow the migration (query-migrate every 100 ms) and compare")
     parser.add_argument("--max-bandwidth", metavar="RATE",
                         help="QEMU max-bandwidth (default: QEMU's MAX_THROTTLE, 128MiB/s)")
     parser.add_argument("--downtime-limit", metavar="TIME", help="QEMU downtime-limit (default: QEMU's, 300ms)")
@@ -54,6 +67,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give up after this long (default: 600s)")
     parser.add_argument("--zero-fraction", default="0", metavar="FRACTION",
                         help="share of RAM never written, sent as zero pages, e.g. 0.5 or 50%% (default: 0)")
+    parser.add_argument("--nonzero", metavar="SIZE",
+                        help="written (non-zero) RAM outside the working set, all sent in the first pass, e.g. 190MiB "
+                             "(default: all of it, less --zero-fraction)")
+    parser.add_argument("--write-pattern", default="sweep", choices=("sweep", "random", "hot-cold"),
+                        help="how the guest writes its working set (default: sweep)")
+    parser.add_argument("--throttled-bandwidth", metavar="RATE",
+                        help="what a window that spent its max-bandwidth budget measures, where the host wakes "
+                             "the migration thread late (default: the budget over exactly 100 ms)")
+    parser.add_argument("--stopped-bandwidth", metavar="RATE",
+                        help="speed of the stopped copy, the downtime's (default: --bandwidth)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     parser.add_argument("--plot", metavar="FILE", type=Path,
                         help="write pending bytes and threshold_size over time to FILE (.svg or .png)")
@@ -61,9 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Return the Scenario the options describe; raise UnitError for a value that does not parse."""
+    live = getattr(args, "from_qmp", None) is not None
+    for option, value in (("--ram", args.ram), ("--dirty-rate", args.dirty_rate)):
+        if value is None and not live:
+            raise UnitError(f"{option} is required (or --from-qmp SOCKET to read it from QEMU)")
     return Scenario(
-        ram=parse_size(args.ram),
-        dirty_rate=parse_rate(args.dirty_rate),
+        ram=parse_size(args.ram) if args.ram else 0,
+        dirty_rate=parse_rate(args.dirty_rate) if args.dirty_rate else 0.0,
         wss=parse_size(args.wss),
         bandwidth=parse_rate(args.bandwidth),
         max_bandwidth=parse_rate(args.max_bandwidth) if args.max_bandwidth else None,
@@ -71,6 +98,10 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         switchover_bandwidth=parse_rate(args.switchover_bandwidth) if args.switchover_bandwidth else 0.0,
         time_limit=parse_duration(args.time_limit),
         zero_fraction=parse_fraction(args.zero_fraction),
+        nonzero=parse_size(args.nonzero) if args.nonzero else None,
+        write_pattern=args.write_pattern,
+        throttled_bandwidth=parse_rate(args.throttled_bandwidth) if args.throttled_bandwidth else None,
+        stopped_bandwidth=parse_rate(args.stopped_bandwidth) if args.stopped_bandwidth else None,
     )
 
 
@@ -81,39 +112,26 @@ def load_rules(tree: Path | None, cache: Path | None = None) -> tuple[Rules, lis
     return read_rules(tree, cache, progress=sys.stderr.isatty())
 
 
-def _error(message: str, status: int) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return status
+def _simulate(args: argparse.Namespace) -> tuple[Rules, list[AnchorResult], Scenario]:
+    """Return the rules, their anchors and the scenario the options describe (without live inputs)."""
+    if args.watch and args.from_qmp is None:
+        raise UnitError("--watch needs --from-qmp SOCKET")
+    scenario = scenario_from_args(args)
+    rules, anchors = load_rules(args.tree, getattr(args, "cache", None))
+    return rules, anchors, scenario
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the model as the options say, print the table (or JSON), write the plot; return the exit status."""
     try:
-        scenario = scenario_from_args(args)
-        rules, anchors = load_rules(args.tree, getattr(args, "cache", None))
+        rules, anchors, scenario = _simulate(args)
+        if args.from_qmp is not None:
+            from chaintrace.cli.model_live import run_live  # the QMP client only when asked for
+
+            return run_live(args, rules, anchors, scenario)
         result = simulate(scenario, rules)
-    except (UnitError, ModelError, FileNotFoundError, ChaintraceError) as error:
-        return _error(str(error), EXIT_BAD_VALUE)
+    except (UnitError, ModelError, FileNotFoundError, ChaintraceError) as problem:
+        return error(str(problem), EXIT_BAD_VALUE)
     except AnchorDrift as drift:
-        return _error(str(drift), EXIT_DRIFT)
-
-    if args.plot is not None:
-        from chaintrace.model.plot import plot_result  # matplotlib only when a plot is asked for
-
-        try:
-            plot_result(result, args.plot)
-        except (OSError, ValueError) as error:
-            return _error(f"cannot write plot {args.plot}: {error}", EXIT_BAD_VALUE)
-
-    if args.json:
-        print(json.dumps(result_to_dict(result, anchors), indent=2))
-    else:
-        print(format_rules(rules, anchors))
-        print(format_scenario(result))
-        print()
-        print(format_table(result))
-        print()
-        print(format_outcome(result))
-        if args.plot is not None:
-            print(f"plot: {args.plot}")
-    return 0
+        return error(str(drift), EXIT_DRIFT)
+    return finish(args, result, rules, anchors)

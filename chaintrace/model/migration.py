@@ -19,8 +19,10 @@ only the written pages not already dirty. RAM outside the working set holds
 `nonzero` bytes of written pages and zero pages beyond them; the bitmap
 (`memory.py`) keeps them where they lie, and the scan takes them in address
 order. Zero pages cost a header and one byte on the wire, other pages a
-header and the page. Precopy sends at `bandwidth` (`throttled_bandwidth`
-while max-bandwidth binds), the stopped copy at `stopped_bandwidth`.
+header and the page. Precopy sends at `bandwidth`; a window that spent its
+max-bandwidth budget lasts BUFFER_DELAY, or longer where the host wakes the
+thread late (`throttled_bandwidth`: what such windows measure); the stopped
+copy runs at `stopped_bandwidth`.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
         (0 <= scenario.nonzero <= scenario.ram - scenario.wss,
          "--nonzero must be between 0 and --ram minus --wss (the working set is written, and is not counted)"),
         (scenario.write_pattern in PATTERNS, f"--write-pattern must be one of {', '.join(PATTERNS)}"),
-        (scenario.throttled_bandwidth > 0 and scenario.stopped_bandwidth > 0,
+        ((scenario.throttled_bandwidth is None or scenario.throttled_bandwidth > 0)
+         and scenario.stopped_bandwidth > 0,
          "--throttled-bandwidth and --stopped-bandwidth must be more than 0"),
         (scenario.switchover_bandwidth == 0 or rules.has_switchover_bandwidth,
          f"QEMU {rules.version} has no avail-switchover-bandwidth parameter; drop --switchover-bandwidth"),
@@ -146,8 +149,11 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
 def _resolve_inputs(scenario: Scenario) -> Scenario:
     """Return `scenario` with `nonzero`, `zero_fraction` and the phase bandwidths filled in from each other."""
     if scenario.nonzero is not None and scenario.zero_fraction:
-        raise ModelError("give --nonzero or --zero-fraction, not both")
-    if scenario.nonzero is None:
+        # A resolved scenario carries both; they must say the same.
+        implied = scenario.ram * (1 - scenario.zero_fraction) - scenario.wss
+        if abs(implied - scenario.nonzero) > 4096:
+            raise ModelError("give --nonzero or --zero-fraction, not both")
+    elif scenario.nonzero is None:
         nonzero = max(0, round(scenario.ram * (1 - scenario.zero_fraction)) - scenario.wss)
         scenario = replace(scenario, nonzero=nonzero)
     elif 0 <= scenario.nonzero <= scenario.ram - scenario.wss:
@@ -155,7 +161,6 @@ def _resolve_inputs(scenario: Scenario) -> Scenario:
         scenario = replace(scenario, zero_fraction=zero)
     return replace(
         scenario,
-        throttled_bandwidth=scenario.bandwidth if scenario.throttled_bandwidth is None else scenario.throttled_bandwidth,
         stopped_bandwidth=scenario.bandwidth if scenario.stopped_bandwidth is None else scenario.stopped_bandwidth,
     )
 
@@ -207,11 +212,7 @@ class _Run:
         window = rules.buffer_delay_ms / 1000
         # Per-window budget: a thread may send its budget at link speed and then sleeps.
         budget_per_window = sc.max_bandwidth * window if rules.rate_limit_per_window else math.inf
-        if not rules.rate_limit_per_window:
-            speed = min(sc.bandwidth, sc.max_bandwidth)
-        else:
-            # Where max-bandwidth binds, pages go out at the throttled phase's own speed.
-            speed = sc.bandwidth if sc.max_bandwidth >= sc.bandwidth else sc.throttled_bandwidth
+        speed = sc.bandwidth if rules.rate_limit_per_window else min(sc.bandwidth, sc.max_bandwidth)
         page = rules.page_size
         bitmap = Bitmap.layout(sc.ram / page, sc.wss / page, sc.nonzero / page, rules.page_wire_bytes,
                                rules.zero_page_bytes)
@@ -294,9 +295,11 @@ class _Run:
         sets threshold_size and (once a dirty rate is known and enough was
         sent) expected_downtime, and gives the next window a fresh budget.
         """
-        # migration_rate_limit(): over budget, sleep to the end of the window.
+        # migration_rate_limit(): over budget, sleep to the end of the window; a
+        # loaded host wakes the thread late, which throttled_bandwidth measures.
         if math.isfinite(self.budget) and self.budget <= 1e-9 * self.budget_per_window:
-            self.t = max(self.t, self.window_start + self.window)
+            late = self.window_sent / self.sc.throttled_bandwidth if self.sc.throttled_bandwidth else 0.0
+            self.t = max(self.t, self.window_start + max(self.window, late))
         if self.t >= self.window_start + self.window - 1e-12:
             # migration_update_counters(): bandwidth over the window sets threshold_size.
             self.measured = self.window_sent / (self.t - self.window_start)

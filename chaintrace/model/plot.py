@@ -14,14 +14,20 @@ from chaintrace.model.migration import Result  # noqa: E402
 from chaintrace.model.units import format_bitrate, format_duration, format_rate, format_size  # noqa: E402
 
 
-def plot_result(result: Result, path: Path) -> Path:
-    """Write the plot of `result` to `path` (format from its suffix: .svg, .png, .pdf) and return `path`."""
+def plot_result(result: Result, path: Path, measured: list[tuple[float, float]] | None = None) -> Path:
+    """Write the plot of `result` to `path` (format from its suffix: .svg, .png, .pdf) and return `path`.
+
+    `measured` is QEMU's series of (seconds, remaining bytes), drawn as dots over the model's line.
+    """
     times = [sample.time for sample in result.samples]
     pending = [sample.pending / 2**20 for sample in result.samples]
     threshold = [sample.threshold / 2**20 for sample in result.samples]
 
     figure, axes = plt.subplots(figsize=(9, 4.8), layout="constrained")
     axes.plot(times, pending, label="pending (dirty bytes)", color="tab:blue", linewidth=1.4)
+    if measured:
+        axes.plot([t for t, _ in measured], [r / 2**20 for _, r in measured], ".", markersize=3,
+                  color="tab:green", label="QEMU ram.remaining")
     axes.step(times, threshold, where="post", label="threshold_size", color="tab:red", linewidth=1.2)
     for index, round_ in enumerate(result.rounds):
         axes.axvline(round_.time, color="0.8", linewidth=0.6, zorder=0,

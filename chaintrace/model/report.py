@@ -35,8 +35,8 @@ def format_scenario(result: Result) -> str:
     ]
     if sc.switchover_bandwidth:
         parts.append(f"switchover-bandwidth {format_bitrate(sc.switchover_bandwidth)}")
-    if sc.throttled_bandwidth != sc.bandwidth:
-        parts.append(f"throttled {format_bitrate(sc.throttled_bandwidth)}")
+    if sc.throttled_bandwidth:
+        parts.append(f"throttled windows measure {format_rate(sc.throttled_bandwidth)}")
     if sc.stopped_bandwidth != sc.bandwidth:
         parts.append(f"stopped copy {format_bitrate(sc.stopped_bandwidth)}")
     parts.append(f"writes: {sc.write_pattern}")

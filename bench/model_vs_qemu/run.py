@@ -1,184 +1,259 @@
-"""Bench: the migration model against real QEMU migrations on loopback (TCG guest, Debian's QEMU).
+"""Bench: the migration model against real QEMU migrations on loopback, inputs read over QMP.
 
-Run `bench/model_vs_qemu/setup.sh` once, then
-`.venv/bin/python bench/model_vs_qemu/run.py [--out DIR] [--cases NAME,...]`.
-It measures the loopback speed of an unthrottled stop-and-copy first,
-then migrates each case and prints model against measured: outcome, total
-time, bitmap syncs (dirty-sync-count), downtime and QEMU's expected downtime.
-Not a unit test: it takes a few minutes and needs QEMU and a guest kernel.
+`.venv/bin/python bench/model_vs_qemu/run.py [--cases a,b] [--out DIR] [--link RATE --stopped RATE]`
+
+Needs qemu-system-x86_64 (Debian's qemu-system-x86) and gcc. It measures
+the loopback's precopy and stopped-copy speeds first (two calibration
+migrations), then per case: starts the guest, sets max-bandwidth and
+downtime-limit, takes the model's inputs from QEMU exactly as
+`chaintrace model migration --from-qmp` does (RAM, the dirty rate QEMU
+measures, parameters, the non-zero pages), predicts, migrates, polls
+query-migrate every 100 ms, and prints model against QEMU.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import guest  # noqa: E402
-from migrate import Measured, migrate  # noqa: E402
+import rig  # noqa: E402
 
-from chaintrace.model.tree import read_rules  # noqa: E402
+from chaintrace.model.compare import Comparison, compare, relative_error  # noqa: E402
+from chaintrace.model.live import read_inputs, scenario_from_live  # noqa: E402
 from chaintrace.model.migration import Result, Scenario, simulate  # noqa: E402
+from chaintrace.model.qmp import QmpClient  # noqa: E402
 from chaintrace.model.rules import Rules  # noqa: E402
-from chaintrace.model.units import format_duration, format_size  # noqa: E402
+from chaintrace.model.tree import read_rules  # noqa: E402
+from chaintrace.model.units import format_duration, parse_duration, parse_rate  # noqa: E402
 
 MiB = 2**20
+RAM_MIB = 128
 QEMU_TREE = Path.home() / ".cache" / "chaintrace" / "qemu" / "7.2.0"
 
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One migration: the guest's working set and write rate, and QEMU's two parameters."""
+    """One migration: the guest (working set, write rate, pattern, non-zero RAM) and QEMU's two parameters."""
 
     name: str
-    wss: int
-    dirty_rate: float
-    max_bandwidth: int
+    wss_mib: int
+    rate_mb: float
+    max_bandwidth_mib: int
     downtime_limit_ms: int
-    time_limit: float = 90.0
+    pattern: str = "sweep"
+    nonzero_mib: int = 8
+    time_limit: float = 40.0
+
+    def guest(self) -> rig.Guest:
+        """Return the guest this case runs."""
+        return rig.Guest(RAM_MIB, self.wss_mib * MiB, self.rate_mb * 1e6, self.pattern, self.nonzero_mib * MiB)
 
 
 CASES = (
-    Case("calm", 64 * MiB, 4e6, 32 * MiB, 300),
-    Case("busy", 128 * MiB, 16e6, 32 * MiB, 300),
-    Case("hot", 128 * MiB, 26e6, 32 * MiB, 300),
-    Case("too-hot", 128 * MiB, 48e6, 32 * MiB, 300, time_limit=45.0),
-    Case("tight-limit", 64 * MiB, 8e6, 64 * MiB, 50),
-    Case("wss-under-threshold", 16 * MiB, 8e6, 32 * MiB, 1000),
+    Case("calm", 16, 4, 32, 300),
+    Case("busy", 32, 12, 32, 300, nonzero_mib=16),
+    Case("hot", 32, 22, 32, 300, nonzero_mib=16),
+    Case("hotter", 48, 26, 32, 300),
+    Case("big-wss", 64, 16, 64, 300, nonzero_mib=0),
+    Case("slow-limit", 32, 8, 16, 300),
+    Case("tight-limit", 16, 8, 64, 50),
+    Case("loose-limit", 32, 20, 32, 1000),
+    Case("random", 32, 16, 32, 300, pattern="random"),
+    Case("hot-cold", 32, 20, 32, 300, pattern="hot-cold"),
+    Case("unthrottled", 48, 40, 4096, 300, nonzero_mib=16),
+    Case("too-hot", 48, 40, 32, 300, time_limit=20.0),
+    Case("too-hot-random", 64, 30, 16, 300, pattern="random", time_limit=20.0),
 )
 
 
 def _rules() -> Rules:
-    """Return the rules of the QEMU that runs (7.2 on bookworm), read from its tree when fetched."""
+    """Return the rules of the QEMU that runs (Debian bookworm's 7.2), read from its tree when fetched."""
     if QEMU_TREE.is_dir():
         return read_rules(QEMU_TREE)[0]
-    print(f"note: {QEMU_TREE} not fetched; using the newest built-in rules", file=sys.stderr)
+    print(f"note: {QEMU_TREE} not fetched (scripts/fetch-qemu bookworm); using the built-in 10.2 rules",
+          file=sys.stderr)
     return Rules.newest()
 
 
-def _link_bandwidth(binary: str, kernel: Path, initrd: Path, work: Path) -> float:
-    """Return the loopback speed of a stop-and-copy (bytes/s): what the final copy runs at, unthrottled.
+def _set_parameters(pair: rig.Pair, max_bandwidth: int, downtime_limit_ms: int) -> None:
+    with QmpClient(pair.source_qmp) as client:
+        client.execute("migrate-set-parameters", **{"max-bandwidth": max_bandwidth, "downtime-limit": downtime_limit_ms})
 
-    A downtime-limit of 10 s makes QEMU stop the guest at its first check and
-    send all RAM with the VM stopped; downtime-bytes over downtime is the speed.
-    The working set fills most of RAM so that the copy is of real pages, not
-    of zero pages (which cost scanning time but almost no bytes).
+
+@dataclass(frozen=True, slots=True)
+class Loopback:
+    """What this host's loopback does, unthrottled and throttled: speeds in bytes/s, lateness in s."""
+
+    precopy: float
+    stopped: float
+    lateness: float
+
+    def throttled(self, max_bandwidth: float) -> float | None:
+        """Return what a window that spent its budget measures here: the budget over 100 ms plus the lateness."""
+        if max_bandwidth >= self.precopy:
+            return None
+        return max_bandwidth * 0.1 / (0.1 + self.lateness)
+
+
+def _calibration(binary: str, image: Path, work: Path, guest: rig.Guest, max_bandwidth: int,
+                 switch_limit_after: float | None = None) -> tuple[list, dict]:
+    """Migrate `guest` at `max_bandwidth` (downtime-limit 300 ms); return the polls and the last query-migrate.
+
+    With `switch_limit_after`, the downtime-limit becomes 60 s that many
+    seconds into the migration: the next window's threshold_size is then
+    above anything pending, and QEMU stops the guest and copies what is dirty.
     """
-    measured = migrate(binary, kernel, initrd, work / "calibrate", wss=384 * MiB, dirty_rate=0,
-                       max_bandwidth=64 * 2**30, downtime_limit_ms=10_000, time_limit=60)
-    info = measured.info
-    return info["ram"]["downtime-bytes"] / (info["downtime"] / 1000)
+    pair = rig.start_pair(binary, image, guest, work / f"calibrate-{len(list(work.glob('calibrate-*')))}")
+    try:
+        _set_parameters(pair, max_bandwidth, 300)
+        if switch_limit_after is not None:
+            rig.switch_downtime_limit_later(pair, switch_limit_after, 60_000)
+        polls = rig.migrate(pair, time_limit=60)
+        with QmpClient(pair.source_qmp) as client:
+            return polls, client.execute("query-migrate")
+    finally:
+        pair.close()
 
 
-def _model(case: Case, measured: Measured, link: float, rules: Rules) -> Result:
-    """Return the model's run of `case`, with RAM size and zero pages taken from what QEMU migrated."""
-    ram = measured.info["ram"]
-    total = ram["total"]
-    zero_share = ram.get("duplicate", 0) * rules.page_size / total
-    scenario = Scenario(
-        ram=total, dirty_rate=case.dirty_rate, wss=case.wss, bandwidth=link,
-        max_bandwidth=float(case.max_bandwidth), downtime_limit=case.downtime_limit_ms / 1000,
-        time_limit=case.time_limit, zero_fraction=min(zero_share, 1 - case.wss / total),
-    )
-    return simulate(scenario, rules)
+def calibrate(binary: str, image: Path, work: Path) -> Loopback:
+    """Return this loopback's speeds, from three migrations of the bench guest.
+
+    Precopy: the median `mbps` migrating 96 MiB of non-zero pages unthrottled.
+    Stopped copy: a guest that re-dirties its 12 MiB working set faster than
+    max-bandwidth 32 MiB/s can send it never converges; 3 s in, the
+    downtime-limit becomes 60 s and QEMU stops it and copies the working set,
+    the size and kind (non-zero pages, the zero pages long sent) of the
+    cases' final copies; downtime-bytes over downtime is the speed.
+    Lateness: at max-bandwidth 32 MiB/s a window should last 100 ms; the mean
+    over the polls of budget / measured bandwidth says how much longer the
+    host makes it.
+    """
+    idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
+    polls, _ = _calibration(binary, image, work, idle, 100 * 2**30)
+    precopy = statistics.median(p.mbps for p in polls if p.mbps > 0) * 1e6 / 8
+    busy = rig.Guest(RAM_MIB, 12 * MiB, 200e6)
+    _, info = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
+    stopped = info["ram"]["downtime-bytes"] / (info["downtime"] / 1000)
+    polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
+    windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
+    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1))
 
 
-def _row(case: Case, model: Result, measured: Measured) -> dict[str, str]:
-    info = measured.info
-    ram = info["ram"]
-    converged = measured.status == "completed"
-    active = [poll for poll in measured.polls if poll.status == "active"]
-    expected = active[-1].expected_downtime_ms / 1000 if active else float("nan")
-    setup = info.get("setup-time", 0) / 1000
+def predict(pair: rig.Pair, case: Case, loopback: Loopback, rules: Rules) -> tuple[Result, dict]:
+    """Return the model's run from what QEMU tells over QMP (as --from-qmp reads it), and those inputs."""
+    with QmpClient(pair.source_qmp) as client:
+        live = read_inputs(client, calc_time=1, with_nonzero=True)
+    stated = Scenario(ram=0, dirty_rate=0.0, wss=case.wss_mib * MiB, bandwidth=loopback.precopy,
+                      stopped_bandwidth=loopback.stopped, throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
+                      write_pattern=case.pattern, time_limit=case.time_limit)
+    return simulate(scenario_from_live(live, stated), rules), dataclasses.asdict(live)
+
+
+def _pair(model: float | None, qemu: float | None, show) -> str:
+    error = relative_error(model, qemu)
+    text = f"{show(model) if model is not None else '-'}/{show(qemu) if qemu is not None else '-'}"
+    return text + (f" {error:+.0%}" if error is not None else "")
+
+
+def row(case: Case, c: Comparison) -> dict[str, str]:
+    """Return one line of the error table."""
+    word = {True: "done", False: "no"}
     return {
         "case": case.name,
-        "outcome model/qemu": f"{'done' if model.converged else 'no'}/{'done' if converged else 'no'}",
-        "time model/qemu": (f"{format_duration(model.total_time)}/{format_duration(info['total-time'] / 1000 - setup)}"
-                            if converged or model.converged else "-/-"),
-        "syncs model/qemu": f"{model.dirty_sync_count}/{ram['dirty-sync-count']}",
-        "sent model/qemu": f"{format_size(model.total_bytes)}/{format_size(ram['transferred'])}",
-        "final copy model/qemu": (f"{format_size(model.final_bytes)}/{format_size(ram['downtime-bytes'])}"
-                                  if model.converged and converged and "downtime-bytes" in ram else "-/-"),
-        "downtime model/qemu": (f"{format_duration(model.downtime)}/{format_duration(info['downtime'] / 1000)}"
-                                if model.converged and converged else "-/-"),
-        "expected_downtime model/qemu": f"{format_duration(model.expected_downtime)}/{format_duration(expected)}",
+        "outcome m/q": f"{word[c.model_converged]}/{word[c.qemu_converged]}{'' if c.outcome_right else ' WRONG'}",
+        "time m/q": _pair(c.model_time, c.qemu_time, lambda v: f"{v:.2f}s"),
+        "syncs m/q": _pair(c.model_syncs, c.qemu_syncs, str),
+        "downtime m/q": _pair(c.model_downtime, c.qemu_downtime, format_duration),
+        "sent m/q": _pair(c.model_bytes / MiB, c.qemu_bytes / MiB, lambda v: f"{v:.0f}M"),
+        "threshold err": f"{c.threshold_error:.1%}" if c.threshold_error is not None else "-",
     }
 
 
-def _table(rows: list[dict[str, str]]) -> str:
+def table(rows: list[dict[str, str]]) -> str:
+    """Return rows as an aligned text table."""
     columns = list(rows[0])
-    widths = [max(len(column), *(len(row[column]) for row in rows)) for column in columns]
+    widths = [max(len(column), *(len(r[column]) for r in rows)) for column in columns]
     lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
-    lines += ["  ".join(row[column].ljust(width) for column, width in zip(columns, widths)) for row in rows]
+    lines += ["  ".join(r[column].ljust(width) for column, width in zip(columns, widths)) for r in rows]
     return "\n".join(lines)
 
 
-def _plot(case: Case, model: Result, measured: Measured, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4), layout="constrained")
-    axes.plot([s.time for s in model.samples], [s.pending / MiB for s in model.samples], label="model pending")
-    axes.plot([p.time for p in measured.polls], [p.remaining / MiB for p in measured.polls], ".",
-              markersize=3, label="QEMU ram.remaining")
-    axes.step([s.time for s in model.samples], [s.threshold / MiB for s in model.samples], where="post",
-              label="model threshold_size")
-    axes.set_xlabel("time since migrate (s)")
-    axes.set_ylabel("MiB")
-    axes.set_title(f"{case.name}: wss {format_size(case.wss)}, dirty {case.dirty_rate / 1e6:g} MB/s, "
-                   f"max-bandwidth {format_size(case.max_bandwidth)}/s, limit {case.downtime_limit_ms} ms")
-    axes.legend()
-    figure.savefig(path)
-    plt.close(figure)
+def summary(comparisons: list[Comparison]) -> str:
+    """Return the acceptance figures: outcomes right, time and syncs within 10 %, threshold within 5 %, downtime."""
+    done = [c for c in comparisons if c.model_converged and c.qemu_converged]
+    within = lambda values, bound: sum(1 for v in values if v is not None and abs(v) <= bound)  # noqa: E731
+    times = [relative_error(c.model_time, c.qemu_time) for c in done]
+    syncs = [relative_error(c.model_syncs, c.qemu_syncs) for c in done]
+    downtime = sum(1 for c in done if abs(c.model_downtime - c.qemu_downtime) <= max(0.005, 0.5 * c.qemu_downtime))
+    thresholds = [c.threshold_error for c in comparisons if c.threshold_error is not None]
+    return "\n".join([
+        f"runs {len(comparisons)}; outcome right {sum(c.outcome_right for c in comparisons)}/{len(comparisons)}; "
+        f"converged on both sides {len(done)}",
+        f"time within 10 %: {within(times, 0.10)}/{len(done)}; syncs within 10 %: {within(syncs, 0.10)}/{len(done)}",
+        f"downtime within 50 % or 5 ms: {downtime}/{len(done)}; threshold_size median error within 5 %: "
+        f"{within(thresholds, 0.05)}/{len(thresholds)}",
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench and print the comparison table; return 0, or 1 when set-up is missing."""
+    """Run the bench, print the per-run error table; return 0, or 1 when QEMU or gcc is missing."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=guest.CACHE / "results",
-                        help="folder for results.json and one plot per case")
+    parser.add_argument("--out", type=Path, default=Path.home() / ".cache" / "chaintrace" / "bench" / "model-vs-qemu")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
-    parser.add_argument("--link", type=float, help="loopback bandwidth in bytes/s (default: measured)")
+    parser.add_argument("--loopback", nargs=3, metavar=("PRECOPY", "STOPPED", "LATENESS"),
+                        help="skip the calibration: e.g. 103MB/s 1.3GB/s 5ms")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if not args.cases or c.name in args.cases.split(",")]
     try:
-        binary, kernel = guest.qemu_binary(), guest.kernel()
-    except guest.SetupError as error:
+        binary = rig.qemu_binary()
+    except rig.RigError as error:
         print(f"model_vs_qemu: {error}", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     rules = _rules()
     with tempfile.TemporaryDirectory(prefix="model-vs-qemu-") as scratch:
         work = Path(scratch)
-        initrd = guest.build_initramfs(work)
-        link = args.link or _link_bandwidth(binary, kernel, initrd, work)
-        print(f"rules: {rules.origin}\nloopback stop-and-copy bandwidth: {link / 1e6:.0f} MB/s", flush=True)
-        rows, records = [], []
+        image = rig.build_guest(work)
+        if args.loopback:
+            loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
+                                parse_duration(args.loopback[2]))
+        else:
+            loopback = calibrate(binary, image, work)
+        print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, stopped copy "
+              f"{loopback.stopped / 1e6:.0f} MB/s, a throttled window {loopback.lateness * 1000:.1f} ms late",
+              flush=True)
+        rows, records, comparisons = [], [], []
         for case in cases:
-            measured = migrate(binary, kernel, initrd, work / case.name, wss=case.wss, dirty_rate=case.dirty_rate,
-                               max_bandwidth=case.max_bandwidth, downtime_limit_ms=case.downtime_limit_ms,
-                               time_limit=case.time_limit)
-            model = _model(case, measured, link, rules)
-            rows.append(_row(case, model, measured))
-            print(_table(rows[-1:]), flush=True)
-            _plot(case, model, measured, args.out / f"{case.name}.png")
-            records.append({"case": asdict(case), "measured": {"status": measured.status, "info": measured.info,
-                                                                "polls": [asdict(p) for p in measured.polls]},
-                            "model": {"converged": model.converged, "total_time": model.total_time,
-                                      "downtime": model.downtime, "dirty_sync_count": model.dirty_sync_count,
-                                      "total_bytes": model.total_bytes, "final_bytes": model.final_bytes,
-                                      "expected_downtime": model.expected_downtime,
-                                      "zero_fraction": model.scenario.zero_fraction}})
-    (args.out / "results.json").write_text(json.dumps({"link": link, "runs": records}, indent=1))
+            pair = rig.start_pair(binary, image, case.guest(), work / case.name)
+            try:
+                _set_parameters(pair, case.max_bandwidth_mib * MiB, case.downtime_limit_ms)
+                result, live = predict(pair, case, loopback, rules)
+                polls = rig.migrate(pair, case.time_limit)
+            finally:
+                pair.close()
+            comparison = compare(result, polls)
+            comparisons.append(comparison)
+            rows.append(row(case, comparison))
+            print(table(rows[-1:]), flush=True)
+            records.append({"case": dataclasses.asdict(case), "live": live,
+                            "scenario": dataclasses.asdict(result.scenario),
+                            "comparison": dataclasses.asdict(comparison),
+                            "polls": [dataclasses.asdict(p) for p in polls],
+                            "trace": (work / case.name / "trace.log").read_text(errors="replace")})
+    (args.out / "results.json").write_text(json.dumps({"loopback": dataclasses.asdict(loopback), "runs": records},
+                                                      indent=1))
     print()
-    print(_table(rows))
+    print(table(rows))
+    print()
+    print(summary(comparisons))
     return 0
 
 

@@ -44,6 +44,13 @@ def test_inputs_come_from_qemu(socket_path: Path, capsys: pytest.CaptureFixture[
     assert "calc-dirty-rate" in fake.received and "pmemsave" in fake.received
 
 
+def test_calc_repeat_averages_measurements(socket_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeQmp(socket_path, load_transcript()) as fake:
+        assert _run(socket_path, "--calc-repeat", "3", "--json") == 0
+    assert fake.received.count("calc-dirty-rate") == 3
+    assert json.loads(capsys.readouterr().out)["live"]["dirty_rate"] == 1.5 * MiB
+
+
 def test_values_given_on_the_command_line_win(socket_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with FakeQmp(socket_path, load_transcript()):
         assert _run(socket_path, "--ram", "128MiB", "--max-bandwidth", "32MiB/s", "--json") == 0
@@ -71,6 +78,7 @@ def test_watch_compares_the_model_with_query_migrate(socket_path: Path, monkeypa
     assert "outcome    model converged / QEMU converged (right)" in out
     assert re.search(r"^syncs +\d+ / 3 ", out, re.M)  # QEMU's dirty-sync-count at the end
     assert (tmp_path / "watch.png").stat().st_size > 1000
+    assert re.search(r"^final copy .* / 1.76 MiB", out, re.M)  # QEMU's ram.downtime-bytes
 
 
 def test_watch_json_has_the_polls_and_the_comparison(socket_path: Path, monkeypatch: pytest.MonkeyPatch,

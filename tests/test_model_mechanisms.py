@@ -100,6 +100,8 @@ def test_the_stopped_copy_runs_at_its_own_speed() -> None:
     result = simulate(scenario, NEWEST)
     assert result.converged
     assert result.downtime == pytest.approx(result.final_bytes / 2e9)
+    costly = simulate(dataclasses.replace(scenario, stop_cost=0.005), NEWEST)
+    assert costly.downtime == pytest.approx(0.005 + result.final_bytes / 2e9)
 
 
 def test_throttled_windows_last_as_long_as_the_host_makes_them() -> None:

@@ -36,6 +36,7 @@ from chaintrace.model.units import format_duration, parse_duration, parse_rate  
 
 MiB = 2**20
 RAM_MIB = 128
+CALC_REPEAT = 3  # dirty-rate measurements averaged per run: page sampling is noisy on a small guest
 QEMU_TREE = Path.home() / ".cache" / "chaintrace" / "qemu" / "7.2.0"
 
 
@@ -90,11 +91,12 @@ def _set_parameters(pair: rig.Pair, max_bandwidth: int, downtime_limit_ms: int) 
 
 @dataclass(frozen=True, slots=True)
 class Loopback:
-    """What this host's loopback does, unthrottled and throttled: speeds in bytes/s, lateness in s."""
+    """What this host's loopback does: speeds in bytes/s, the throttled window's lateness and the stop's cost in s."""
 
     precopy: float
     stopped: float
     lateness: float
+    stop_cost: float
 
     def throttled(self, max_bandwidth: float) -> float | None:
         """Return what a window that spent its budget measures here: the budget over 100 ms plus the lateness."""
@@ -132,27 +134,37 @@ def calibrate(binary: str, image: Path, work: Path) -> Loopback:
     downtime-limit becomes 60 s and QEMU stops it and copies the working set,
     the size and kind (non-zero pages, the zero pages long sent) of the
     cases' final copies; downtime-bytes over downtime is the speed.
-    Lateness: at max-bandwidth 32 MiB/s a window should last 100 ms; the mean
-    over the polls of budget / measured bandwidth says how much longer the
-    host makes it.
+    The idle guest's own stop, with almost nothing left to copy, gives the
+    stop's fixed cost (stopping the TCG vCPU, device state, the last sync):
+    the two stops fit cost + bytes / speed. Lateness: at max-bandwidth
+    32 MiB/s a window should last 100 ms; the mean over the polls of budget /
+    measured bandwidth says how much longer the host makes it.
     """
     idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
-    polls, _ = _calibration(binary, image, work, idle, 100 * 2**30)
+    polls, quiet = _calibration(binary, image, work, idle, 100 * 2**30)
     precopy = statistics.median(p.mbps for p in polls if p.mbps > 0) * 1e6 / 8
     busy = rig.Guest(RAM_MIB, 12 * MiB, 200e6)
-    _, info = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
-    stopped = info["ram"]["downtime-bytes"] / (info["downtime"] / 1000)
+    _, loaded = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
+    # Two stops: the idle guest's (almost nothing left) and the busy one's (12 MiB): cost and speed.
+    (bytes0, time0), (bytes1, time1) = ((info["ram"]["downtime-bytes"], info["downtime"] / 1000)
+                                        for info in (quiet, loaded))
+    if time1 > time0 and bytes1 > bytes0:
+        stopped = (bytes1 - bytes0) / (time1 - time0)
+        stop_cost = max(0.0, time0 - bytes0 / stopped)
+    else:
+        stopped, stop_cost = bytes1 / time1, 0.0
     polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
     windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
-    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1))
+    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1), stop_cost)
 
 
 def predict(pair: rig.Pair, case: Case, loopback: Loopback, rules: Rules) -> tuple[Result, dict]:
     """Return the model's run from what QEMU tells over QMP (as --from-qmp reads it), and those inputs."""
     with QmpClient(pair.source_qmp) as client:
-        live = read_inputs(client, calc_time=1, with_nonzero=True)
+        live = read_inputs(client, calc_time=1, with_nonzero=True, repeat=CALC_REPEAT)
     stated = Scenario(ram=0, dirty_rate=0.0, wss=case.wss_mib * MiB, bandwidth=loopback.precopy,
-                      stopped_bandwidth=loopback.stopped, throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
+                      stopped_bandwidth=loopback.stopped, stop_cost=loopback.stop_cost,
+                      throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
                       write_pattern=case.pattern, time_limit=case.time_limit)
     return simulate(scenario_from_live(live, stated), rules), dataclasses.asdict(live)
 
@@ -172,6 +184,8 @@ def row(case: Case, c: Comparison) -> dict[str, str]:
         "time m/q": _pair(c.model_time, c.qemu_time, lambda v: f"{v:.2f}s"),
         "syncs m/q": _pair(c.model_syncs, c.qemu_syncs, str),
         "downtime m/q": _pair(c.model_downtime, c.qemu_downtime, format_duration),
+        "final m/q": _pair(c.model_final / MiB if c.model_final is not None else None,
+                           c.qemu_final / MiB if c.qemu_final is not None else None, lambda v: f"{v:.1f}M"),
         "sent m/q": _pair(c.model_bytes / MiB, c.qemu_bytes / MiB, lambda v: f"{v:.0f}M"),
         "threshold err": f"{c.threshold_error:.1%}" if c.threshold_error is not None else "-",
     }
@@ -208,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path.home() / ".cache" / "chaintrace" / "bench" / "model-vs-qemu")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
-    parser.add_argument("--loopback", nargs=3, metavar=("PRECOPY", "STOPPED", "LATENESS"),
-                        help="skip the calibration: e.g. 103MB/s 1.3GB/s 5ms")
+    parser.add_argument("--loopback", nargs=4, metavar=("PRECOPY", "STOPPED", "LATENESS", "STOP_COST"),
+                        help="skip the calibration: e.g. 103MB/s 1.3GB/s 3ms 5ms")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if not args.cases or c.name in args.cases.split(",")]
     try:
@@ -224,11 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         image = rig.build_guest(work)
         if args.loopback:
             loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
-                                parse_duration(args.loopback[2]))
+                                parse_duration(args.loopback[2]), parse_duration(args.loopback[3]))
         else:
             loopback = calibrate(binary, image, work)
         print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, stopped copy "
-              f"{loopback.stopped / 1e6:.0f} MB/s, a throttled window {loopback.lateness * 1000:.1f} ms late",
+              f"{loopback.stopped / 1e6:.0f} MB/s after a {loopback.stop_cost * 1000:.1f} ms stop, a throttled window "
+              f"{loopback.lateness * 1000:.1f} ms late",
               flush=True)
         rows, records, comparisons = [], [], []
         for case in cases:

@@ -77,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the migration thread late (default: the budget over exactly 100 ms)")
     parser.add_argument("--stopped-bandwidth", metavar="RATE",
                         help="speed of the stopped copy, the downtime's (default: --bandwidth)")
+    parser.add_argument("--stop-cost", metavar="TIME",
+                        help="downtime besides the final copy: stopping the guest, device state (default: 0)")
+    parser.add_argument("--calc-repeat", default=1, type=int, metavar="N",
+                        help="with --from-qmp: average N dirty-rate measurements (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     parser.add_argument("--plot", metavar="FILE", type=Path,
                         help="write pending bytes and threshold_size over time to FILE (.svg or .png)")
@@ -102,6 +106,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         write_pattern=args.write_pattern,
         throttled_bandwidth=parse_rate(args.throttled_bandwidth) if args.throttled_bandwidth else None,
         stopped_bandwidth=parse_rate(args.stopped_bandwidth) if args.stopped_bandwidth else None,
+        stop_cost=parse_duration(args.stop_cost) if args.stop_cost else 0.0,
     )
 
 

@@ -79,7 +79,7 @@ def run_live(args: argparse.Namespace, rules: Rules, anchors: list[AnchorResult]
     with client:
         try:
             live = read_inputs(client, calc_time=args.calc_time, with_nonzero=args.count_nonzero,
-                               mode=args.dirty_rate_mode)
+                               mode=args.dirty_rate_mode, repeat=args.calc_repeat)
             scenario = scenario_from_live(live, stated)
             result = simulate(scenario, rules)
             if not args.json:

@@ -35,6 +35,8 @@ class Comparison:
     model_bytes: float
     qemu_bytes: int
     threshold_error: float | None
+    model_final: float | None = None
+    qemu_final: int | None = None
 
     @property
     def outcome_right(self) -> bool:
@@ -88,6 +90,8 @@ def compare(result: Result, polls: list[Poll]) -> Comparison:
         model_downtime=result.downtime, qemu_downtime=last.downtime if done else None,
         model_bytes=result.total_bytes, qemu_bytes=with_ram[-1].transferred if with_ram else 0,
         threshold_error=threshold_error(result, polls),
+        model_final=result.final_bytes if result.converged else None,
+        qemu_final=last.downtime_bytes if done else None,
     )
 
 
@@ -117,6 +121,7 @@ def format_comparison(comparison: Comparison) -> str:
         "syncs      " + _pair(c.model_syncs, c.qemu_syncs, str),
         "downtime   " + _pair(c.model_downtime, c.qemu_downtime, format_duration),
         "sent       " + _pair(c.model_bytes, c.qemu_bytes, format_size),
+        "final copy " + _pair(c.model_final, c.qemu_final, format_size),
     ]
     if c.threshold_error is not None:
         lines.append(f"threshold_size median error over the polls {c.threshold_error:.1%}")

@@ -59,26 +59,34 @@ class LiveInputs:
 
 
 def measure_dirty_rate(client: QmpClient, calc_time: int = 1, mode: str = "page-sampling",
-                       timeout: float = 30.0) -> tuple[float, str]:
+                       timeout: float = 30.0, repeat: int = 1) -> tuple[float, str]:
     """Return (bytes/s, mode): QEMU's rate of distinct pages dirtied over `calc_time` seconds.
 
     Page sampling (QEMU's default) hashes SAMPLE_PAGES pages per GiB before
-    and after; we ask for QEMU's most (16384), since a small guest has few.
+    and after; we ask for QEMU's most (16384), since a small guest has few,
+    and average `repeat` measurements (QEMU draws new samples each time).
     The exact `dirty-bitmap` mode is left to the user: Debian's QEMU 7.2.22
     under TCG dies of a segmentation fault when asked for it.
     """
     arguments: dict[str, Any] = {"calc-time": calc_time, "mode": mode}
     if mode == "page-sampling":
         arguments["sample-pages"] = SAMPLE_PAGES
-    client.execute("calc-dirty-rate", **arguments)
+    rates = []
+    for _ in range(max(1, repeat)):
+        client.execute("calc-dirty-rate", **arguments)
+        rates.append(_measured(client, calc_time, timeout))
+    # QEMU truncates to whole MiB/s: the true rate lies in [r, r + 1).
+    return (sum(rates) / len(rates) + 0.5) * MiB, mode
+
+
+def _measured(client: QmpClient, calc_time: int, timeout: float) -> int:
+    """Return the MiB/s of the calc-dirty-rate under way, once query-dirty-rate says it is measured."""
     deadline = time.monotonic() + calc_time + timeout
     while time.monotonic() < deadline:
         time.sleep(min(0.25, calc_time / 4))
         info = client.execute("query-dirty-rate")
         if info.get("status") == "measured" and "dirty-rate" in info:
-            # QEMU truncates to whole MiB/s: the true rate lies in [r, r + 1).
-            rate = max(0, int(info["dirty-rate"]))
-            return (rate + 0.5) * MiB, str(info.get("mode", mode))
+            return max(0, int(info["dirty-rate"]))
     raise QmpError(f"{client.path}: query-dirty-rate still not measured {timeout:g} s after calc-time")
 
 
@@ -103,13 +111,13 @@ def count_nonzero(client: QmpClient, ram: int, scratch: Path | None = None) -> i
 
 
 def read_inputs(client: QmpClient, calc_time: int = 1, with_nonzero: bool = False,
-                mode: str = "page-sampling") -> LiveInputs:
+                mode: str = "page-sampling", repeat: int = 1) -> LiveInputs:
     """Return what `client`'s QEMU tells before migrating (see LiveInputs); the dirty rate takes `calc_time` s."""
     memory = client.execute("query-memory-size-summary")
     ram = int(memory.get("base-memory", 0)) + int(memory.get("plugged-memory", 0))
     parameters = client.execute("query-migrate-parameters")
     capabilities = client.execute("query-migrate-capabilities")
-    rate, mode = measure_dirty_rate(client, calc_time, mode)
+    rate, mode = measure_dirty_rate(client, calc_time, mode, repeat=repeat)
     version = client.version
     limit = parameters.get("downtime-limit")
     return LiveInputs(
@@ -180,6 +188,7 @@ class Poll:
     expected_downtime: float
     mbps: float
     downtime: float | None = None
+    downtime_bytes: int | None = None
 
 
 def poll(client: QmpClient) -> Poll:
@@ -194,4 +203,5 @@ def poll(client: QmpClient) -> Poll:
         dirty_sync_count=int(ram.get("dirty-sync-count", 0)),
         expected_downtime=info.get("expected-downtime", 0) / 1000, mbps=float(ram.get("mbps", 0.0)),
         downtime=info["downtime"] / 1000 if "downtime" in info else None,
+        downtime_bytes=int(ram["downtime-bytes"]) if "downtime-bytes" in ram else None,
     )

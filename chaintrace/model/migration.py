@@ -46,7 +46,11 @@ class Scenario:
     `max_bandwidth` and `downtime_limit` left as None take QEMU's defaults
     from the Rules; `switchover_bandwidth` 0 means not set. `nonzero` (bytes
     of written RAM outside the working set) left as None follows from
-    `zero_fraction`; the two bandwidths left as None are `bandwidth`.
+    `zero_fraction`; `stopped_bandwidth` left as None is `bandwidth`;
+    `throttled_bandwidth`, what a window that spent its max-bandwidth budget
+    measures (QEMU's mbps), left as None means such a window lasts exactly
+    BUFFER_DELAY; `stop_cost` is the downtime besides the final copy
+    (stopping the guest, device state).
     """
 
     ram: int
@@ -62,6 +66,7 @@ class Scenario:
     write_pattern: str = "sweep"
     throttled_bandwidth: float | None = None
     stopped_bandwidth: float | None = None
+    stop_cost: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +140,8 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
          "--nonzero must be between 0 and --ram minus --wss (the working set is written, and is not counted)"),
         (scenario.write_pattern in PATTERNS, f"--write-pattern must be one of {', '.join(PATTERNS)}"),
         ((scenario.throttled_bandwidth is None or scenario.throttled_bandwidth > 0)
-         and scenario.stopped_bandwidth > 0,
-         "--throttled-bandwidth and --stopped-bandwidth must be more than 0"),
+         and scenario.stopped_bandwidth > 0 and scenario.stop_cost >= 0,
+         "--throttled-bandwidth and --stopped-bandwidth must be more than 0, --stop-cost 0 or more"),
         (scenario.switchover_bandwidth == 0 or rules.has_switchover_bandwidth,
          f"QEMU {rules.version} has no avail-switchover-bandwidth parameter; drop --switchover-bandwidth"),
     )
@@ -331,7 +336,7 @@ class _Run:
             final_bytes = self.bitmap.final_wire()
             final_rate = sc.stopped_bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
                 sc.stopped_bandwidth, sc.max_bandwidth)
-            downtime = final_bytes / final_rate
+            downtime = sc.stop_cost + final_bytes / final_rate
             self._sample()
             self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
             self.t += downtime

@@ -39,6 +39,8 @@ def format_scenario(result: Result) -> str:
         parts.append(f"throttled windows measure {format_rate(sc.throttled_bandwidth)}")
     if sc.stopped_bandwidth != sc.bandwidth:
         parts.append(f"stopped copy {format_bitrate(sc.stopped_bandwidth)}")
+    if sc.stop_cost:
+        parts.append(f"stop cost {format_duration(sc.stop_cost)}")
     parts.append(f"writes: {sc.write_pattern}")
     if sc.nonzero:
         parts.append(f"non-zero outside wss {format_size(sc.nonzero)}")

@@ -99,7 +99,7 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     passes = Passes(store, root, EXTRACTOR_VERSION, max(1, min(jobs or cores, cores)), progress, warn, skipped)
     try:
         shas = passes.hashes(files, unchanged)
-        classes_hash = passes.classes(shas)
+        classes_hash = passes.classes(shas, {path: row.sha for path, row in previous.items()} if current_version else None)
         reusable = state is not None and state[1] == classes_hash
         keys = passes.facts(files, shas, unchanged if reusable else {})
     finally:

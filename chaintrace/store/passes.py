@@ -67,9 +67,13 @@ class Passes:
         self.store.put_defines((_DEFINES_FORMAT + sha, found) for sha, found in self.defines.items())
         return {path: sha for path, sha in shas.items() if path not in self.bad}
 
-    def classes(self, shas: dict[str, str]) -> str:
-        """Derive the tree's macro classes (handed to the second pass); return their hash, which carries the version."""
-        classes = _classes(self.store, shas, self.defines)
+    def classes(self, shas: dict[str, str], previous: dict[str, str] | None = None) -> str:
+        """Derive the tree's macro classes (handed to the second pass); return their hash, which carries the version.
+
+        `previous`: path -> content hash of the tree's last index, whose classes hold again when no
+        changed file changed its `#define`s (an edit of a function body, a comment).
+        """
+        classes = _classes(self.store, shas, self.defines, previous or {})
         self.defines = {}  # not needed by the workers forked next
         self.setup = self.setup._replace(classes=classes)
         return f"{self.setup.version}:" + normalize.classes_signature(classes, set(classes))
@@ -109,19 +113,40 @@ class Passes:
         return keys
 
 
-def _classes(store: Store, shas: dict[str, str], defines: dict[str, list]) -> dict[str, str]:
+def _contents_key(shas: dict[str, str]) -> str:
+    return hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *sorted(set(shas.values()))]).encode()).hexdigest()
+
+
+def _stored_classes(store: Store, key: str) -> dict[str, str] | None:
+    stored = store.derived(key, "macro-classes")
+    try:
+        return json.loads(stored) if stored is not None else None
+    except ValueError:
+        return None  # damaged: derive again
+
+
+# Deriving the classes reads every file's #defines (a second on QEMU): an edit of a few files that keeps
+# their #defines as they were reuses the last run's classes instead.
+_FEW_CHANGED = 64
+
+
+def _classes(store: Store, shas: dict[str, str], defines: dict[str, list],
+             previous: dict[str, str]) -> dict[str, str]:
     """Return the tree's macro classes, derived once per set of file contents (stored by its hash).
 
-    `shas`: path -> content hash of the readable files; `defines`: the `#define`s of the contents read now.
+    `shas`: path -> content hash of the readable files; `defines`: the `#define`s of the contents read now;
+    `previous`: path -> content hash at the last index (its classes are reused when no `#define` changed).
     """
-    contents = sorted(set(shas.values()))
-    key = hashlib.sha256("\n".join([normalize.DERIVATION_VERSION, *contents]).encode()).hexdigest()
-    stored = store.derived(key, "macro-classes")
-    if stored is not None:
-        try:
-            return json.loads(stored)
-        except ValueError:
-            pass  # damaged: derive again
+    key = _contents_key(shas)
+    classes = _stored_classes(store, key)
+    if classes is not None:
+        return classes
+    if previous.keys() == shas.keys():
+        changed = [path for path, sha in shas.items() if previous[path] != sha]
+        last = _stored_classes(store, _contents_key(previous)) if len(changed) <= _FEW_CHANGED else None
+        if last is not None and not _defines_changed(store, changed, shas, previous, defines):
+            store.put_derived(key, "macro-classes", json.dumps(last).encode())
+            return last
     missing = {sha for sha in shas.values() if sha not in defines}
     stored = store.defines(_DEFINES_FORMAT + sha for sha in missing)
     defines = {**{key[len(_DEFINES_FORMAT):]: found for key, found in stored.items()}, **defines}
@@ -129,3 +154,14 @@ def _classes(store: Store, shas: dict[str, str], defines: dict[str, list]) -> di
     classes = normalize.derive_classes(all_defines)
     store.put_derived(key, "macro-classes", json.dumps(classes).encode())
     return classes
+
+
+def _defines_changed(store: Store, changed: list[str], shas: dict[str, str], previous: dict[str, str],
+                     defines: dict[str, list]) -> bool:
+    """Return True unless each changed file has the same `#define`s (in order) as at the last index."""
+    wanted = {shas[path] for path in changed} | {previous[path] for path in changed}
+    stored = store.defines(_DEFINES_FORMAT + sha for sha in wanted if sha not in defines)
+    known = {**{key[len(_DEFINES_FORMAT):]: found for key, found in stored.items()}, **defines}
+    as_stored = {sha: json.dumps(found) for sha, found in known.items()}  # lists and tuples alike
+    return any(as_stored.get(shas[path]) is None or as_stored.get(shas[path]) != as_stored.get(previous[path])
+               for path in changed)

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from chaintrace.errors import ChaintraceError, NotFound, UsageError
 from chaintrace.extract.facts import FileFacts
-from chaintrace.graph.kinds import EDGE_KINDS, RESOLVER_VERSION
+from chaintrace.graph.kinds import EDGE_KINDS
 from chaintrace.graph.programs import DEFAULT_PROGRAM, program_filter
 from chaintrace.source.scan import OpenTree, open_tree, read_tree_text
 from chaintrace.store.cache import Store, default_cache_dir
+from chaintrace.store.graphs import ready_graph
 from chaintrace.store.indexer import IndexSummary, index_tree
 
 if TYPE_CHECKING:  # the graph modules import networkx: only commands that need a graph pay for it
@@ -54,8 +55,9 @@ def index(
     return index_tree(open_tree(tree, excludes, includes), store, jobs=jobs, progress=progress, warn=warn)
 
 
-def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True) -> list[FileFacts]:
-    """Return the facts of every indexed file of `tree`, sorted by path.
+def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True,
+               paths: Callable[[str], bool] | None = None) -> list[FileFacts]:
+    """Return the facts of every indexed file of `tree` (or of those whose path passes `paths`), sorted by path.
 
     A damaged entry is dropped as it is read (`Store.iter_facts`); when any was, the tree is indexed again,
     which extracts just those files, and read once more (`repair=False` raises ChaintraceError instead).
@@ -63,7 +65,9 @@ def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True) -> list
     opened = open_tree(tree)
     keys = store.indexed_keys(str(opened.root))
     facts, lost = [], 0
-    for _, found in store.iter_facts(keys[path] for path in sorted(keys)):
+    # filtered before decoding: a program's graph leaves out a third of QEMU's files, decoded for nothing
+    wanted = sorted(path for path in keys if paths is None or paths(path))
+    for _, found in store.iter_facts(keys[path] for path in wanted):
         if found is None:
             lost += 1
         else:
@@ -71,7 +75,7 @@ def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True) -> list
     if lost and repair:  # a missing entry leaves the recorded scan in place: forget it, or the index is a no-op
         store.forget_scan(str(opened.root))
         index_tree(opened, store, warn=store.warn)
-        return load_facts(store, opened, repair=False)
+        return load_facts(store, opened, repair=False, paths=paths)
     if lost:
         raise ChaintraceError(f"the cache lost facts of {opened.root}: run `chaintrace index {opened.root}` again")
     return facts
@@ -169,6 +173,8 @@ class TreeGraph:
     _whole: CallGraph | None = None
     program: str = "system"  # whose files the graph joins (queries/qemu/programs.toml)
     sound: bool = False  # resolved with the over-approximation (name-only members, unknown registrars)
+    summary: IndexSummary | None = None  # the index run that preceded it
+    made: str = ""  # how the graph was made ready: "stored", "patched" (lines moved) or "resolved"
 
     @property
     def root(self) -> Path:
@@ -199,19 +205,12 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
     name-only member matches and unknown registrars, and traces then follow `dispatch` edges too.
     Raises UsageError for an unknown program.
     """
-    in_program = program_filter(program)
+    program_filter(program)  # an unknown program is a usage error before any work
     opened = open_tree(tree)
     summary = index(opened, store, jobs=jobs, progress=progress, warn=warn)
-    tables = store.graph_tables(f"{summary.state}:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}")
-    if not tables.exists():
-        from chaintrace.graph.build import build_graph
-
-        if progress:
-            print("resolving the call graph ...", file=sys.stderr)
-        facts = [file_facts for file_facts in load_facts(store, opened) if in_program(file_facts.path)]
-        tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
-                    (read for file_facts in facts for read in file_facts.reads))
-    return TreeGraph(opened, summary.state, tables, program=program, sound=sound)
+    tables, made = ready_graph(store, str(opened.root), summary.state,
+                               lambda paths: load_facts(store, opened, paths=paths), program, sound, progress)
+    return TreeGraph(opened, summary.state, tables, program=program, sound=sound, summary=summary, made=made)
 
 
 def _read_line(root: Path) -> Callable[[str, int], str]:

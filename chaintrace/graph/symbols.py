@@ -64,6 +64,7 @@ class Symbols:
         self.global_types: dict[str, str] = {}  # name -> type, any file
         self.returns: dict[str, str] = {}  # function name -> return type
         self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
+        self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str], list[Target]] = {}
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
         for file_facts in facts:
@@ -131,8 +132,11 @@ class Symbols:
     def resolve_function(self, file: str, name: str) -> Target | None:
         """Return the defined function `name` means in `file`: its static, the external one, a header's static."""
         own = self._ids.get((file, name))
-        if own is not None:
-            return Target(own)  # the file's static, or its own definition of an external name
+        if own is not None:  # the file's static, or its own definition of an external name (one Target per id)
+            target = self._own.get(own)
+            if target is None:
+                target = self._own[own] = Target(own)
+            return target
         if name not in self._shared:
             self._shared[name] = None
             for ids in (self.external.get(name), self.header_static.get(name)):

@@ -61,6 +61,8 @@ class ValueFlow:
         self._pending: list[Location] = []
         # (file, variable, location, function id) of each function a global's initializer stores (graph.objects)
         self.initialized: list[tuple[str, str, Location, str]] = []
+        # (text, file, function) -> location: the same argument text (`s`, `errp`, `opaque`) recurs in a function
+        self._expressions: dict[tuple[str, str, str], Location | None] = {}
 
     # -- locations -----------------------------------------------------------
     def field_location(self, struct: str, path: str) -> Location:
@@ -85,6 +87,12 @@ class ValueFlow:
 
     def expression_location(self, text: str, file: str, function: str) -> Location | None:
         """Return the location a C expression reads (`set`, `p->set`, `(GSourceFunc) cb`, `&x->f`), or None."""
+        key = (text, file, function)
+        if key not in self._expressions:  # the symbols and types are fixed while the flow is built
+            self._expressions[key] = self._expression_location(text, file, function)
+        return self._expressions[key]
+
+    def _expression_location(self, text: str, file: str, function: str) -> Location | None:
         text = text.strip()
         for _ in range(4):
             stripped = _CAST.sub("", text).lstrip("&*").strip()

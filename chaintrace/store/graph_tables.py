@@ -10,6 +10,10 @@ graph into networkx instead would take seconds.
 `GraphStore` answers the lookups of `query.GraphLookup`, so queries run on
 it as they do on a `graph.CallGraph`; renderers read its `node` and
 `edges_between` for the nodes and hops of a trace.
+
+A state whose files differ from another's only by lines that moved (a
+comment added: `graph.shift`) is an alias of that state (`g_alias`): its
+`GraphStore` reads the other's rows and moves their lines as it reads them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order, undecided
 from chaintrace.errors import close_matches
 from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
+from chaintrace.graph.shift import Shifts, shift_fact, shift_json, shift_node_row
 from chaintrace.store.codec import seal, unseal
 from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
 
@@ -58,7 +63,16 @@ class GraphStore:
 
     def __init__(self, db: sqlite3.Connection, state: str) -> None:
         self.db = db
+        self.requested = state  # the state asked for; `state` is the one whose rows are read (itself, or its alias's base)
         self.state = state
+        self.shifts: Shifts = {}
+        row = db.execute("SELECT base, shifts FROM g_alias WHERE state = ?", (state,)).fetchone()
+        if row is not None:
+            try:
+                shifts = {file: {int(old): int(new) for old, new in pairs} for file, pairs in json.loads(row[1]).items()}
+                self.state, self.shifts = row[0], shifts
+            except (ValueError, TypeError, AttributeError):
+                pass  # damaged: the state reads as missing and is resolved again
         self._adjacency: Adjacency | None = None
         self._nodes: dict[str, dict] = {}
         self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
@@ -68,10 +82,22 @@ class GraphStore:
         """Return True when the graph of this state has been saved."""
         return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
 
+    def alias(self, base: str, shifts: Shifts) -> None:
+        """Make this state read the graph of the saved state `base`, the lines of `shifts` moved."""
+        rows = json.dumps({file: sorted(moves.items()) for file, moves in shifts.items()})
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO g_alias VALUES (?, ?, ?)", (self.requested, base, rows))
+        self.state, self.shifts = base, shifts
+        self._nodes.clear()
+        self._edges.clear()
+
     def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
         """Store the whole graph, its integer form, its diagnostics, the field writes and reads, in one transaction."""
         from chaintrace.graph.model import graph_rows
 
+        self.state, self.shifts, self._adjacency = self.requested, {}, None  # no longer an alias, if it was one
+        self._nodes.clear()
+        self._edges.clear()
         nodes, edges = graph_rows(cg)
         state = self.state
         adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
@@ -116,7 +142,7 @@ class GraphStore:
                 f"SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? AND id IN ({marks})",
                 (self.state, *chunk),
             ).fetchall()
-        return rows
+        return [shift_node_row(row, self.shifts) for row in rows] if self.shifts else rows
 
     def has(self, node_id: str) -> bool:
         """Return True when `node_id` is a node of the graph."""
@@ -156,7 +182,7 @@ class GraphStore:
         """Return the ids of the functions defined in `file`."""
         rows = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes "
                                "WHERE state = ? AND file = ?", (self.state, file)).fetchall()
-        self._cache_nodes(rows)
+        self._cache_nodes(shift_node_row(row, self.shifts) for row in rows)
         return [row[0] for row in rows]
 
     def writes(self, field: str | None) -> list[FieldWrite]:
@@ -165,29 +191,41 @@ class GraphStore:
             rows = self.db.execute("SELECT data FROM g_writes WHERE state = ?", (self.state,))
         else:
             rows = self.db.execute("SELECT data FROM g_writes WHERE state = ? AND field = ?", (self.state, field))
-        return [_access_from_row(FieldWrite, row[0]) for row in rows]
+        return [self._access(FieldWrite, row[0]) for row in rows]
 
-    def reads(self, field: str) -> list[FieldRead]:
-        """Return the reads (and address-takings) of `field`."""
-        rows = self.db.execute("SELECT data FROM g_reads WHERE state = ? AND field = ?", (self.state, field))
-        return [_access_from_row(FieldRead, row[0]) for row in rows]
+    def reads(self, field: str | None) -> list[FieldRead]:
+        """Return the reads (and address-takings) of `field` (every read when None)."""
+        if field is None:
+            rows = self.db.execute("SELECT data FROM g_reads WHERE state = ?", (self.state,))
+        else:
+            rows = self.db.execute("SELECT data FROM g_reads WHERE state = ? AND field = ?", (self.state, field))
+        return [self._access(FieldRead, row[0]) for row in rows]
+
+    def _access(self, cls: type, text: str) -> FieldWrite | FieldRead:
+        access = _access_from_row(cls, text)
+        moves = self.shifts.get(access.file)
+        return shift_fact(access, lambda line: moves.get(line, line)) if moves else access
+
+    def _data(self, text: str) -> dict:
+        """Return a row's JSON data, its lines moved when this state is an alias."""
+        return shift_json(json.loads(text), self.shifts) if self.shifts else json.loads(text)
 
     def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node`."""
         rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND dst = ?", (self.state, node))
-        return [(src, dst, kind, json.loads(data)) for src, dst, kind, data in rows]
+        return [(src, dst, kind, self._data(data)) for src, dst, kind, data in rows]
 
     def out_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) out of `node`."""
         rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ?", (self.state, node))
-        return [(src, dst, kind, json.loads(data)) for src, dst, kind, data in rows]
+        return [(src, dst, kind, self._data(data)) for src, dst, kind, data in rows]
 
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         if (src, dst) not in self._edges:
             rows = self.db.execute("SELECT kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?",
                                    (self.state, src, dst)).fetchall()
-            self._edges[src, dst] = sorted(((kind, json.loads(data)) for kind, data in rows),
+            self._edges[src, dst] = sorted(((kind, self._data(data)) for kind, data in rows),
                                            key=lambda edge: kind_order(edge[0]))
         wanted = set(kinds) if kinds is not None else None
         return [(kind, data) for kind, data in self._edges[src, dst] if wanted is None or kind in wanted]
@@ -197,7 +235,7 @@ class GraphStore:
         # One pass over the state's diagnostics (a few thousand rows) beats thousands of lookups by caller.
         rows = self.db.execute("SELECT caller, data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
                                (self.state,))
-        return [json.loads(data) for caller, data in rows if caller in callers]
+        return [self._data(data) for caller, data in rows if caller in callers]
 
     def adjacency(self) -> Adjacency:
         """Return the graph's integer form; rebuilt from the edge table (and stored) when missing or unreadable."""
@@ -229,8 +267,9 @@ class GraphStore:
                                 (self.state,))
         diagnostics = self.db.execute("SELECT data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
                                       (self.state,))
-        return (iter(nodes), ((src, dst, kind, json.loads(data)) for src, dst, kind, data in edges),
-                (json.loads(row[0]) for row in diagnostics))
+        return ((shift_node_row(row, self.shifts) for row in nodes),
+                ((src, dst, kind, self._data(data)) for src, dst, kind, data in edges),
+                (self._data(row[0]) for row in diagnostics))
 
     def sizes(self) -> tuple[int, int, int]:
         """Return how many nodes, edges and diagnostics the graph has."""
@@ -241,11 +280,11 @@ class GraphStore:
         """Return the whole graph in networkx (slow on a large tree: queries run on the store itself)."""
         from chaintrace.graph.model import graph_from_rows
 
-        nodes = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ?",
-                                (self.state,)).fetchall()
-        edges = [(src, dst, kind, json.loads(data)) for src, dst, kind, data in self.db.execute(
+        nodes = [shift_node_row(row, self.shifts) for row in self.db.execute(
+            "SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ?", (self.state,))]
+        edges = [(src, dst, kind, self._data(data)) for src, dst, kind, data in self.db.execute(
             "SELECT src, dst, kind, data FROM g_edges WHERE state = ?", (self.state,))]
-        diagnostics = [json.loads(row[0]) for row in self.db.execute(
+        diagnostics = [self._data(row[0]) for row in self.db.execute(
             "SELECT data FROM g_diagnostics WHERE state = ?", (self.state,))]
         cg = graph_from_rows(nodes, edges, diagnostics)
         cg.objects = {name: json.loads(data) for name, data in self.db.execute(

@@ -7,7 +7,8 @@ created together when the store opens:
   key, `#define` summaries, each tree's file list and last scan, and data
   derived from a tree state (macro classes, counts);
 - the **graph tables** (`g_*`), read and written by `graph_tables.GraphStore`:
-  the resolved call graph of each tree state.
+  the resolved call graph of each tree state, or (`g_alias`) the state whose
+  graph it shares, with the lines that moved (`graph.shift`).
 
 `SCHEMA_VERSION` covers both: a database of another version is moved aside
 and rebuilt. Worker processes open the same file read-only (`open_reader`).
@@ -64,10 +65,12 @@ CREATE TABLE IF NOT EXISTS g_objects (state TEXT NOT NULL, name TEXT NOT NULL, d
     PRIMARY KEY (state, name));
 CREATE TABLE IF NOT EXISTS g_passes (state TEXT NOT NULL, function TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (state, function));
+CREATE TABLE IF NOT EXISTS g_alias (state TEXT PRIMARY KEY, base TEXT NOT NULL, shifts TEXT NOT NULL);
 """
 
 # Per tree state, the graph tables a saved graph fills (`GraphStore.save` replaces them together).
-GRAPH_STATE_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_adjacency", "g_objects", "g_passes")
+GRAPH_STATE_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_adjacency", "g_objects", "g_passes",
+                      "g_alias")
 
 
 def connect(path: Path) -> sqlite3.Connection:

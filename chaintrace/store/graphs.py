@@ -1,0 +1,101 @@
+"""Keep a resolved graph ready for every indexed tree state: stored, patched from the last one, or resolved.
+
+A graph is resolved from the facts of a program's files (`graph.build`):
+about a minute on QEMU. Most edits leave it as it was: a file outside the
+program, a comment, code moved down by a few lines. `ready_graph` compares
+the program's files with those of the tree's last resolved graph (kept
+beside it in the store's `derived` table): when every changed file has the
+same facts but for lines that moved (`graph.shift.line_shift`), the new
+state becomes an alias of the old graph with those lines moved
+(`GraphStore.alias`), in well under a second; otherwise it is resolved in
+full. Either way the result is the graph a full resolve gives
+(`tests/test_incremental.py` compares them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+
+from chaintrace.extract.facts import FileFacts
+from chaintrace.graph.kinds import RESOLVER_VERSION
+from chaintrace.graph.programs import program_filter
+from chaintrace.graph.shift import Shifts, compose, line_shift
+from chaintrace.store.cache import Store
+from chaintrace.store.graph_tables import GraphStore
+
+# More changed files than this and a full resolve is the better bet (each is decoded twice to compare).
+_MOST_COMPARED = 200
+
+
+def graph_key(state: str, program: str, sound: bool) -> str:
+    """Return the key of the graph of an index `state` for `program`, precise or `sound`."""
+    return f"{state}:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}"
+
+
+def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[str], bool]], list[FileFacts]],
+                program: str, sound: bool = False, progress: bool = False) -> tuple[GraphStore, str]:
+    """Return the graph tables of the indexed tree `root` at `state`, and how they were made ready:
+    "stored" (already there), "patched" (an alias of the last graph, lines moved) or "resolved".
+
+    `load(paths)` returns the facts of the tree's files whose path passes `paths`.
+    """
+    key = graph_key(state, program, sound)
+    tables = store.graph_tables(key)
+    last_name = f"last-graph:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}"
+    last = store.derived(root, last_name)
+    if tables.exists():
+        if last != key.encode():  # back to an earlier state (a checkout): the next edit compares with this one
+            store.put_derived(root, last_name, key.encode())
+        return tables, "stored"
+    in_program = program_filter(program)
+    files = {path: fact_key for path, fact_key in store.indexed_keys(root).items() if in_program(path)}
+    how = "patched" if _patch(store, tables, files, last) else "resolved"
+    if how == "resolved":
+        _resolve(tables, load(in_program), sound, progress)
+    store.put_derived(key, "files", json.dumps(files).encode())
+    store.put_derived(root, last_name, key.encode())
+    return tables, how
+
+
+def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes | None) -> bool:
+    """Make `tables` an alias of the `last` graph when the files differ from its files only by moved lines;
+    return True when it did."""
+    if last is None:
+        return False
+    base = store.graph_tables(last.decode())
+    try:
+        before = json.loads(store.derived(last.decode(), "files") or b"null")
+    except ValueError:
+        return False
+    if not base.exists() or not isinstance(before, dict) or before.keys() != files.keys():
+        return False
+    changed = [path for path, fact_key in files.items() if before[path] != fact_key]
+    if len(changed) > _MOST_COMPARED:
+        return False
+    shifts: Shifts = {}
+    for path in changed:
+        pair = dict(store.iter_facts([before[path], files[path]]))
+        old, new = pair.get(before[path]), pair.get(files[path])
+        moves = line_shift(old, new) if old is not None and new is not None else None
+        if moves is None:
+            return False
+        if moves:
+            shifts[path] = moves
+    tables.alias(base.state, compose(base.shifts, shifts))
+    return True
+
+
+def _resolve(tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool) -> None:
+    """Resolve the graph of `facts` and save it in `tables`."""
+    from chaintrace.graph.build import build_graph
+
+    started = time.monotonic()
+    if progress:
+        print(f"resolving the call graph of {len(facts)} files ...", file=sys.stderr, end="", flush=True)
+    tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
+                (read for file_facts in facts for read in file_facts.reads))
+    if progress:
+        print(f" {time.monotonic() - started:.1f} s", file=sys.stderr)

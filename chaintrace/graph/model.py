@@ -80,8 +80,9 @@ class CallGraph:
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
     _adjacency: Adjacency | None = field(default=None, repr=False)
-    # (id(edge data), "sites"/"proofs", file, line, col) -> the items there (edges are never removed: ids stay theirs)
-    _seen: dict[tuple, list[dict] | None] = field(default_factory=dict, repr=False)
+    # (id(edge data), "sites"/"proofs", file, line, col) -> the item there, or a list when several are (edges are
+    # never removed: ids stay theirs); one item is the rule, and a list per position cost QEMU 50 MB
+    _seen: dict[tuple, dict | list[dict] | None] = field(default_factory=dict, repr=False)
 
     # -- building ---------------------------------------------------------
     def add_function(self, node_id: str, name: str, file: str, line: int, end_line: int,
@@ -122,11 +123,24 @@ class CallGraph:
         if (id(edge), name) not in self._seen:  # an edge made elsewhere (graph_from_rows): its items, once
             self._seen[id(edge), name] = None
             for old in items:
-                self._seen.setdefault((id(edge), name, old.get("file"), old.get("line"), old.get("col")), []).append(old)
-        here = self._seen.setdefault((id(edge), name, item.get("file"), item.get("line"), item.get("col")), [])
-        if item not in here:
-            here.append(item)
+                self._remember((id(edge), name, old.get("file"), old.get("line"), old.get("col")), old)
+        if self._remember((id(edge), name, item.get("file"), item.get("line"), item.get("col")), item):
             items.append(item)
+
+    def _remember(self, position: tuple, item: dict) -> bool:
+        """Record `item` at `position` in `_seen`; return False when an equal item is there already."""
+        here = self._seen.get(position)
+        if here is None:
+            self._seen[position] = item
+        elif type(here) is list:
+            if item in here:
+                return False
+            here.append(item)
+        elif here == item:
+            return False
+        else:
+            self._seen[position] = [here, item]
+        return True
 
     # -- lookups (what `query.GraphLookup` asks for) -------------------------
     def has(self, node_id: str) -> bool:
@@ -225,6 +239,14 @@ def graph_rows(cg: CallGraph) -> tuple[list[NodeRow], list[EdgeRow]]:
     ]
     edges = [(src, dst, kind, dict(data)) for src, dst, kind, data in cg.graph.edges(keys=True, data=True)]
     return nodes, edges
+
+
+def iter_rows(cg: CallGraph) -> tuple[Iterator[NodeRow], Iterator[EdgeRow]]:
+    """Return the rows of `graph_rows` as iterators over the graph itself (no copy of any edge's data: saving
+    a graph of QEMU's size streams them)."""
+    nodes = ((node_id, a["name"], a["file"], a["line"], a["end_line"], a["static"], a["external"])
+             for node_id, a in cg.graph.nodes(data=True))
+    return nodes, iter(cg.graph.edges(keys=True, data=True))
 
 
 def graph_from_rows(nodes: Iterable[NodeRow], edges: Iterable[EdgeRow],

@@ -35,6 +35,7 @@ it in well under a second.
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -57,7 +58,9 @@ class ValueFlow:
         self.types = types
         self.symbols = types.symbols
         self.points_to: dict[Location, dict[str, dict]] = defaultdict(dict)
-        self.copies: dict[Location, dict[Location, dict]] = defaultdict(dict)  # src -> {dst: proof}
+        # src -> {dst: how the value crossed}: all `solve` reads of a copy's proof (a copy per argument bound,
+        # 400,000 on QEMU, each a proof dict of its own, was a fifth of the resolver's memory)
+        self.copies: dict[Location, dict[Location, str]] = defaultdict(dict)
         self._pending: list[Location] = []
         # (file, variable, location, function id) of each function a global's initializer stores (graph.objects)
         self.initialized: list[tuple[str, str, Location, str]] = []
@@ -116,6 +119,10 @@ class ValueFlow:
         name = definition.params[index].name
         return ("v", definition.file, definition.name, name) if name else None
 
+    def forget_expressions(self) -> None:
+        """Drop the memo of expression locations (once the flow is built: it is the largest table left)."""
+        self._expressions.clear()
+
     # -- facts -----------------------------------------------------------------
     def add_address(self, location: Location, function_id: str, proof: dict) -> None:
         """Record that `location` may hold `function_id` (proof: where the address was taken)."""
@@ -128,7 +135,7 @@ class ValueFlow:
         """Record `destination = source`; what `source` holds flows to `destination`."""
         if source == destination or destination in self.copies[source]:
             return
-        self.copies[source][destination] = proof
+        self.copies[source][destination] = sys.intern(proof.get("how", ""))
         if self.points_to.get(source):
             self._pending.append(source)
 
@@ -140,12 +147,12 @@ class ValueFlow:
             held = self.points_to.get(source)
             if not held:
                 continue
-            for destination, proof in self.copies.get(source, {}).items():
+            for destination, how in self.copies.get(source, {}).items():
                 target = self.points_to[destination]
                 grew = False
                 for function_id, origin in held.items():
                     if function_id not in target:
-                        target[function_id] = {**origin, "how": _arrival(origin, proof)}
+                        target[function_id] = {**origin, "how": _arrival(origin, how)}
                         grew = True
                 if grew:
                     pending.append(destination)
@@ -162,9 +169,10 @@ class ValueFlow:
         return seen
 
 
-def _arrival(origin: dict, proof: dict) -> str:
-    """Return how an address arrived after one more copy: `parameter flow` once it crossed a parameter, else `copy`."""
-    return "parameter flow" if "parameter flow" in (origin.get("how"), proof.get("how")) else "copy"
+def _arrival(origin: dict, how: str) -> str:
+    """Return how an address arrived after one more copy (`how`): `parameter flow` once it crossed a parameter,
+    else `copy`."""
+    return "parameter flow" if "parameter flow" in (origin.get("how"), how) else "copy"
 
 
 def _balanced(text: str) -> bool:
@@ -316,6 +324,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
             indirect.append(IndirectCall(call, caller, location, kind))
     flow.solve()
     _bind_indirect_arguments(flow, indirect)
+    flow.forget_expressions()
     return flow, indirect
 
 

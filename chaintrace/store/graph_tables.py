@@ -93,12 +93,12 @@ class GraphStore:
 
     def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
         """Store the whole graph, its integer form, its diagnostics, the field writes and reads, in one transaction."""
-        from chaintrace.graph.model import graph_rows
+        from chaintrace.graph.model import iter_rows
 
         self.state, self.shifts, self._adjacency = self.requested, {}, None  # no longer an alias, if it was one
         self._nodes.clear()
         self._edges.clear()
-        nodes, edges = graph_rows(cg)
+        nodes, edges = iter_rows(cg)  # streamed into the tables: no second copy of a graph of QEMU's size
         state = self.state
         adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
         self.db.execute("BEGIN IMMEDIATE")

@@ -15,7 +15,8 @@ figure is also given as a ratio to the floor measured in the same run):
 - cold: a fresh cache, `chaintrace index -j N` (its index phase and its
   graph phase, as it reports them), then the headline trace, and the peak
   RSS of any single process (`wait4`'s `ru_maxrss`: the largest of the
-  command and its workers);
+  command and its workers); then one cold run with `-j 1`, for the map's
+  scaling;
 - edit: in a hard-linked copy of the tree indexed into the cold cache, a
   comment appended to a `.c` file, a comment line inserted at the top of a
   header included by about 500 files (`qemu/log.h`: lines move), and a
@@ -263,6 +264,11 @@ def pipeline(args: argparse.Namespace, tree: Path) -> dict:
                               ("cold index + first trace", "total")):
                 print(f"{name:42s} {c[key]:7.2f} s       {ratio(c[key], wall)}", flush=True)
             print(f"{'peak RSS of any process (cold)':42s} {max(r['peak_mb'] for r in runs):7.0f} MB (target <= 1024)")
+            if "cold" in phases and args.jobs != 1:  # the map's scaling (docs/scaling.md): one run on one worker
+                shutil.rmtree(cache, ignore_errors=True)
+                one = figures["cold_j1"] = cold(tree, cache, 1)
+                print(f"{'cold index: extraction, -j 1':42s} {one['index']:7.2f} s       {ratio(one['index'], wall)}"
+                      f"  (-j {args.jobs}: {c['index'] / one['index']:.2f} of it)", flush=True)
         if "edit" in phases:
             figures["edit"] = edits(tree, cache, args.runs, Path(work))
             for name, figure in figures["edit"].items():

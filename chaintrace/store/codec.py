@@ -92,11 +92,16 @@ def _context(row: tuple) -> Context:
     return Context(tuple(starmap(Loop, loops)), conditions, tuple(starmap(Guard, guards)))
 
 
+def _texts(items: tuple) -> tuple[str, ...]:
+    return tuple(map(sys.intern, items))  # a call's arguments (`s`, `errp`, `NULL`): shared, as other text is
+
+
 # Per field that holds facts of its own: (to stored form, from stored form); "context" is the per-file table.
 _NESTED: dict[tuple[type, str], tuple[Callable, Callable]] = {
     (FunctionDef, "params"): (_pairs, _params),
     (Prototype, "params"): (_pairs, _params),
     (StructDef, "fields"): (_members, _struct_fields),
+    (CallSite, "args"): (tuple, _texts),
 }
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LISTS}
 # Text fields repeat across a tree's facts (the file's path in every fact, a function's name in each of its

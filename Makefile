@@ -68,6 +68,7 @@ bench: venv
 	$(BIN)/python bench/index_bench.py
 	$(BIN)/python bench/trace_bench.py
 	$(BIN)/python bench/check_bench.py
+	$(BIN)/python bench/phases.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,7 +126,8 @@ def test_a_real_qemu_edit_is_patched_to_the_full_graph(indexed_qemu, index_cache
     shutil.copytree(tree, copy, copy_function=os.link)  # hard links: seconds, and the edit rewrites its file
     with api.open_store(index_cache) as store:
         api.tree_graph(store, copy)
-        edit(copy / "migration" / "ram.c", lambda t: _after_line(t, 40, "/* an edit */\n"))
+        # an edit no earlier run made: a lasting test cache (CHAINTRACE_TEST_CACHE) would hold its graph already
+        edit(copy / "migration" / "ram.c", lambda t: _after_line(t, 40, f"/* an edit {uuid.uuid4().hex} */\n"))
         tg = api.tree_graph(store, copy)
         assert tg.made == "patched"
         assert graph_of(tg.tables) == resolved_in_full(store, copy)

@@ -54,11 +54,17 @@ BOX_STYLE: dict[str, dict[str, str]] = {
 }
 
 
+_CONTROLS = {code: " " for code in (*range(32), 0x7F, 0x85, 0x2028, 0x2029)}
+
+
 def _text(lines: tuple[str, ...] | list[str], end: str = "\\n") -> str:
     """Return label or tooltip text for DOT: each line escaped (backslashes, `<...>`), joined by `end`.
 
-    `end` is DOT's line break: `\\n` centres the lines, `\\l` aligns them left.
+    `end` is DOT's line break: `\\n` centres the lines, `\\l` aligns them left. A line break inside a line
+    (a file name may hold one) becomes `end` too, and other control characters a space: the DOT text keeps
+    one statement per line.
     """
+    lines = [part.translate(_CONTROLS) for line in lines for part in (line.splitlines() or [""])]
     return graphviz.nohtml(end.join(graphviz.escape(line) for line in lines) + (end if end != "\\n" else ""))
 
 

@@ -34,13 +34,28 @@ CLASS_STYLE = {
 }
 
 # Characters with a meaning in Mermaid's syntax (or in the HTML it renders to),
-# written as Mermaid entity codes (`#35;`), so a label is only ever text.
-_SPECIAL = set('"#<>[](){}|&;`\\')
+# written as Mermaid entity codes (`#35;`), so a label is only ever text. Line
+# breaks and other control characters too: Mermaid reads one statement per line,
+# so a file name holding "\nclick n0 call ..." would otherwise add a statement.
+_BREAKS = {chr(code) for code in range(32)} | set("\x7f\x85\u2028\u2029")
+_SPECIAL = set('"#<>[](){}|&;`\\') | _BREAKS
 
 
 def escape(text: str) -> str:
-    """Return `text` safe inside a quoted Mermaid label: special characters as `#NN;` entity codes."""
+    """Return `text` safe inside a quoted Mermaid label: special and control characters as `#NN;` entity codes."""
     return "".join(f"#{ord(char)};" if char in _SPECIAL else char for char in text)
+
+
+# What a string outside a label (the title, a tooltip) must not hold: entity codes are
+# not read there, so look-alikes stand in. Mermaid finds `%%{init: ...}%%` directives
+# anywhere in its text, and shows tooltips as HTML.
+_LOOK_ALIKES = str.maketrans({'"': "'", "\\": "/", "{": "(", "}": ")", "<": "‹", ">": "›",
+                              **{char: " " for char in _BREAKS}})
+
+
+def one_line(text: str) -> str:
+    """Return `text` on one line, with look-alikes for `"`, `\\`, `{}` and `<>` (for the title and tooltips)."""
+    return " ".join(text.translate(_LOOK_ALIKES).split())
 
 
 def _label(lines: tuple[str, ...] | list[str]) -> str:
@@ -49,7 +64,7 @@ def _label(lines: tuple[str, ...] | list[str]) -> str:
 
 def _tooltip(text: str) -> str:
     """Return a one-line tooltip for a `click` statement: no quotes, no line breaks."""
-    return " · ".join(line.strip() for line in text.splitlines() if line.strip()).replace('"', "'")
+    return one_line(" · ".join(line.strip() for line in text.splitlines() if line.strip()))
 
 
 def _shape(box: Box, ids: dict[str, str]) -> str:
@@ -70,7 +85,7 @@ def mermaid_source(diagram: Diagram) -> str:
     """Return the Mermaid flowchart text of a diagram."""
     options = diagram.options
     ids = {box.id: f"n{index}" for index, box in enumerate(diagram.boxes)}
-    title = diagram.title.replace('"', "'").replace("\\", "/")
+    title = one_line(diagram.title)
     out = ["---", f'title: "{title}"', "---", f"flowchart {options.rankdir}"]
     by_cluster: dict[str, list[Box]] = {}
     for box in diagram.boxes:

@@ -16,15 +16,32 @@ from chaintrace.render.wording import Text, code, segments
 
 _ESCAPE = re.compile(r"([\\`*\[\]<>|]|(?<!\w)_|_(?!\w))")
 ARROWS = {"": "", "direct": "→ "}
+_CONTROLS = {code: " " for code in (*range(32), 0x7F, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """Return `text` with its line breaks and other control characters as spaces.
+
+    Markdown finds its blocks before its inline markup: a line break in a file
+    name or a statement, followed by `<script>` or `# `, would start a raw HTML
+    block or a heading even inside an escaped span or a code span.
+    """
+    return text.translate(_CONTROLS)
+
+
+def plain(text: str) -> str:
+    """Return `text` as Markdown text that shows as written: on one line, markup characters escaped."""
+    return _ESCAPE.sub(r"\\\1", one_line(text))
 
 
 def inline(text: Text, table: bool = False) -> str:
-    """Return worded `Text` as Markdown: plain parts escaped, `code` spans, [links](#anchor)."""
+    """Return worded `Text` as Markdown: plain parts escaped, `code` spans, [links](#anchor), all on one line."""
     out = []
     for kind, value, href in segments(text):
         if kind == "text":
-            out.append(_ESCAPE.sub(r"\\\1", value))
+            out.append(plain(value))
         elif kind == "code":
+            value = one_line(value)
             value = value.replace("|", "\\|") if table else value
             out.append(f"`{value}`" if value.strip() else "` `")
         else:
@@ -51,7 +68,7 @@ def excerpt(block: Excerpt) -> list[str]:
         for offset, line in enumerate(lines):
             mark = ">" if start + offset == block.marked else " "
             body.append(f"{mark} {start + offset:>{width}} | {line}".rstrip())
-    return [f"{block.file}:", "", *fenced(body, "text"), ""]
+    return [f"{plain(block.file)}:", "", *fenced(body, "text"), ""]
 
 
 def fenced(lines: list[str], info: str) -> list[str]:
@@ -68,7 +85,7 @@ def when_items(when: When, place: str) -> list[str]:
 
 def _target(page: Page, target: Target) -> list[str]:
     out = [f"### Target {target.index + 1}: {inline('`' + target.statement + '`')}", ""]
-    out += [f"In [`{target.name}`](#{target.anchor}), {target.file}:{target.line} ({target.kind} target).", ""]
+    out += [f"In [`{target.name}`](#{target.anchor}), {plain(target.file)}:{target.line} ({target.kind} target).", ""]
     if target.excerpt:
         out += excerpt(target.excerpt)
     items = [f"- {inline(fact)}" for fact in target_facts(target)]

@@ -72,7 +72,7 @@ def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True,
             lost += 1
         else:
             facts.append(found)
-    if lost and repair:  # a missing entry leaves the recorded scan in place: forget it, or the index is a no-op
+    if lost and repair and not store.read_only:  # a missing entry leaves the recorded scan in place: forget it, or the index is a no-op
         store.forget_scan(str(opened.root))
         index_tree(opened, store, warn=store.warn)
         return load_facts(store, opened, repair=False, paths=paths)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import msgpack
 from pathlib import Path
 
-from chaintrace.errors import ChaintraceError
+from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.store.codec import decode_facts, seal, unseal
 from chaintrace.store import schema
@@ -63,19 +63,54 @@ class FileRow(NamedTuple):
     key: str
 
 
+def make_cache_folder(cache_dir: Path) -> bool:
+    """Create the cache folder (0700: the facts quote the code of every tree indexed) unless it exists.
+
+    Return whether chaintrace may write in it; raise UsageError when the path
+    is a dangling symbolic link or not a folder, ChaintraceError when it cannot be made.
+    """
+    if cache_dir.is_symlink() and not cache_dir.exists():
+        raise UsageError(f"the cache folder {cache_dir} is a symbolic link to {os.readlink(cache_dir)}, which does "
+                         "not exist: create it, or give another --cache")
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise UsageError(f"the cache folder {cache_dir} is not a folder: give a folder with --cache")
+    try:
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ChaintraceError(f"cannot create cache folder {cache_dir}: {error.strerror}") from None
+    database = cache_dir / "index.sqlite"
+    return os.access(cache_dir, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
+
+
 class Store:
-    """An open fact store; use as a context manager."""
+    """An open fact store; use as a context manager.
+
+    A cache chaintrace may not write (`read_only`: a read-only folder, file
+    or file system) is opened for reading: it answers what it holds, and the
+    indexer says it cannot update it instead of moving it aside.
+    """
 
     def __init__(self, cache_dir: Path, warn=None) -> None:
         self.path = cache_dir / "index.sqlite"
         self.warn = warn or (lambda message: print(f"chaintrace: warning: {message}", file=sys.stderr))
+        self.read_only = not make_cache_folder(cache_dir)
+        self.db = self._open_read_only() if self.read_only else self._open()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise ChaintraceError(f"the cache folder {self.path.parent} is read-only and holds no index: "
+                                  "give a writable folder with --cache")
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ChaintraceError(f"cannot create cache folder {cache_dir}: {error.strerror}") from None
-        self.db = self._open()
+            db = schema.open_reader(str(self.path), must_exist=True)
+            schema.check(db)
+            return db
+        except sqlite3.DatabaseError as error:
+            raise ChaintraceError(f"the cache {self.path} is read-only and cannot be read ({error}): "
+                                  "give a writable folder with --cache") from None
 
     def _open(self) -> sqlite3.Connection:
+        if not self.path.exists():  # its -wal and -shm files take its mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
         try:
             db = schema.connect(self.path)
             try:
@@ -215,6 +250,9 @@ class Store:
             try:
                 yield key, decode_facts(row[0], key)
             except ValueError as error:
+                if self.read_only:
+                    raise ChaintraceError(f"cache entry {key[:12]} of {self.path} is damaged ({error}) and the cache "
+                                          "is read-only: give a writable folder with --cache") from None
                 self.warn(f"cache entry {key[:12]} is damaged ({error}); it will be rebuilt")
                 with self.transaction():
                     self.db.execute("DELETE FROM facts WHERE key = ?", (key,))

@@ -18,6 +18,7 @@ comment added: `graph.shift`) is an alias of that state (`g_alias`): its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -250,7 +251,7 @@ class GraphStore:
                 edges = self.db.execute("SELECT src, dst, kind, low, data FROM g_edges WHERE state = ?", (self.state,))
                 self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low), undecided(k, json.loads(data)))
                                                                for s, d, k, low, data in edges))
-                with self.db:
+                with contextlib.suppress(sqlite3.OperationalError), self.db:  # not kept by a read-only cache
                     self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
                                     (self.state, seal(self._adjacency.to_bytes(), self.state, _ADJACENCY)))
         return self._adjacency

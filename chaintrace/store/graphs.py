@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from chaintrace.errors import ChaintraceError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.graph.kinds import RESOLVER_VERSION
 from chaintrace.graph.programs import program_filter
@@ -44,6 +45,11 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
     """
     key = graph_key(state, program, sound)
     tables = store.graph_tables(key)
+    if store.read_only:  # what it holds, or nothing: it can neither resolve nor patch
+        if tables.exists():
+            return tables, "stored"
+        raise ChaintraceError(f"the cache {store.path.parent} is read-only and holds no call graph of {root} "
+                              f"for --program {program}{' --sound' if sound else ''}: give a writable folder with --cache")
     last_name = f"last-graph:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}"
     last = store.derived(root, last_name)
     if tables.exists():

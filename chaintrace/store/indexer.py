@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from chaintrace.extract.facts import EXTRACTOR_VERSION
 from chaintrace.source.scan import OpenTree, Skipped, SourceFile, scan, unchanged_since
-from chaintrace.store.cache import FileRow, Store
+from chaintrace.errors import ChaintraceError
+from chaintrace.store.cache import FileRow, RecordedScan, Store
 
 
 @dataclass(slots=True)
@@ -71,6 +72,8 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     # The stored classes hash carries the extractor version: facts of another version are never reused.
     current_version = bool(state) and state[1].startswith(f"{EXTRACTOR_VERSION}:")
     recorded = store.tree_scan(root)
+    if store.read_only:
+        return _as_held(tree, store, state if current_version else None, recorded, started, warn)
     # Fastest: the folders and files of the last complete scan are as they were (a stat each, no listing).
     # (Dropping a damaged facts entry forgets every recorded scan, so their facts are all there.)
     if (current_version and recorded and recorded.options == options and recorded.state == state[0]
@@ -113,6 +116,28 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     return _finish(summary, store, len(rows), lambda: [r.key for r in rows], tree_state, started)
 
 
+def _as_held(tree: OpenTree, store: Store, state: tuple[str, str] | None, recorded: RecordedScan | None,
+             started: float, warn: Callable[[str], None]) -> IndexSummary:
+    """Return the summary of the tree as a read-only store holds it, saying in one line that it cannot update it.
+
+    Raises ChaintraceError when the store holds no index of the tree (of this extractor version).
+    """
+    root = str(tree.root)
+    if state is None:
+        raise ChaintraceError(f"the cache {store.path.parent} is read-only and holds no index of {root} "
+                              "by this chaintrace: give a writable folder with --cache")
+    held = store.tree_files(root)
+    fresh = (recorded is not None and recorded.options == repr(tree.options) and recorded.state == state[0]
+             and unchanged_since(tree.root, recorded.folders, recorded.files))
+    if not fresh:  # a scan only stats: it writes nothing
+        files, _ = scan(tree.root, tree.options)
+        fresh = len(files) == len(held) and all(_same(held.get(f.path), f) for f in files)
+    warn(f"the cache {store.path.parent} is read-only: answering from what it holds"
+         + ("" if fresh else f", an index of {root} older than its files") + "; it cannot be updated")
+    summary = IndexSummary(tree=root, reused=len(held))
+    return _finish(summary, store, len(held), lambda: [row.key for row in held.values()], state[0], started)
+
+
 # A folder changed this close to the scan may change again within the same tick of the file
 # system's clock, leaving its mtime as recorded (git's "racy" entries): such a scan is not remembered.
 _RACY_NS = 2_000_000_000
@@ -144,7 +169,8 @@ def _finish(summary: IndexSummary, store: Store, files: int, keys: Callable[[], 
         counts = None
     if not (isinstance(counts, list) and len(counts) == 4):
         counts = list(store.counts(keys()))
-        store.put_derived(state, "counts", json.dumps(counts).encode())
+        if not store.read_only:
+            store.put_derived(state, "counts", json.dumps(counts).encode())
     summary.functions, summary.calls, summary.refs, summary.errors = counts
     summary.state = state
     summary.seconds = time.monotonic() - started

@@ -16,9 +16,11 @@ and rebuilt. Worker processes open the same file read-only (`open_reader`).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = "1"
 
@@ -94,9 +96,33 @@ def create(db: sqlite3.Connection) -> None:
     db.execute("SELECT count(*) FROM trees").fetchone()  # a damaged file fails here, not later
 
 
-def open_reader(path: str) -> sqlite3.Connection:
-    """Return a read-only connection to the database at `path` (for worker processes)."""
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+def check(db: sqlite3.Connection) -> None:
+    """Raise DatabaseError unless `db` holds the tables of this schema version (for a cache opened read-only)."""
+    found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if found is None or found[0] != SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"schema {found[0] if found else 'missing'}, expected {SCHEMA_VERSION}")
+    db.execute("SELECT count(*) FROM trees").fetchone()
+    db.execute("SELECT count(*) FROM g_states").fetchone()
+
+
+def open_reader(path: str, must_exist: bool = False) -> sqlite3.Connection:
+    """Return a read-only connection to the database at `path` (for worker processes, and read-only caches).
+
+    A database in a read-only folder whose WAL was checkpointed away cannot make
+    the files WAL reading needs: then, `must_exist`, it is read as immutable.
+    """
+    location = "file:" + quote(path)
+    db = sqlite3.connect(f"{location}?mode=ro", uri=True, timeout=60)
+    if not must_exist:
+        return db
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    if os.path.exists(path + "-wal"):  # its last writes are there: immutable would not read them
+        raise sqlite3.DatabaseError("its write-ahead log cannot be read")
+    return sqlite3.connect(f"{location}?mode=ro&immutable=1", uri=True, timeout=60)
 
 
 # SQLite limits how many values one statement binds: long lists are asked for a chunk at a time.

@@ -213,9 +213,9 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
     return TreeGraph(opened, summary.state, tables, program=program, sound=sound, summary=summary, made=made)
 
 
-def _read_line(root: Path) -> Callable[[str, int], str]:
+def _read_line(tree: OpenTree) -> Callable[[str, int], str]:
     def read(file: str, line: int) -> str:
-        lines = (read_tree_text(root, file) or "").splitlines()
+        lines = (read_tree_text(tree.root, file, follow=tree.options.follow_symlinks) or "").splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
     return read
@@ -234,7 +234,7 @@ def target_sites(tg: TreeGraph, target: str) -> list[TargetSite]:
     writes = tables.writes(spec.field) if spec.kind in ("assign", "use") else []
     reads = tables.reads(spec.field) if spec.kind in ("read", "use") else []
     try:
-        sites = find_targets(tables, spec, writes=writes, reads=reads, read_line=_read_line(tg.root))
+        sites = find_targets(tables, spec, writes=writes, reads=reads, read_line=_read_line(tg.tree))
     except UnknownFunction as error:
         raise NotFound(str(error).replace("of the graph", f"of {tg.root}")) from None
     if not sites:

@@ -93,3 +93,51 @@ def test_a_file_over_the_limit_is_skipped_by_the_scan(tree: Path) -> None:
         file.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
     files, left_out = scan(tree)
     assert [f.path for f in files] == ["main.c"] and left_out[0].reason.startswith("too large")
+
+
+def test_a_socket_named_like_a_source_file_is_skipped(tree: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tree / "sock.c"))
+        code, summary, _ = index_json(tree, tmp_path / "cache")
+    assert code == 0 and skipped(summary) == {"sock.c": "not a regular file (a socket)"}
+
+
+def _linked_tree(tree: Path, tmp_path: Path) -> None:
+    """main.c calls ext() of a file linked from outside, which calls lib_f() of a folder linked from outside."""
+    outside = tmp_path / "outside"
+    (outside / "lib").mkdir(parents=True)
+    (outside / "lib" / "l.c").write_text("void lib_f(void) { }\n")
+    (outside / "lib" / "again").symlink_to(outside / "lib")  # a loop, once followed
+    (outside / "e.c").write_text("void lib_f(void);\nvoid ext(void) { lib_f(); }\n")
+    (tree / "main.c").write_text("void ext(void);\nint main(void) { ext(); return 0; }\n")
+    (tree / "e.c").symlink_to(outside / "e.c")
+    (tree / "lib").symlink_to(outside / "lib")
+    (tree / "up").symlink_to("..")  # holds the tree: never walked
+    (tree / "zero.c").symlink_to("/dev/zero")
+
+
+def test_links_leaving_the_tree_are_skipped_and_named_files_and_folders(tree: Path, tmp_path: Path) -> None:
+    _linked_tree(tree, tmp_path)
+    code, summary, stderr = index_json(tree, tmp_path / "cache")
+    assert code == 0 and summary["files"] == 1
+    assert set(skipped(summary)) == {"e.c", "lib", "up", "zero.c"}
+    assert skipped(summary)["lib"] == f"links outside the tree (to {tmp_path / 'outside' / 'lib'}; --follow-symlinks walks it)"
+    assert f"skipped e.c: links outside the tree (to {tmp_path / 'outside' / 'e.c'}; --follow-symlinks indexes it)" in stderr
+
+
+def test_follow_symlinks_indexes_and_traces_through_what_links_lead_to(tree: Path, tmp_path: Path) -> None:
+    _linked_tree(tree, tmp_path)
+    cache = tmp_path / "cache"
+    result = subprocess.run([sys.executable, "-m", "chaintrace", "index", str(tree), "--cache", str(cache), "--json",
+                             "-j", "1", "--follow-symlinks"], capture_output=True, text=True, timeout=60)
+    summary = json.loads(result.stdout)
+    assert result.returncode == 0 and summary["files"] == 3  # main.c, e.c, lib/l.c: the loop and `up` walked not
+    assert skipped(summary) == {"zero.c": "not a regular file (a character device)"}  # followed, still not read
+    trace = subprocess.run([sys.executable, "-m", "chaintrace", "trace", str(tree), "--from", "main", "--to",
+                            "e.c:2", "--cache", str(cache), "--follow-symlinks"], capture_output=True, text=True, timeout=60)
+    assert trace.returncode == 0 and "◆ void ext(void) { lib_f(); }  e.c:2" in trace.stdout, trace.stderr  # read via the link
+    plain = subprocess.run([sys.executable, "-m", "chaintrace", "trace", str(tree), "--from", "main", "--to",
+                            "call:lib_f", "--cache", str(cache)], capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr  # without the option, lib_f is not in the tree

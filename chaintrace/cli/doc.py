@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_pages(tg: api.TreeGraph, store: api.Store, specs: list[Spec], output: Path, context: int) -> list[Made]:
     """Write a page per spec into `output`/NAME, as its version tables say for the tree; return what became of each."""
-    facts = doc.SourceFacts(tg.root, store)
+    facts = doc.SourceFacts(tg.root, store, follow=tg.tree.options.follow_symlinks)
     made = []
     for spec in specs:
         entry = Made(spec.resolve(tg.version))

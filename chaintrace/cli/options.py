@@ -108,8 +108,16 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave out matching paths (repeatable)")
     parser.add_argument("--include", action="append", default=[], metavar="GLOB",
                         help="index matching paths even when excluded")
+    add_follow_argument(parser)
     add_cache_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_follow_argument(parser: argparse.ArgumentParser) -> None:
+    """Add `--follow-symlinks`."""
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="index the files and folders that symbolic links lead to outside the tree "
+                             "(by default they are skipped and named)")
 
 
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -118,8 +126,10 @@ def add_cache_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--cache` and `-j` of the commands that index their trees on the way (doc, check, snapshot, diff)."""
+    """Add `--cache`, `-j` and `--follow-symlinks` of the commands that index their trees on the way (doc, check,
+    snapshot, diff)."""
     add_cache_argument(parser)
+    add_follow_argument(parser)
     parser.add_argument("-j", "--jobs", type=count, default=0, help="worker processes when indexing (default: all cores)")
 
 
@@ -164,9 +174,9 @@ def warn(message: str) -> None:
 
 
 def open_tree(args: argparse.Namespace, tree: Path | None = None) -> api.OpenTree:
-    """Return the tree (`args.tree` unless given) opened with the command's --exclude and --include."""
+    """Return the tree (`args.tree` unless given) opened with the command's --exclude, --include and --follow-symlinks."""
     return api.open_tree(args.tree if tree is None else tree, getattr(args, "exclude", None),
-                         getattr(args, "include", None))
+                         getattr(args, "include", None), getattr(args, "follow_symlinks", False))
 
 
 def tree_graph(store: api.Store, args: argparse.Namespace, tree: Path | None = None) -> api.TreeGraph:

@@ -29,16 +29,16 @@ def inside(root: str | Path, path: str | Path) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def read_tree_file(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_tree_file(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES, follow: bool = False) -> bytes:
     """Return the bytes of the tree's file `path` (relative to `root`); ValueError says why not.
 
-    Only a regular file inside the tree is read (a link leaving it, a FIFO,
-    a device or a socket is refused, so a read never blocks or runs on
-    forever), and at most `limit` bytes, checked on the opened descriptor
-    (a size the scan saw may have changed since).
+    Only a regular file inside the tree is read (a link leaving it, unless
+    `follow` (`--follow-symlinks`), a FIFO, a device or a socket is refused,
+    so a read never blocks or runs on forever), and at most `limit` bytes,
+    checked on the opened descriptor (a size the scan saw may have changed since).
     """
     full = os.path.join(os.fspath(root), path)
-    if not inside(root, path):
+    if not follow and not inside(root, path):
         raise ValueError(f"links outside the tree (to {os.path.realpath(full)})")
     try:
         fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: opening a FIFO does not wait
@@ -66,10 +66,10 @@ def read_tree_file(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYT
     return b"".join(chunks)
 
 
-def read_tree_text(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES) -> str | None:
+def read_tree_text(root: str | Path, path: str | Path, limit: int = MAX_FILE_BYTES, follow: bool = False) -> str | None:
     """Return the text of the tree's file `path` (undecodable bytes replaced), or None when `read_tree_file` refuses it."""
     try:
-        return read_tree_file(root, path, limit).decode("utf-8", "replace")
+        return read_tree_file(root, path, limit, follow).decode("utf-8", "replace")
     except ValueError:
         return None
 
@@ -100,10 +100,11 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
-    """Exclude and include globs (matched against relative paths)."""
+    """Exclude and include globs (matched against relative paths), and whether links leaving the tree are followed."""
 
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     includes: tuple[str, ...] = ()
+    follow_symlinks: bool = False  # --follow-symlinks: index what links lead to outside the tree
 
 
 def unchanged_since(tree: Path, folders: dict[str, int], files: Iterable[tuple[str, int, int]]) -> bool:
@@ -146,17 +147,21 @@ class OpenTree:
     version: str = ""
 
 
-def open_tree(tree: Path | OpenTree, excludes: list[str] | None = None, includes: list[str] | None = None) -> OpenTree:
+def open_tree(tree: Path | OpenTree, excludes: list[str] | None = None, includes: list[str] | None = None,
+              follow_symlinks: bool = False) -> OpenTree:
     """Return the tree opened: its root checked and resolved, its options and version read (an OpenTree as it is).
 
     Raises UsageError when the tree is missing or not a folder, or its `chaintrace.toml` is not TOML.
     """
     if isinstance(tree, OpenTree):
-        if excludes or includes:
+        if excludes or includes or follow_symlinks:
             raise ValueError("the scan options of an open tree are already read")
         return tree
     root = check_tree(Path(tree))
-    return OpenTree(root, read_options(root, excludes, includes), read_version(root))
+    options = read_options(root, excludes, includes)
+    if follow_symlinks:
+        options = ScanOptions(options.excludes, options.includes, follow_symlinks=True)
+    return OpenTree(root, options, read_version(root))
 
 
 def check_tree(tree: Path) -> Path:
@@ -226,7 +231,9 @@ def scan(tree: Path, options: ScanOptions | None = None,
     Symbolic links to folders are not followed, so link loops cannot trap the
     walk; links to files inside the tree are indexed under their own path,
     links leaving it are skipped and named, and so is anything that is not
-    a regular file (a FIFO, a device, a socket). `folders`, when
+    a regular file (a FIFO, a device, a socket). With `follow_symlinks`,
+    links leaving the tree are indexed under their own path too, files and
+    folders (each real folder once, so a loop ends). `folders`, when
     given, receives each folder walked with its mtime (read before its
     listing, so a file added meanwhile makes the next check see a change).
     """
@@ -235,6 +242,7 @@ def scan(tree: Path, options: ScanOptions | None = None,
     skipped: list[Skipped] = []
     stack = [""]
     root = str(tree)  # plain strings: a pathlib join per folder costs more than the folder's scan
+    followed = {os.path.realpath(root)}  # real folders walked through links (--follow-symlinks)
     if folders is not None:
         folders[""] = os.stat(root).st_mtime_ns
     while stack:
@@ -256,13 +264,17 @@ def scan(tree: Path, options: ScanOptions | None = None,
                         if folders is not None:
                             folders[path] = entry.stat(follow_symlinks=False).st_mtime_ns
                     continue
+                if entry.is_symlink() and entry.is_dir():  # a link to a folder
+                    _linked_folder(root, prefix + name, options, followed, stack, skipped, folders)
+                    continue
                 if not name.endswith(SOURCE_SUFFIXES):  # most of a tree: checked before any path is built
                     continue
                 path = prefix + name
                 if _excluded(path, options):
                     continue
-                if entry.is_symlink() and not inside(root, path):
-                    skipped.append(Skipped(path, f"links outside the tree (to {os.path.realpath(entry.path)})"))
+                if not options.follow_symlinks and entry.is_symlink() and not inside(root, path):
+                    skipped.append(Skipped(path, f"links outside the tree (to {os.path.realpath(entry.path)}; "
+                                                 "--follow-symlinks indexes it)"))
                     continue
                 stat = entry.stat()
             except OSError as error:
@@ -277,3 +289,23 @@ def scan(tree: Path, options: ScanOptions | None = None,
             files.append(SourceFile(path, stat.st_size, stat.st_mtime_ns))
     files.sort(key=lambda f: f.path)
     return files, skipped
+
+
+def _linked_folder(root: str, path: str, options: ScanOptions, followed: set[str], stack: list[str],
+                   skipped: list[Skipped], folders: dict[str, int] | None) -> None:
+    """Walk the folder a link at `path` leads to, under the link's path, when it leaves the tree and was not
+    walked yet, with `follow_symlinks`; without, name it as skipped. (Inside the tree, its files are walked
+    where they are.)"""
+    real = os.path.realpath(os.path.join(root, path))
+    if inside(root, path) or _excluded(path + "/x", options):
+        return
+    if not options.follow_symlinks:
+        skipped.append(Skipped(path, f"links outside the tree (to {real}; --follow-symlinks walks it)"))
+        return
+    holds_the_tree = os.path.realpath(root).startswith(real.rstrip(os.sep) + os.sep)  # a link to `..` would walk it twice
+    if holds_the_tree or real in followed:
+        return
+    followed.add(real)
+    stack.append(path)
+    if folders is not None:
+        folders[path] = os.stat(real).st_mtime_ns

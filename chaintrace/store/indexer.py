@@ -99,7 +99,8 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     from chaintrace.store.passes import Passes  # only now that something must be read
 
     cores = os.cpu_count() or 1  # more workers than cores (or than files: workers.run) only cost memory
-    passes = Passes(store, root, EXTRACTOR_VERSION, max(1, min(jobs or cores, cores)), progress, warn, skipped)
+    passes = Passes(store, root, EXTRACTOR_VERSION, max(1, min(jobs or cores, cores)), progress, warn, skipped,
+                    tree.options.follow_symlinks)
     try:
         shas = passes.hashes(files, unchanged)
         classes_hash = passes.classes(shas, {path: row.sha for path, row in previous.items()} if current_version else None)

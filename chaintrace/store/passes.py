@@ -36,9 +36,9 @@ class Passes:
     """The two passes of one index run over the files that changed, and what they share."""
 
     def __init__(self, store: Store, root: str, version: int, processes: int, progress: bool,
-                 warn: Callable[[str], None], skipped: list[Skipped]) -> None:
+                 warn: Callable[[str], None], skipped: list[Skipped], follow: bool = False) -> None:
         self.store, self.processes, self.warn, self.skipped = store, processes, warn, skipped
-        self.setup = workers.Setup(root, {}, str(store.path), version)
+        self.setup = workers.Setup(root, {}, str(store.path), version, follow)
         self.bar = Progress(progress)
         self.bad: set[str] = set()  # files the first pass could not read
         self.defines: dict[str, list] = {}  # content hash -> #defines, of the files read now

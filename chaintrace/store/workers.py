@@ -23,12 +23,14 @@ from chaintrace.store.codec import encode_facts
 
 
 class Setup(NamedTuple):
-    """What every worker is given once: the tree's root, its macro classes, the store's file, the extractor version."""
+    """What every worker is given once: the tree's root, its macro classes, the store's file, the extractor version,
+    and whether files that links lead to outside the tree are read (`--follow-symlinks`)."""
 
     root: str
     classes: dict[str, str]
     db_path: str
     version: int = EXTRACTOR_VERSION
+    follow: bool = False
 
 
 _ROOT: Path = Path(".")
@@ -61,7 +63,7 @@ def _collect_now_and_then() -> None:
 
 def _read(path: str) -> bytes:
     """Return a file's bytes, or raise ValueError saying why it is not indexed."""
-    data = read_tree_file(_ROOT, path)  # a regular file of the tree, at most MAX_FILE_BYTES
+    data = read_tree_file(_ROOT, path, follow=_SETUP.follow)  # a regular file of the tree, at most MAX_FILE_BYTES
     if b"\0" in data[:8192]:
         raise ValueError("binary file (NUL bytes)")
     try:

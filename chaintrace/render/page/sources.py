@@ -17,8 +17,8 @@ _CONSTANT = re.compile(r"\b[A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*\b")  # the names macr
 class SourceFacts:
     """The source lines and indexed facts of a tree's files, read on demand."""
 
-    def __init__(self, root: Path, store) -> None:
-        self.root, self.store = root, store
+    def __init__(self, root: Path, store, follow: bool = False) -> None:
+        self.root, self.store, self.follow = root, store, follow  # follow: the tree was indexed --follow-symlinks
         self.keys = store.indexed_keys(str(root))
         self._facts: dict[str, FileFacts | None] = {}
         self._lines: dict[str, list[str]] = {}
@@ -34,7 +34,7 @@ class SourceFacts:
     def lines(self, file: str) -> list[str]:
         """Return the lines of `file` (tabs expanded, no line ends); [] when unreadable."""
         if file not in self._lines:
-            text = read_tree_text(self.root, file) or ""  # never a file outside the tree, a FIFO or a device
+            text = read_tree_text(self.root, file, follow=self.follow) or ""  # never a FIFO or a device
             self._lines[file] = [line.rstrip().expandtabs(8) for line in text.splitlines()]
         return self._lines[file]
 
@@ -87,7 +87,7 @@ class SourceFacts:
             for path in sorted(self.keys):
                 if path.endswith((".h", ".inc")):
                     try:
-                        data = read_tree_file(self.root, path)
+                        data = read_tree_file(self.root, path, follow=self.follow)
                     except ValueError:
                         continue
                     for match in _DEFINE.finditer(data):

@@ -228,14 +228,11 @@ def scan(tree: Path, options: ScanOptions | None = None,
          folders: dict[str, int] | None = None) -> tuple[list[SourceFile], list[Skipped]]:
     """Return the tree's source files sorted by path, and the files skipped with their reasons.
 
-    Symbolic links to folders are not followed, so link loops cannot trap the
-    walk; links to files inside the tree are indexed under their own path,
-    links leaving it are skipped and named, and so is anything that is not
-    a regular file (a FIFO, a device, a socket). With `follow_symlinks`,
-    links leaving the tree are indexed under their own path too, files and
-    folders (each real folder once, so a loop ends). `folders`, when
-    given, receives each folder walked with its mtime (read before its
-    listing, so a file added meanwhile makes the next check see a change).
+    Links to files inside the tree are indexed under their own path, links to folders inside it are not
+    followed (their files are walked where they are); links leaving the tree are skipped and named (with
+    `follow_symlinks`, indexed under their own path, each real folder once, so a loop ends), and so is
+    anything that is not a regular file (a FIFO, a device, a socket). `folders`, when given, receives each
+    folder walked with its mtime (read before its listing: see `unchanged_since`).
     """
     options = options or ScanOptions()
     files: list[SourceFile] = []
@@ -280,15 +277,22 @@ def scan(tree: Path, options: ScanOptions | None = None,
             except OSError as error:
                 skipped.append(Skipped(prefix + name, f"unreadable: {error.strerror}"))
                 continue
-            if not _stat.S_ISREG(stat.st_mode):
-                skipped.append(Skipped(path, f"not a regular file ({_kind(stat.st_mode)})"))
-                continue
-            if stat.st_size > MAX_FILE_BYTES:
-                skipped.append(Skipped(path, f"too large ({stat.st_size // 1_000_000} MB)"))
-                continue
-            files.append(SourceFile(path, stat.st_size, stat.st_mtime_ns))
+            reason = _not_indexed(stat)
+            if reason:
+                skipped.append(Skipped(path, reason))
+            else:
+                files.append(SourceFile(path, stat.st_size, stat.st_mtime_ns))
     files.sort(key=lambda f: f.path)
     return files, skipped
+
+
+def _not_indexed(stat: os.stat_result) -> str:
+    """Return why a file of this `stat` is not indexed, or "" when it is."""
+    if not _stat.S_ISREG(stat.st_mode):
+        return f"not a regular file ({_kind(stat.st_mode)})"
+    if stat.st_size > MAX_FILE_BYTES:
+        return f"too large ({stat.st_size // 1_000_000} MB)"
+    return ""
 
 
 def _linked_folder(root: str, path: str, options: ScanOptions, followed: set[str], stack: list[str],

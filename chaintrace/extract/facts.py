@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 14  # 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns
+EXTRACTOR_VERSION = 15  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,12 @@ reads `s->next` ("base"), `s->ops->f(...)` reads `f` ("call"), and
 Otherwise the nearest enclosing argument list, condition, `return`,
 right-hand side or declaration value names the read.
 
-Walking up costs a tree walk per level in tree-sitter, so each access walks
-once, to its statement, and the statements' texts are shared.
+Walking up costs a tree walk per level in tree-sitter (a node's parent is
+found from the root), so each access walks once, to its statement, the
+statements' texts are shared, and the parents of the captured accesses'
+own children are read from the captures downwards: in a chain
+`x->a->a->...` every step up is then a lookup, and its accesses quote at
+most `EXPR_LIMIT` characters each (linear in the chain, not quadratic).
 """
 
 from __future__ import annotations
@@ -30,42 +34,65 @@ _STATEMENTS = frozenset({"expression_statement", "return_statement", "declaratio
 # Accesses inside these are never evaluated.
 _UNEVALUATED = frozenset({"sizeof_expression", "alignof_expression", "offsetof_expression"})
 _STATEMENT_LIMIT = 200
+# Between an access and an access it is the argument of: `x->arr[i]->n`, `(x->a)->n`, `x->f()->n`.
+_THROUGH = frozenset({"subscript_expression", "parenthesized_expression", "call_expression"})
 
 
 def field_reads(file: FileScope, matches: list[dict]) -> list[FieldRead]:
     """Return the member reads and address-takings of a file's functions (plain writes are `FieldWrite`s)."""
     source = file.source
     statements: dict = {}  # statement node id -> its text, and each step of `_position`'s walks -> its answer
+    # in the order of their field names, as a pattern capturing the field gave them: `s->next` before `s->next->n`
+    nodes = sorted((captures["reference.field_access"][0] for captures in matches), key=lambda node: node.end_byte)
+    parents = _parents(nodes)
     reads = []
-    for captures in matches:
-        node = captures["reference.field_access"][0]
+    for node in nodes:
         function, function_start = file.enclosing(node.start_byte, node.end_byte)
         if not function:
             continue
-        how, parent = _role(source, node)
+        how, parent = _role(source, node, parents)
         if how is None:
             continue
-        found = _position(source, node, parent, statements)
+        found = _position(source, node, parent, statements, parents)
         if found is None:
             continue
         position, statement = found
         base, base_type = file.receiver(function, node.child_by_field_name("argument"))
         point = node.start_point
         reads.append(FieldRead(
-            function, file.path, point[0] + 1, point[1] + 1, source.folded(node),
-            source.text(captures["name"][0]), base, base_type, how or position, statement,
+            function, file.path, point[0] + 1, point[1] + 1, source.folded_head(node),
+            source.text(node.child_by_field_name("field")), base, base_type, how or position, statement,
             file.contexts.at(node.start_byte, node.end_byte, function_start),
         ))
     return reads
 
 
-def _role(source: Source, node: Node) -> tuple[str | None, Node | None]:
+def _parents(nodes: list[Node]) -> dict[int, Node]:
+    """Return node id -> parent of the children (and grandchildren through a subscript, a call or parentheses) of
+    the captured accesses `nodes`, read downwards: what `_role` and `_walk` would otherwise walk the tree for."""
+    parents: dict[int, Node] = {}
+    for node in nodes:
+        for child in node.children:
+            parents[child.id] = node
+            if child.type in _THROUGH:
+                for inner in child.children:
+                    parents[inner.id] = child
+    return parents
+
+
+def _up(node: Node, parents: dict[int, Node]) -> Node | None:
+    """Return the parent of `node`: from `parents` when known, else from the tree."""
+    found = parents.get(node.id)
+    return found if found is not None else node.parent
+
+
+def _role(source: Source, node: Node, parents: dict[int, Node]) -> tuple[str | None, Node | None]:
     """Return (the access's own role, or "" when its position decides; its parent); None for a plain write.
 
     `s->a.b` and `s->arr[i]` take the role of the whole expression ("member" when that is a plain write).
     """
     member = False  # `s->a.b`, `s->arr[i]`: as the whole expression goes (a loop: chains can be any length)
-    parent = node.parent
+    parent = _up(node, parents)
     while parent is not None:
         kind = parent.type
         how: str | None = ""
@@ -81,16 +108,17 @@ def _role(source: Source, node: Node) -> tuple[str | None, Node | None]:
             if source.text(parent.child_by_field_name("operator")) == "->":
                 how = "base"
             else:
-                member, node, parent = True, parent, parent.parent
+                member, node, parent = True, parent, _up(parent, parents)
                 continue
         elif kind == "subscript_expression" and parent.child_by_field_name("argument") == node:
-            member, node, parent = True, parent, parent.parent
+            member, node, parent = True, parent, _up(parent, parents)
             continue
         return ("member" if member and how is None else how), parent
     return "", None
 
 
-def _position(source: Source, node: Node, parent: Node | None, statements: dict) -> tuple[str, str] | None:
+def _position(source: Source, node: Node, parent: Node | None, statements: dict,
+              parents: dict[int, Node]) -> tuple[str, str] | None:
     """Return (position, statement text) of an access; None inside `sizeof` and the like.
 
     The walk up is shared: every step (child, parent) taken before a position
@@ -98,14 +126,14 @@ def _position(source: Source, node: Node, parent: Node | None, statements: dict)
     chain of accesses `s->a->b->...` costs one walk, not one per access.
     """
     passed: list[tuple] = []
-    result = _walk(source, node, parent, statements, passed)
+    result = _walk(source, node, parent, statements, passed, parents)
     for step in passed:
         statements[step] = result
     return result
 
 
-def _walk(source: Source, child: Node, parent: Node | None, statements: dict,
-          passed: list[tuple]) -> tuple[str, str] | None:
+def _walk(source: Source, child: Node, parent: Node | None, statements: dict, passed: list[tuple],
+          parents: dict[int, Node]) -> tuple[str, str] | None:
     position = ""
     while parent is not None:
         if not position:
@@ -137,14 +165,20 @@ def _walk(source: Source, child: Node, parent: Node | None, statements: dict,
             return position or "other", _text(source, parent, statements)
         if kind in _CONDITIONAL:  # the access sits in a loop's header: `for (i = 0; i < s->n; i++)`
             return position or "other", _header(source, parent, statements)
-        child, parent = parent, parent.parent
-    return position or "other", fold(source.text(child))[:_STATEMENT_LIMIT]
+        child, parent = parent, _up(parent, parents)
+    return position or "other", _head(source, child.start_byte, child.end_byte)
+
+
+def _head(source: Source, start: int, end: int) -> str:
+    """Return the folded text between two offsets, cut at _STATEMENT_LIMIT (folding only what can be kept: a
+    statement holding n nested ones is not folded whole n times)."""
+    return fold(source.slice(start, min(end, start + 4 * _STATEMENT_LIMIT)))[:_STATEMENT_LIMIT]
 
 
 def _text(source: Source, statement: Node, statements: dict[int, str]) -> str:
     text = statements.get(statement.id)
     if text is None:
-        text = statements[statement.id] = fold(source.text(statement))[:_STATEMENT_LIMIT]
+        text = statements[statement.id] = _head(source, statement.start_byte, statement.end_byte)
     return text
 
 
@@ -155,9 +189,8 @@ def _header(source: Source, statement: Node, statements: dict[int, str]) -> str:
         body = statement.child_by_field_name("body") or statement.child_by_field_name("consequence")
         if statement.type == "do_statement":
             condition = statement.child_by_field_name("condition")
-            text = "do ... while " + fold(source.text(condition))
+            text = "do ... while " + _head(source, condition.start_byte, condition.end_byte)
         else:
-            end = body.start_byte if body is not None else statement.end_byte
-            text = fold(source.slice(statement.start_byte, end))
+            text = _head(source, statement.start_byte, body.start_byte if body is not None else statement.end_byte)
         text = statements[statement.id] = text[:_STATEMENT_LIMIT]
     return text

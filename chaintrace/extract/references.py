@@ -21,7 +21,8 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
     refs = []
     positions: dict[int, dict[int, int]] = {}  # initializer list id -> child id -> member index
     for usage in ("initializer", "assignment"):
-        for captures in by_kind.get(f"reference.{usage}", ()):
+        found = _initializer_values(by_kind) if usage == "initializer" else by_kind.get("reference.assignment", ())
+        for captures in found:
             name_node = captures["name"][0]
             start, end = name_node.start_byte, name_node.end_byte
             function, function_start = file.enclosing(start, end)
@@ -42,6 +43,31 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
                 context=file.contexts.at(start, end, function_start), **details,
             ))
     return refs
+
+
+def _initializer_values(by_kind: dict[str, list[dict]]) -> list[dict]:
+    """Return the captures of the values of initializer pairs and lists that name something (`name`, `(T)name`,
+    `&name`): {"name", "reference.initializer" (the pair or list), and for a pair "field" (its first member)}."""
+    found = []
+    for captures in by_kind.get("reference.initializer_pair", ()):
+        pair = captures["reference.initializer_pair"][0]
+        name = _named_value(pair.child_by_field_name("value"))
+        fields = [child for designator in pair.children_by_field_name("designator") if designator.type == "field_designator"
+                  for child in designator.named_children if child.type == "field_identifier"]
+        if name is not None and fields:  # one value, however many designators lead to it (`.base.type = X`)
+            found.append({"field": fields[:1], "name": [name], "reference.initializer": [pair]})
+    for captures in by_kind.get("reference.initializer_list", ()):
+        members = captures["reference.initializer_list"][0]
+        found += [{"name": [name], "reference.initializer": [members]} for name in map(_named_value, members.named_children)
+                  if name is not None]
+    return found
+
+
+def _named_value(node: Node | None) -> Node | None:
+    """Return the identifier a value names: itself, a cast's value or a pointer expression's argument; else None."""
+    if node is not None and node.type in ("cast_expression", "pointer_expression"):
+        node = node.child_by_field_name("value" if node.type == "cast_expression" else "argument")
+    return node if node is not None and node.type == "identifier" else None
 
 
 def _initializer_details(source: Source, captures: dict, container: Node, value: Node, positions: dict) -> dict:

@@ -49,7 +49,7 @@ class FileScope:
     def receiver(self, function: str, base_node: Node) -> tuple[str, str]:
         """Return (text, struct type) of a member access's receiver (`s` of `s->x`); the type is "" unless
         the receiver is a name `function` sees declared."""
-        base = self.source.folded(base_node)
+        base = self.source.folded_head(base_node)  # a receiver long enough to be cut is no declared name
         if base_node.type != "identifier":
             return base, ""
         declaration = self.declared(function, base)

@@ -25,6 +25,10 @@ _NAME_NODES = frozenset({"identifier", "field_identifier", "type_identifier"})
 _SKIPPED_BEFORE_TYPE = frozenset({"storage_class_specifier", "attribute_specifier", "ms_declspec_modifier"})
 
 
+# The longest expression a fact quotes (a member access, a receiver) before it is cut with `…`.
+EXPR_LIMIT = 200
+
+
 def fold(text: str) -> str:
     """Return `text` with every run of white space folded to one space (and none at either end)."""
     # Most texts (arguments, names) have nothing to fold: checking is cheaper than splitting.
@@ -73,6 +77,19 @@ class Source:
         if node.type == "identifier":
             return self.text(node)
         return fold(self.text(node))
+
+    def folded_head(self, node: Node, limit: int = EXPR_LIMIT) -> str:
+        """Return `folded(node)`, or its first `limit` characters and `…` when it is longer.
+
+        A fact per member access quotes its expression, and in `x->a->a->...`
+        every access holds the ones before it: quoted whole, n accesses would
+        quote n * n characters.
+        """
+        start, end = node.start_byte, node.end_byte
+        if end - start <= limit:
+            return self.folded(node)
+        text = fold(self.slice(start, start + 4 * limit))
+        return text if len(text) <= limit and start + 4 * limit >= end else text[:limit] + "…"
 
 
 def declarator_name(node: Node | None, source: Source | None = None) -> tuple[str, bool, int]:

@@ -5,4 +5,8 @@
 ; the member (right-hand side, argument, condition, `return`, compound
 ; assignment, `++`/`--`, base of another access, called through).
 
-(field_expression field: (field_identifier) @name) @reference.field_access
+; The pattern has no child pattern: one waiting for the `field:` child would stay
+; alive through the whole argument, and a chain `x->a->a->...` of n accesses would
+; cost the query n * n steps. The extractor reads the field itself.
+
+(field_expression) @reference.field_access

@@ -5,20 +5,14 @@
 ; ...)`) are read by Python from each call's argument list (calls.scm), which
 ; it walks anyway: a pattern per argument would cost a capture per argument.
 
-(initializer_pair
-  designator: (field_designator (field_identifier) @field)
-  value: [
-    (identifier) @name
-    (cast_expression value: (identifier) @name)
-    (pointer_expression argument: (identifier) @name)
-  ]) @reference.initializer
+; Initializers are captured whole, and the extractor (extract/references.py)
+; picks their values `name`, `(T)name` and `&name`: a child pattern inside an
+; initializer list or pair stays alive through the whole of its subtree, and n
+; nested initializers would cost the query n * n steps.
 
-(initializer_list
-  [
-    (identifier) @name
-    (cast_expression value: (identifier) @name)
-    (pointer_expression argument: (identifier) @name)
-  ]) @reference.initializer
+(initializer_pair) @reference.initializer_pair
+
+(initializer_list) @reference.initializer_list
 
 (assignment_expression
   right: [

@@ -55,7 +55,7 @@ _LOOK_ALIKES = str.maketrans({'"': "'", "\\": "/", "{": "(", "}": ")", "<": "‹
 
 def one_line(text: str) -> str:
     """Return `text` on one line, with look-alikes for `"`, `\\`, `{}` and `<>` (for the title and tooltips)."""
-    return " ".join(text.translate(_LOOK_ALIKES).split())
+    return text.translate(_LOOK_ALIKES)
 
 
 def _label(lines: tuple[str, ...] | list[str]) -> str:

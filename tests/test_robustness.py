@@ -2,13 +2,15 @@
 
 * Mutation fuzzer: every C file of our fixture trees, mutated (byte flips,
   truncation, deletions, deep nesting, long lines, NUL, BOM, CRLF, invalid
-  UTF-8), `FUZZ_FILES` files per run, indexed by the real indexer and
-  traced: no exception, and every file is either indexed or skipped with
-  a reason.
+  UTF-8), `FUZZ_FILES` files per run, one in ten under an odd name (quotes,
+  line breaks, spaces, markup, bytes that are not UTF-8), indexed by the
+  real indexer and traced: no exception, and every file is either indexed
+  or skipped with a reason (a name that is not UTF-8 says so).
 * Cache damage: a clean index of mini_qemu and its headline trace, then
   `DAMAGE_CASES` damaged copies of that cache (flipped, truncated, deleted
   or pickled facts blobs, damaged adjacency and recorded scans): each
-  answers exactly as the clean cache did.
+  answers exactly as the clean cache did; a third of them damage one row of
+  the resolved graph's tables (mostly one the answer reads).
 
 `make fuzz` runs both longer (CHAINTRACE_FUZZ_SCALE=20) with another seed
 (CHAINTRACE_FUZZ_SEED).
@@ -74,23 +76,45 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+# Names a file system allows and a tool may trip on: quotes, line breaks, spaces, markup, bytes that are not UTF-8.
+ODD_NAMES = ['q"uote', "it's", "new\nline", "sp ace", "tab\tbed", "<b>&amp;", "back\\slash", "%%{init}%%",
+             os.fsdecode(b"latin\xe9"), os.fsdecode(b"\xff\xfe"), "ünïcödé", "-dash"]
+
+
+def _name(i: int, rng: random.Random) -> str:
+    """Return the name of the i-th fuzzed file: mostly plain, one in ten odd."""
+    return f"{rng.choice(ODD_NAMES)}{i}.c" if rng.random() < 0.1 else f"f{i}.c"
+
+
 def test_mutated_fixture_files_index_and_trace_without_an_exception(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     sources = _sources()
     tree = tmp_path / "tree"
+    names = []
     for i in range(FUZZ_FILES):
-        folder = tree / f"d{i // 100}"
+        folder = tree / (f"d{i // 100}" if i % 300 else f"{rng.choice(ODD_NAMES)}{i // 100}")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"f{i}.c").write_bytes(mutate(rng.choice(sources), rng))
+        names.append(str((folder / _name(i, rng)).relative_to(tree)))
+        (tree / names[-1]).write_bytes(mutate(rng.choice(sources), rng))
     with api.open_store(tmp_path / "cache", warn=QUIET) as store:
         summary = api.index(tree, store, jobs=2, warn=QUIET)
         assert summary.files + len(summary.skipped) == FUZZ_FILES
         assert all(item.reason for item in summary.skipped)
+        not_utf8 = {name for name in names if not _encodable(name)}
+        assert not_utf8 and {item.path for item in summary.skipped if "name is not UTF-8" in item.reason} == not_utf8
         tg = api.tree_graph(store, tree, warn=QUIET)
         names = [row[0] for row in store.db.execute("SELECT id FROM g_nodes WHERE state = ? LIMIT 20", (tg.state,))]
         for name in names[:5]:
             api.neighbours(tg, name, callers=False, depth=3)
             api.neighbours(tg, name, callers=True, depth=3)
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _headline(tree: Path, cache: Path) -> str:

@@ -277,7 +277,7 @@ def scan(tree: Path, options: ScanOptions | None = None,
             except OSError as error:
                 skipped.append(Skipped(prefix + name, f"unreadable: {error.strerror}"))
                 continue
-            reason = _not_indexed(stat)
+            reason = _not_indexed(path, stat)
             if reason:
                 skipped.append(Skipped(path, reason))
             else:
@@ -286,8 +286,13 @@ def scan(tree: Path, options: ScanOptions | None = None,
     return files, skipped
 
 
-def _not_indexed(stat: os.stat_result) -> str:
-    """Return why a file of this `stat` is not indexed, or "" when it is."""
+def _not_indexed(path: str, stat: os.stat_result) -> str:
+    """Return why the file `path` of this `stat` is not indexed, or "" when it is."""
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the file system decoded with surrogates: no text can hold them
+            return "its name is not UTF-8 (the cache names files by their path, as text)"
     if not _stat.S_ISREG(stat.st_mode):
         return f"not a regular file ({_kind(stat.st_mode)})"
     if stat.st_size > MAX_FILE_BYTES:

@@ -47,14 +47,17 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
 
 def _initializer_values(by_kind: dict[str, list[dict]]) -> list[dict]:
     """Return the captures of the values of initializer pairs and lists that name something (`name`, `(T)name`,
-    `&name`): {"name", "reference.initializer" (the pair or list), and for a pair "field" (its first member)}."""
+    `&name`): {"name", "reference.initializer" (the pair or list), and for a pair "field" (its first designator's)}."""
     found = []
     for captures in by_kind.get("reference.initializer_pair", ()):
         pair = captures["reference.initializer_pair"][0]
         name = _named_value(pair.child_by_field_name("value"))
-        fields = [child for designator in pair.children_by_field_name("designator") if designator.type == "field_designator"
-                  for child in designator.named_children if child.type == "field_identifier"]
-        if name is not None and fields:  # one value, however many designators lead to it (`.base.type = X`)
+        # as the pattern `designator: (field_designator (field_identifier))` did: its first designator only, so
+        # `.base.type = X` is one value and `[1].handler = X` none (its struct type is not followed)
+        first = pair.child_by_field_name("designator")
+        fields = [child for child in first.named_children if child.type == "field_identifier"] \
+            if first is not None and first.type == "field_designator" else []
+        if name is not None and fields:
             found.append({"field": fields[:1], "name": [name], "reference.initializer": [pair]})
     for captures in by_kind.get("reference.initializer_list", ()):
         members = captures["reference.initializer_list"][0]

@@ -9,8 +9,7 @@
 * Cache damage: a clean index of mini_qemu and its headline trace, then
   `DAMAGE_CASES` damaged copies of that cache (flipped, truncated, deleted
   or pickled facts blobs, damaged adjacency and recorded scans): each
-  answers exactly as the clean cache did; a third of them damage one row of
-  the resolved graph's tables (mostly one the answer reads).
+  answers exactly as the clean cache did.
 
 `make fuzz` runs both longer (CHAINTRACE_FUZZ_SCALE=20) with another seed
 (CHAINTRACE_FUZZ_SEED).

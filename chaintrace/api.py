@@ -10,6 +10,7 @@ one `TraceQuery`, validated when it is made.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaintrace.errors import ChaintraceError, NotFound, UsageError
+from chaintrace.errors import ChaintraceError, DamagedCache, NotFound, UsageError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.graph.kinds import EDGE_KINDS
 from chaintrace.graph.programs import DEFAULT_PROGRAM, program_filter
@@ -175,6 +176,7 @@ class TreeGraph:
     sound: bool = False  # resolved with the over-approximation (name-only members, unknown registrars)
     summary: IndexSummary | None = None  # the index run that preceded it
     made: str = ""  # how the graph was made ready: "stored", "patched" (lines moved) or "resolved"
+    store: Store | None = None  # where it is kept: a damaged graph is resolved again into it (`resolve_again`)
 
     @property
     def root(self) -> Path:
@@ -190,8 +192,27 @@ class TreeGraph:
     def graph(self) -> CallGraph:
         """Return the whole call graph (loads every edge: slow on QEMU; traces load only their chop)."""
         if self._whole is None:
-            self._whole = self.tables.whole()
+            self._whole = _answered_again_if_damaged(lambda tg: tg.tables.whole())(self)
         return self._whole
+
+    def resolve_again(self) -> None:
+        """Resolve the graph again, into the store it came from (after its stored state was dropped as damaged)."""
+        if self.store is None:
+            raise ChaintraceError("the stored call graph is damaged: run the command again")
+        again = tree_graph(self.store, self.tree, program=self.program, sound=self.sound)
+        self.tables, self.state, self.made, self._whole = again.tables, again.state, again.made, None
+
+
+def _answered_again_if_damaged(function: Callable) -> Callable:
+    """Return `function(tg, ...)` run once more on a graph resolved again when the stored one proves damaged."""
+    @functools.wraps(function)
+    def run(tg: TreeGraph, *args, **kwargs):
+        try:
+            return function(tg, *args, **kwargs)
+        except DamagedCache:  # the damaged state is dropped already: resolving it again is one more run away
+            tg.resolve_again()
+            return function(tg, *args, **kwargs)
+    return run
 
 
 def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: bool = False,
@@ -210,7 +231,8 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
     summary = index(opened, store, jobs=jobs, progress=progress, warn=warn)
     tables, made = ready_graph(store, str(opened.root), summary.state,
                                lambda paths: load_facts(store, opened, paths=paths), program, sound, progress)
-    return TreeGraph(opened, summary.state, tables, program=program, sound=sound, summary=summary, made=made)
+    return TreeGraph(opened, summary.state, tables, program=program, sound=sound, summary=summary, made=made,
+                     store=store)
 
 
 def _read_line(tree: OpenTree) -> Callable[[str, int], str]:
@@ -221,6 +243,7 @@ def _read_line(tree: OpenTree) -> Callable[[str, int], str]:
     return read
 
 
+@_answered_again_if_damaged
 def target_sites(tg: TreeGraph, target: str) -> list[TargetSite]:
     """Return the sites a target spec matches in the tree, in file and line order.
 
@@ -242,6 +265,7 @@ def target_sites(tg: TreeGraph, target: str) -> list[TargetSite]:
     return sites
 
 
+@_answered_again_if_damaged
 def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> tuple[Trace, ShownGraph]:
     """Return the trace of `query` and the nodes and edges it shows (what renderers read).
 
@@ -269,6 +293,7 @@ def trace_query(tg: TreeGraph, query: TraceQuery, also: Iterable[str] = ()) -> t
     return result, shown_graph(tables, result)
 
 
+@_answered_again_if_damaged
 def why_not(tg: TreeGraph, query: TraceQuery, limit: int = 5) -> WhyNot:
     """Return why no path runs from the query's entry to its target (`query.whynot.WhyNot`), under its filters."""
     from chaintrace.query import entries
@@ -298,6 +323,7 @@ def trace_document(tg: TreeGraph, source: str, target: str, **options) -> dict:
     return document(cg, result, query={"from": source, "to": target}, tree=str(tg.root), version=tg.version)
 
 
+@_answered_again_if_damaged
 def neighbours(tg: TreeGraph, function: str, callers: bool, depth: int = 1,
                edge_kinds: Iterable[str] | None = None) -> list[dict]:
     """Return the callers (or callees) of `function` within `depth` hops: [{id, distance, file, line}], nearest first."""

@@ -9,6 +9,11 @@ class ChaintraceError(Exception):
     exit_code = 1
 
 
+class DamagedCache(ChaintraceError):
+    """Stored data that does not match its checksum. It has been dropped already: what needs it is made again
+    (the CLI runs the command once more, `api` resolves the graph again)."""
+
+
 class UsageError(ChaintraceError):
     """Bad arguments or a bad path given by the user; `exit_code` 2."""
 

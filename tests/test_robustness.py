@@ -9,7 +9,8 @@
 * Cache damage: a clean index of mini_qemu and its headline trace, then
   `DAMAGE_CASES` damaged copies of that cache (flipped, truncated, deleted
   or pickled facts blobs, damaged adjacency and recorded scans): each
-  answers exactly as the clean cache did.
+  answers exactly as the clean cache did; a third of them damage one row of
+  the resolved graph's tables (mostly one the answer reads).
 
 `make fuzz` runs both longer (CHAINTRACE_FUZZ_SCALE=20) with another seed
 (CHAINTRACE_FUZZ_SEED).
@@ -128,9 +129,58 @@ class _Payload:
         return (os.system, ("touch /tmp/chaintrace-pickle-ran",))
 
 
-def _damage(db: sqlite3.Connection, rng: random.Random) -> str:
+GRAPH_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_objects", "g_passes", "g_sums",
+                "g_adjacency", "g_states")
+
+
+def _flip_text(value: object, rng: random.Random) -> object:
+    """Return `value` with one character or byte changed (a number one more)."""
+    if isinstance(value, int):
+        return value + 1
+    data = bytearray(value if isinstance(value, bytes) else value.encode())
+    if not data:
+        return b"x" if isinstance(value, bytes) else "x"
+    i = rng.randrange(len(data))
+    data[i] = data[i] ^ (1 << rng.randrange(7)) or 0x41
+    return bytes(data) if isinstance(value, bytes) else data.decode("utf-8", "replace")
+
+
+def _damage_graph(db: sqlite3.Connection, rng: random.Random, used: tuple[str, ...]) -> str:
+    """Damage one row of the graph tables: a column changed (a key column too), the row deleted or doubled.
+
+    Mostly a row that names one of the names `used` (what the answer reads), so that the damage matters.
+    """
+    weighted = [*GRAPH_TABLES, *GRAPH_TABLES[:3] * 3]  # the headline reads nodes, edges and writes most
+    table = rng.choice([t for t in weighted if db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]])
+    rowid = "rowid" if table != "g_sums" else "(state || part || key)"  # g_sums has no rowid
+    rows = {row[0]: " ".join(map(str, row[1:])) for row in db.execute(f"SELECT {rowid}, * FROM {table} ORDER BY {rowid}")}
+    mattering = [key for key, text in rows.items() if any(name in text for name in used)]
+    row = rng.choice(mattering if mattering and rng.random() < 0.8 else list(rows))
+    names = [column[1] for column in db.execute(f"PRAGMA table_info({table})")]
+    how = rng.choice(["change", "delete", "double"])
+    if how == "delete":
+        db.execute(f"DELETE FROM {table} WHERE {rowid} = ?", (row,))
+    elif how == "double" and table not in ("g_states", "g_adjacency", "g_objects", "g_passes", "g_sums", "g_nodes"):
+        db.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {rowid} = ?", (row,))
+    else:
+        how = "change"
+        column = rng.choice(names)
+        value = db.execute(f"SELECT {column} FROM {table} WHERE {rowid} = ?", (row,)).fetchone()[0]
+        try:
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE {rowid} = ?", (_flip_text(value, rng), row))
+        except sqlite3.IntegrityError:  # the changed key is another row's: delete this one instead
+            how = "delete"
+            db.execute(f"DELETE FROM {table} WHERE {rowid} = ?", (row,))
+        else:
+            how = f"change {column}"
+    return f"{table} {how}"
+
+
+def _damage(db: sqlite3.Connection, rng: random.Random, used: tuple[str, ...]) -> str:
     """Damage one thing in the cache; return what (for the failure message)."""
-    kind = rng.choice(["flip", "truncate", "delete", "pickle", "swap", "adjacency", "watch"])
+    kind = rng.choice(["flip", "truncate", "delete", "pickle", "swap", "adjacency", "watch", "graph", "graph", "graph"])
+    if kind == "graph":
+        return _damage_graph(db, rng, used)
     keys = [row[0] for row in db.execute("SELECT key FROM facts ORDER BY key")]
     key = rng.choice(keys)
     data = db.execute("SELECT data FROM facts WHERE key = ?", (key,)).fetchone()[0]
@@ -168,6 +218,7 @@ def test_a_damaged_cache_answers_as_a_clean_one(tmp_path: Path) -> None:
         os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns - 60_000_000_000))
     clean_cache = tmp_path / "clean"
     clean = _headline(tree, clean_cache)
+    used = (*(node["id"].rsplit("::", 1)[-1] for node in json.loads(clean)["nodes"]), "threshold_size")
     rng = random.Random(SEED)
     marker = Path("/tmp/chaintrace-pickle-ran")
     marker.unlink(missing_ok=True)
@@ -176,7 +227,7 @@ def test_a_damaged_cache_answers_as_a_clean_one(tmp_path: Path) -> None:
         cache = tmp_path / f"case{case}"
         shutil.copytree(clean_cache, cache)
         db = sqlite3.connect(cache / "index.sqlite", isolation_level=None)
-        what = _damage(db, rng)
+        what = _damage(db, rng, used)
         db.close()
         if _headline(tree, cache) != clean:
             wrong.append(what)

@@ -16,7 +16,7 @@ import os
 import sys
 
 from chaintrace import __version__
-from chaintrace.errors import ChaintraceError
+from chaintrace.errors import ChaintraceError, DamagedCache
 
 # Each command and the module of chaintrace.cli that holds it, in the order `chaintrace --help` lists them.
 COMMANDS = {
@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _module(args.command).run(args)
+        try:
+            return _module(args.command).run(args)
+        except DamagedCache:  # dropped and said already: the command runs once more, on what is made again
+            return _module(args.command).run(args)
     except ChaintraceError as error:
         print(f"chaintrace: error: {error}", file=sys.stderr)
         return error.exit_code

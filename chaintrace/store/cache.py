@@ -298,7 +298,7 @@ class Store:
 
     def graph_tables(self, state: str) -> GraphStore:
         """Return the graph tables of a tree state (empty until `GraphStore.save`; see `exists`)."""
-        return GraphStore(self.db, state)
+        return GraphStore(self.db, state, self.read_only, self.warn)
 
     def transaction(self) -> _Transaction:
         """Return a context manager running its body in one IMMEDIATE transaction."""

@@ -14,11 +14,17 @@ it as they do on a `graph.CallGraph`; renderers read its `node` and
 A state whose files differ from another's only by lines that moved (a
 comment added: `graph.shift`) is an alias of that state (`g_alias`): its
 `GraphStore` reads the other's rows and moves their lines as it reads them.
+
+Nothing is trusted: every lookup checks the rows it read against the
+digest of their group (`graph_sums`), an alias's shifts carry a digest too,
+and the adjacency blob has a checksum of its own. Damage drops the state and
+raises `DamagedCache`, so the graph is resolved again and a damaged row is
+never answered from.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -26,11 +32,13 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from chaintrace.graph.adjacency import Adjacency
-from chaintrace.graph.kinds import kind_order, undecided
-from chaintrace.errors import close_matches
+from chaintrace.graph.kinds import kind_order
+from chaintrace.errors import ChaintraceError, DamagedCache, close_matches
 from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
 from chaintrace.graph.shift import Shifts, shift_fact, shift_json, shift_node_row
+from chaintrace.store import graph_sums
 from chaintrace.store.codec import seal, unseal
+from chaintrace.store.graph_sums import columns, grouped
 from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
 
 if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
@@ -62,43 +70,94 @@ class GraphStore:
     The tables themselves are created with the fact tables when the store opens (`schema`).
     """
 
-    def __init__(self, db: sqlite3.Connection, state: str) -> None:
+    def __init__(self, db: sqlite3.Connection, state: str, read_only: bool = False, warn=None) -> None:
         self.db = db
         self.requested = state  # the state asked for; `state` is the one whose rows are read (itself, or its alias's base)
         self.state = state
         self.shifts: Shifts = {}
+        self.read_only = read_only  # a damaged state cannot be dropped: it is refused
+        self.warn = warn or (lambda message: None)
         row = db.execute("SELECT base, shifts FROM g_alias WHERE state = ?", (state,)).fetchone()
         if row is not None:
             try:
-                shifts = {file: {int(old): int(new) for old, new in pairs} for file, pairs in json.loads(row[1]).items()}
-                self.state, self.shifts = row[0], shifts
+                digest, pairs = json.loads(row[1])
+                shifts = {file: {int(old): int(new) for old, new in moves} for file, moves in pairs.items()}
+                if digest == _alias_digest(state, row[0], shifts):
+                    self.state, self.shifts = row[0], shifts
             except (ValueError, TypeError, AttributeError):
-                pass  # damaged: the state reads as missing and is resolved again
+                pass  # damaged (or of an older chaintrace): the state reads as missing and is resolved again
         self._adjacency: Adjacency | None = None
         self._nodes: dict[str, dict] = {}
-        self._edges: dict[tuple[str, str], list[tuple[str, dict]]] = {}
-        self._passes: dict[str, str] | None = None  # function -> JSON list of objects, once read whole
+        self._out: dict[str, list[tuple]] = {}  # src -> its edge rows, checked
+        self._between: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+        self._dropped = False  # found damaged and dropped: every later lookup must fail, not find nothing
 
     def exists(self) -> bool:
-        """Return True when the graph of this state has been saved."""
-        return self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
+        """Return True when the graph of this state has been saved (with the checksums of its rows)."""
+        return (self.db.execute("SELECT 1 FROM g_states WHERE state = ?", (self.state,)).fetchone() is not None
+                and graph_sums.saved_with_sums(self.db, self.state))
 
     def alias(self, base: str, shifts: Shifts) -> None:
         """Make this state read the graph of the saved state `base`, the lines of `shifts` moved."""
-        rows = json.dumps({file: sorted(moves.items()) for file, moves in shifts.items()})
+        rows = json.dumps([_alias_digest(self.requested, base, shifts),
+                           {file: sorted(moves.items()) for file, moves in shifts.items()}])
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO g_alias VALUES (?, ?, ?)", (self.requested, base, rows))
         self.state, self.shifts = base, shifts
-        self._nodes.clear()
-        self._edges.clear()
+        self._forget()
+
+    def _forget(self) -> None:
+        self._adjacency, self._nodes, self._out, self._between = None, {}, {}, {}
+
+    def drop(self) -> None:
+        """Delete the graph whose rows this state reads (its own, or its alias's base), and the aliases of it."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in (*GRAPH_STATE_TABLES, "g_states"):
+                self.db.execute(f"DELETE FROM {table} WHERE state = ?", (self.state,))
+            self.db.execute("DELETE FROM g_alias WHERE state = ? OR base = ?", (self.requested, self.state))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _damaged(self, what: str) -> DamagedCache:
+        """Drop this damaged state and return the error to raise (a read-only cache refuses to answer instead)."""
+        message = f"the stored call graph is damaged ({what} do not match their checksum)"
+        if self.read_only:
+            raise ChaintraceError(f"{message} and the cache is read-only: give a writable folder with --cache")
+        self.drop()
+        self._forget()
+        self._dropped = True
+        self.warn(f"{message}; dropped, resolving it again")
+        return DamagedCache(f"{message}; it was dropped: run the command again")
+
+    def _alive(self) -> None:
+        """Raise DamagedCache when this state was dropped as damaged (a query still holding it starts again)."""
+        if self._dropped:
+            raise DamagedCache("the stored call graph was dropped as damaged")
+
+    def _rows(self, table: str, where: str, *values: object) -> list[tuple]:
+        self._alive()
+        return self.db.execute(f"SELECT {columns(table)} FROM {table} WHERE state = ? {where}",
+                               (self.state, *values)).fetchall()
+
+    def _checked(self, table: str, part: str, rows: list[tuple], keys: Iterable[str] = (), every: bool = False
+                 ) -> list[tuple]:
+        """Return `rows` (the rows of `table` read for the groups `keys` of `part`) once they match their sums."""
+        column = dict(graph_sums.TABLES[table][1])[part]
+        wrong = graph_sums.mismatches(self.db, self.state, part, grouped(rows, column, keys), every)
+        if wrong:
+            raise self._damaged(f"{table} rows of {part} {wrong[0]!r}")
+        return rows
 
     def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
-        """Store the whole graph, its integer form, its diagnostics, the field writes and reads, in one transaction."""
+        """Store the whole graph, its integer form, its diagnostics, the field writes and reads, and the sums of
+        their rows, in one transaction."""
         from chaintrace.graph.model import iter_rows
 
-        self.state, self.shifts, self._adjacency = self.requested, {}, None  # no longer an alias, if it was one
-        self._nodes.clear()
-        self._edges.clear()
+        self.state, self.shifts, self._dropped = self.requested, {}, False  # no longer an alias, if it was one
+        self._forget()
         nodes, edges = iter_rows(cg)  # streamed into the tables: no second copy of a graph of QEMU's size
         state = self.state
         adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
@@ -126,6 +185,7 @@ class GraphStore:
                                 ((state, function, json.dumps(names)) for function, names in cg.passes.items()))
             self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
                                 ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
+            graph_sums.seal_rows(self.db, state)  # the rows read back as lookups will read them
             self.db.execute("INSERT INTO g_adjacency VALUES (?, ?)", (state, adjacency))
             self.db.execute("INSERT OR REPLACE INTO g_states VALUES (?)", (state,))
             self.db.execute("COMMIT")
@@ -139,10 +199,7 @@ class GraphStore:
         """Return the node rows (id, name, file, line, end_line, static, external) of `ids`."""
         rows = []
         for chunk, marks in chunks(sorted(set(ids))):
-            rows += self.db.execute(
-                f"SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? AND id IN ({marks})",
-                (self.state, *chunk),
-            ).fetchall()
+            rows += self._checked("g_nodes", "id", self._rows("g_nodes", f"AND id IN ({marks})", *chunk), chunk)
         return [shift_node_row(row, self.shifts) for row in rows] if self.shifts else rows
 
     def has(self, node_id: str) -> bool:
@@ -154,6 +211,8 @@ class GraphStore:
         if node_id not in self._nodes:
             rows = self.node_rows([node_id])
             if not rows:
+                if self._adjacency is not None and self._adjacency.index(node_id) is not None:
+                    raise self._damaged(f"g_nodes rows of id {node_id!r}")  # its row and its sum both gone
                 raise KeyError(node_id)
             self._cache_nodes(rows)
         return self._nodes[node_id]
@@ -169,38 +228,34 @@ class GraphStore:
 
     def ids_named(self, name: str) -> list[str]:
         """Return the ids of the functions called `name`, or whose id is `name` (external-linkage one first)."""
-        # a UNION of two indexed lookups: with OR, SQLite scans every node of the state
-        rows = self.db.execute("SELECT id FROM g_nodes WHERE state = ? AND id = ? UNION "
-                               "SELECT id FROM g_nodes WHERE state = ? AND name = ?", (self.state, name, self.state, name))
-        return sorted((row[0] for row in rows), key=lambda i: (i != name, "::" in i, i))
+        # two indexed lookups: with OR, SQLite scans every node of the state
+        named = self._checked("g_nodes", "name", self._rows("g_nodes", "AND name = ?", name), [name])
+        ids = {row[0] for row in named} | {row[0] for row in self.node_rows([name])}
+        return sorted(ids, key=lambda i: (i != name, "::" in i, i))
 
     def close_names(self, name: str) -> str:
-        """Return the ' (did you mean: ...?)' hint for an unknown function name."""
+        """Return the ' (did you mean: ...?)' hint for an unknown function name (a hint: not checked)."""
         names = {row[0] for row in self.db.execute("SELECT DISTINCT name FROM g_nodes WHERE state = ?", (self.state,))}
         return close_matches(name, names)
 
     def ids_in_file(self, file: str) -> list[str]:
         """Return the ids of the functions defined in `file`."""
-        rows = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes "
-                               "WHERE state = ? AND file = ?", (self.state, file)).fetchall()
+        rows = self._checked("g_nodes", "file", self._rows("g_nodes", "AND file = ?", file), [file])
         self._cache_nodes(shift_node_row(row, self.shifts) for row in rows)
         return [row[0] for row in rows]
 
     def writes(self, field: str | None) -> list[FieldWrite]:
         """Return the field writes to `field` (every write when None)."""
-        if field is None:
-            rows = self.db.execute("SELECT data FROM g_writes WHERE state = ?", (self.state,))
-        else:
-            rows = self.db.execute("SELECT data FROM g_writes WHERE state = ? AND field = ?", (self.state, field))
-        return [self._access(FieldWrite, row[0]) for row in rows]
+        return [self._access(FieldWrite, row[-1]) for row in self._field_rows("g_writes", "write", field)]
 
     def reads(self, field: str | None) -> list[FieldRead]:
         """Return the reads (and address-takings) of `field` (every read when None)."""
+        return [self._access(FieldRead, row[-1]) for row in self._field_rows("g_reads", "read", field)]
+
+    def _field_rows(self, table: str, part: str, field: str | None) -> list[tuple]:
         if field is None:
-            rows = self.db.execute("SELECT data FROM g_reads WHERE state = ?", (self.state,))
-        else:
-            rows = self.db.execute("SELECT data FROM g_reads WHERE state = ? AND field = ?", (self.state, field))
-        return [self._access(FieldRead, row[0]) for row in rows]
+            return self._checked(table, part, self._rows(table, ""), every=True)
+        return self._checked(table, part, self._rows(table, "AND field = ?", field), [field])
 
     def _access(self, cls: type, text: str) -> FieldWrite | FieldRead:
         access = _access_from_row(cls, text)
@@ -213,67 +268,88 @@ class GraphStore:
 
     def in_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node`."""
-        rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND dst = ?", (self.state, node))
-        return [(src, dst, kind, self._data(data)) for src, dst, kind, data in rows]
+        rows = self._checked("g_edges", "dst", self._rows("g_edges", "AND dst = ?", node), [node])
+        return [(src, dst, kind, self._data(data)) for src, dst, kind, _, data in rows]
 
     def out_edges(self, node: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) out of `node`."""
-        rows = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? AND src = ?", (self.state, node))
-        return [(src, dst, kind, self._data(data)) for src, dst, kind, data in rows]
+        return [(src, dst, kind, self._data(data)) for src, dst, kind, _, data in self._out_rows(node)]
+
+    def _out_rows(self, node: str) -> list[tuple]:
+        if node not in self._out:
+            self._out[node] = self._checked("g_edges", "src", self._rows("g_edges", "AND src = ?", node), [node])
+        return self._out[node]
 
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
-        if (src, dst) not in self._edges:
-            rows = self.db.execute("SELECT kind, data FROM g_edges WHERE state = ? AND src = ? AND dst = ?",
-                                   (self.state, src, dst)).fetchall()
-            self._edges[src, dst] = sorted(((kind, self._data(data)) for kind, data in rows),
-                                           key=lambda edge: kind_order(edge[0]))
+        if (src, dst) not in self._between:  # from the checked rows of all of src's edges, read once per src
+            found = sorted(((kind, data) for _, to, kind, _, data in self._out_rows(src) if to == dst),
+                           key=lambda edge: kind_order(edge[0]))
+            if self._adjacency is not None and self._kinds_in_adjacency(src, dst) != sorted(kind for kind, _ in found):
+                raise self._damaged(f"g_edges rows of src {src!r}")  # the rows of a whole group gone with its sum
+            self._between[src, dst] = [(kind, self._data(data)) for kind, data in found]
         wanted = set(kinds) if kinds is not None else None
-        return [(kind, data) for kind, data in self._edges[src, dst] if wanted is None or kind in wanted]
+        return [(kind, data) for kind, data in self._between[src, dst] if wanted is None or kind in wanted]
+
+    def _kinds_in_adjacency(self, src: str, dst: str) -> list[str]:
+        adjacency = self._adjacency
+        ends = adjacency.index(src), adjacency.index(dst)
+        return [] if None in ends else sorted(kind for kind, _ in adjacency.kinds_between(*ends))
 
     def diagnostics_of(self, callers: set[str]) -> list[dict]:
         """Return the diagnostics of indirect calls made by `callers`."""
         # One pass over the state's diagnostics (a few thousand rows) beats thousands of lookups by caller.
-        rows = self.db.execute("SELECT caller, data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
-                               (self.state,))
+        rows = self._checked("g_diagnostics", "diagnostics", self._rows("g_diagnostics", "ORDER BY caller, rowid"), [""])
         return [self._data(data) for caller, data in rows if caller in callers]
 
     def adjacency(self) -> Adjacency:
-        """Return the graph's integer form; rebuilt from the edge table (and stored) when missing or unreadable."""
+        """Return the graph's integer form; DamagedCache (the state dropped) when it is missing or damaged."""
         if self._adjacency is None:
+            self._alive()
             row = self.db.execute("SELECT data FROM g_adjacency WHERE state = ?", (self.state,)).fetchone()
-            try:
-                self._adjacency = Adjacency.from_bytes(unseal(row[0], self.state, _ADJACENCY)) if row else None
-            except ValueError:
-                self._adjacency = None
-            if self._adjacency is None:
-                nodes = [r[0] for r in self.db.execute("SELECT id FROM g_nodes WHERE state = ?", (self.state,))]
-                edges = self.db.execute("SELECT src, dst, kind, low, data FROM g_edges WHERE state = ?", (self.state,))
-                self._adjacency = Adjacency.from_edges(nodes, ((s, d, k, bool(low), undecided(k, json.loads(data)))
-                                                               for s, d, k, low, data in edges))
-                with contextlib.suppress(sqlite3.OperationalError), self.db:  # not kept by a read-only cache
-                    self.db.execute("INSERT OR REPLACE INTO g_adjacency VALUES (?, ?)",
-                                    (self.state, seal(self._adjacency.to_bytes(), self.state, _ADJACENCY)))
+            try:  # rebuilding it from the edge rows would mean checking every one of them: the state is resolved again
+                self._adjacency = Adjacency.from_bytes(unseal(row[0], self.state, _ADJACENCY))
+            except (ValueError, TypeError):
+                raise self._damaged("the adjacency's bytes") from None
         return self._adjacency
 
     def rows(self) -> tuple[Iterator[tuple], Iterator[tuple[str, str, str, dict]], Iterator[dict]]:
-        """Return the whole graph as row iterators, read as they are consumed (for export).
+        """Return the whole graph as row iterators, read as they are consumed, each group checked (for export).
 
         nodes: (id, name, file, line, end_line, static, external), by id;
         edges: (src, dst, kind, data), by src, dst and kind; diagnostics: dicts, by caller.
         """
-        nodes = self.db.execute("SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ? "
-                                "ORDER BY id", (self.state,))
-        edges = self.db.execute("SELECT src, dst, kind, data FROM g_edges WHERE state = ? ORDER BY src, dst, kind",
-                                (self.state,))
-        diagnostics = self.db.execute("SELECT data FROM g_diagnostics WHERE state = ? ORDER BY caller, rowid",
-                                      (self.state,))
+        nodes = self._streamed("g_nodes", "id", "id")
+        edges = self._streamed("g_edges", "src", "src, dst, kind")
+        diagnostics = self._streamed("g_diagnostics", "diagnostics", "caller, rowid")
         return ((shift_node_row(row, self.shifts) for row in nodes),
-                ((src, dst, kind, self._data(data)) for src, dst, kind, data in edges),
-                (self._data(row[0]) for row in diagnostics))
+                ((src, dst, kind, self._data(data)) for src, dst, kind, _, data in edges),
+                (self._data(row[1]) for row in diagnostics))
+
+    def _streamed(self, table: str, part: str, order: str) -> Iterator[tuple]:
+        """Yield every row of `table` in `order` (which groups the rows of `part`), each group once it is checked."""
+        column = dict(graph_sums.TABLES[table][1])[part]
+        self._alive()
+        stored = dict(self.db.execute("SELECT key, digest FROM g_sums WHERE state = ? AND part = ?", (self.state, part)))
+        cursor = self.db.execute(f"SELECT {columns(table)} FROM {table} WHERE state = ? ORDER BY {order}", (self.state,))
+        group: list[tuple] = []
+        key = ""
+        for row in itertools.chain(cursor, [None]):  # None: the end of the last group
+            row_key = None if row is None else "" if column is None else row[column]
+            if group and row_key != key:
+                if stored.pop(key, None) != graph_sums.group_digest(self.state, part, key, group):
+                    cursor.close()
+                    raise self._damaged(f"{table} rows of {part} {key!r}")
+                yield from group
+                group = []
+            if row is not None:
+                key = row_key
+                group.append(row)
+        if stored:  # a group whose every row is gone
+            raise self._damaged(f"{table} rows of {part} {next(iter(stored))!r}")
 
     def sizes(self) -> tuple[int, int, int]:
-        """Return how many nodes, edges and diagnostics the graph has."""
+        """Return how many nodes, edges and diagnostics the graph has (counts: not checked)."""
         return tuple(self.db.execute(f"SELECT count(*) FROM {table} WHERE state = ?", (self.state,)).fetchone()[0]
                      for table in ("g_nodes", "g_edges", "g_diagnostics"))
 
@@ -281,42 +357,34 @@ class GraphStore:
         """Return the whole graph in networkx (slow on a large tree: queries run on the store itself)."""
         from chaintrace.graph.model import graph_from_rows
 
-        nodes = [shift_node_row(row, self.shifts) for row in self.db.execute(
-            "SELECT id, name, file, line, end_line, static, external FROM g_nodes WHERE state = ?", (self.state,))]
-        edges = [(src, dst, kind, self._data(data)) for src, dst, kind, data in self.db.execute(
-            "SELECT src, dst, kind, data FROM g_edges WHERE state = ?", (self.state,))]
-        diagnostics = [self._data(row[0]) for row in self.db.execute(
-            "SELECT data FROM g_diagnostics WHERE state = ?", (self.state,))]
-        cg = graph_from_rows(nodes, edges, diagnostics)
-        cg.objects = {name: json.loads(data) for name, data in self.db.execute(
-            "SELECT name, data FROM g_objects WHERE state = ?", (self.state,))}
-        cg.passes = {function: json.loads(data) for function, data in self.db.execute(
-            "SELECT function, data FROM g_passes WHERE state = ?", (self.state,))}
+        def every(table: str, part: str) -> list[tuple]:
+            return self._checked(table, part, self._rows(table, ""), every=True)
+
+        nodes = [shift_node_row(row, self.shifts) for row in every("g_nodes", "id")]
+        edges = [(src, dst, kind, self._data(data)) for src, dst, kind, _, data in every("g_edges", "src")]
+        cg = graph_from_rows(nodes, edges, [self._data(data) for _, data in every("g_diagnostics", "diagnostics")])
+        cg.objects = {name: json.loads(data) for name, data in every("g_objects", "object")}
+        cg.passes = {function: json.loads(data) for function, data in every("g_passes", "passes")}
         return cg
 
     def passes_of(self, functions: Iterable[str]) -> dict[str, list[str]]:
         """Return {function: [object names]} for those of `functions` that pass constant objects to calls."""
-        wanted = set(functions)
-        if self._passes is None and len(wanted) > 64:  # a trace asks for thousands: one read of the table
-            self._passes = {function: data for function, data in self.db.execute(
-                "SELECT function, data FROM g_passes WHERE state = ?", (self.state,))}
-        found: dict[str, list[str]] = {}
-        for function in wanted:
-            if self._passes is not None:
-                data = self._passes.get(function)
-            else:
-                row = self.db.execute("SELECT data FROM g_passes WHERE state = ? AND function = ?",
-                                      (self.state, function)).fetchone()
-                data = row[0] if row else None
-            if data:
-                found[function] = json.loads(data)
-        return found
+        return self._by_key("g_passes", "passes", "function", functions)
 
     def object_members(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
         """Return {object name: {"Struct.member": [function ids]}} of the constant objects `names`."""
-        found: dict[str, dict[str, list[str]]] = {}
-        for name in set(names):
-            row = self.db.execute("SELECT data FROM g_objects WHERE state = ? AND name = ?", (self.state, name)).fetchone()
-            if row:
-                found[name] = json.loads(row[0])
+        return self._by_key("g_objects", "object", "name", names)
+
+    def _by_key(self, table: str, part: str, key: str, values: Iterable[str]) -> dict:
+        """Return {value: its data} of the rows (value, data) of `table` whose `key` column is one of `values`."""
+        found = {}
+        for chunk, marks in chunks(sorted(set(values))):  # a trace asks for thousands: 500 a statement
+            rows = self._checked(table, part, self._rows(table, f"AND {key} IN ({marks})", *chunk), chunk)
+            found.update((value, json.loads(data)) for value, data in rows)
         return found
+
+
+def _alias_digest(state: str, base: str, shifts: Shifts) -> str:
+    """Return the digest an alias's row carries: of its state, its base and its shifts."""
+    moves = [(file, sorted(lines.items())) for file, lines in sorted(shifts.items())]
+    return graph_sums.group_digest(state, "alias", base, [(json.dumps(moves),)]).hex()

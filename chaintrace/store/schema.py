@@ -67,12 +67,14 @@ CREATE TABLE IF NOT EXISTS g_objects (state TEXT NOT NULL, name TEXT NOT NULL, d
     PRIMARY KEY (state, name));
 CREATE TABLE IF NOT EXISTS g_passes (state TEXT NOT NULL, function TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (state, function));
+CREATE TABLE IF NOT EXISTS g_sums (state TEXT NOT NULL, part TEXT NOT NULL, key TEXT NOT NULL, digest BLOB NOT NULL,
+    PRIMARY KEY (state, part, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS g_alias (state TEXT PRIMARY KEY, base TEXT NOT NULL, shifts TEXT NOT NULL);
 """
 
 # Per tree state, the graph tables a saved graph fills (`GraphStore.save` replaces them together).
 GRAPH_STATE_TABLES = ("g_nodes", "g_edges", "g_writes", "g_reads", "g_diagnostics", "g_adjacency", "g_objects", "g_passes",
-                      "g_alias")
+                      "g_alias", "g_sums")
 
 
 def connect(path: Path) -> sqlite3.Connection:

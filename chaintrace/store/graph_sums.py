@@ -1,0 +1,126 @@
+"""Checksums of a stored call graph: every group of rows a lookup reads is checked against a digest saved with it.
+
+A graph state's tables (`graph_tables`) hold hundreds of thousands of rows:
+checking one checksum over all of them would cost every trace seconds.
+So the rows are checksummed in the groups lookups read them by — the node
+of an id, the nodes of a name or a file, the edges out of or into a
+function, the writes and reads of a field, the diagnostics — each group's
+digest covering its state, its part, its key and every one of its rows, in
+any order. The digests are saved with the rows (`g_sums`), and a lookup
+compares the rows it read with its group's digest: a changed row, a
+deleted one, one that moved in from another group (a damaged key column),
+and a damaged or missing digest all differ. A group never read is never
+checked, and never used.
+
+On a mismatch, `GraphStore` drops the whole state and raises
+`DamagedCache`; the graph is resolved again from the facts (`api`), never
+answered from. A state saved without sums (by an older chaintrace) counts
+as not saved (`saved_with_sums`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from chaintrace.store.schema import chunks
+
+FORMAT = "1"  # the key of a state's "format" row: a state without it has no sums
+_DIGEST = 16
+
+# Per table: the columns lookups read (in this order), and its groups: (part, index of the key column, or None
+# when the whole table is one group).
+TABLES: dict[str, tuple[str, tuple[tuple[str, int | None], ...]]] = {
+    "g_nodes": ("id, name, file, line, end_line, static, external", (("id", 0), ("name", 1), ("file", 2))),
+    "g_edges": ("src, dst, kind, low, data", (("src", 0), ("dst", 1))),
+    "g_writes": ("field, function, file, data", (("write", 0),)),
+    "g_reads": ("field, function, file, data", (("read", 0),)),
+    "g_diagnostics": ("caller, data", (("diagnostics", None),)),
+    "g_objects": ("name, data", (("object", 0),)),
+    "g_passes": ("function, data", (("passes", 0),)),
+}
+
+
+def columns(table: str) -> str:
+    """Return the columns of `table` as lookups read them and sums cover them (for a SELECT)."""
+    return TABLES[table][0]
+
+
+def row_digest(row: tuple, _blake2b=hashlib.blake2b) -> bytes:
+    """Return the digest of one row as SQLite gives it back (strings and whole numbers: a bool must be 0 or 1)."""
+    return _blake2b("\0".join(map(str, row)).encode("utf-8", "surrogatepass"), digest_size=_DIGEST).digest()
+
+
+def group_digest(state: str, part: str, key: str, rows: Iterable[tuple]) -> bytes:
+    """Return the digest of a group: its state, part and key, and its rows in any order."""
+    return _combined(state, part, key, map(row_digest, rows))
+
+
+def _combined(state: str, part: str, key: str, row_digests: Iterable[bytes]) -> bytes:
+    digest = hashlib.blake2b(digest_size=_DIGEST, person=b"chaintrace-sums")
+    digest.update(f"{state}\0{part}\0{key}\0".encode("utf-8", "surrogatepass"))
+    digest.update(b"".join(sorted(row_digests)))
+    return digest.digest()
+
+
+def seal_rows(db: sqlite3.Connection, state: str) -> None:
+    """Insert the `g_sums` rows of the state `state` just saved: its rows read back, part by part in key order
+    (an index each), so that nothing but a group's digests is held at once."""
+    db.execute("INSERT INTO g_sums VALUES (?, ?, ?, ?)", (state, "format", FORMAT, group_digest(state, "format", FORMAT, ())))
+    for table, (names, groups) in TABLES.items():
+        for part, column in groups:
+            order = names.split(", ")[column] if column is not None else "rowid"
+            rows = db.execute(f"SELECT {names} FROM {table} WHERE state = ? ORDER BY {order}", (state,))
+            db.executemany("INSERT INTO g_sums VALUES (?, ?, ?, ?)", _group_sums(state, part, column, rows))
+
+
+def _group_sums(state: str, part: str, column: int | None, rows: Iterable[tuple]) -> Iterator[tuple[str, str, str, bytes]]:
+    """Yield (state, part, key, digest) of the groups of `rows`, which come ordered by their key."""
+    key, digests = None, []
+    for row in rows:
+        row_key = "" if column is None else row[column]
+        if digests and row_key != key:
+            yield state, part, key, _combined(state, part, key, digests)
+            digests = []
+        key = row_key
+        digests.append(row_digest(row))
+    if digests:
+        yield state, part, key, _combined(state, part, key, digests)
+
+
+def saved_with_sums(db: sqlite3.Connection, state: str) -> bool:
+    """Return True when the state was saved with its sums (its "format" row is there and intact)."""
+    row = db.execute("SELECT digest FROM g_sums WHERE state = ? AND part = 'format' AND key = ?",
+                     (state, FORMAT)).fetchone()
+    return row is not None and row[0] == group_digest(state, "format", FORMAT, ())
+
+
+def mismatches(db: sqlite3.Connection, state: str, part: str, groups: dict[str, list[tuple]],
+               every: bool = False) -> list[str]:
+    """Return the keys of `groups` whose rows (all the rows of that group a lookup read) differ from their digest.
+
+    A key with no rows and no digest is a group that does not exist: not a
+    mismatch. `every`: `groups` claims to be every group of `part`, so a
+    stored digest with no group read is a mismatch too (its rows are gone).
+    """
+    stored: dict[str, bytes] = {}
+    if every:
+        stored.update(db.execute("SELECT key, digest FROM g_sums WHERE state = ? AND part = ?", (state, part)))
+    else:
+        for chunk, marks in chunks(groups):
+            stored.update(db.execute(f"SELECT key, digest FROM g_sums WHERE state = ? AND part = ? AND key IN ({marks})",
+                                     (state, part, *chunk)))
+    wrong = [key for key, rows in groups.items()
+             if (key in stored or rows) and stored.get(key) != group_digest(state, part, key, rows)]
+    if every:
+        wrong += [key for key in stored if key not in groups]
+    return wrong
+
+
+def grouped(rows: Iterable[tuple], column: int | None, keys: Iterable[str] = ()) -> dict[str, list[tuple]]:
+    """Return `rows` by the value of their `column` (None: all under ""), every key of `keys` present."""
+    found: dict[str, list[tuple]] = {key: [] for key in keys}
+    for row in rows:
+        found.setdefault("" if column is None else str(row[column]), []).append(row)
+    return found

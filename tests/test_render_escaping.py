@@ -128,3 +128,19 @@ def test_markdown_carries_no_raw_html_or_blocks_from_names_and_sources(traced: d
 def test_the_command_line_refuses_link_templates_that_are_not_http_or_relative(tmp_path: Path, template: str) -> None:
     run = run_captured(["render", tmp_path / "missing.json", "-o", tmp_path / "x.svg", "--link-template", template])
     assert run.code == 2 and "link-template" in run.err and len(run.err.strip().splitlines()) == 1, run.err
+
+
+def test_terminal_output_and_graphml_show_control_characters_instead_of_obeying_them(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    evil = "ctl\x01\x1b[31mred\x1b]0;title\x07.c"
+    (tree / evil).write_text("static void s(void) { }\nvoid h(void) { s(); /* \x1b[2J */ }\n")
+    run = run_captured(["trace", tree, "--from", "h", "--to", "call:s", "--cache", tmp_path / "cache"])
+    assert run.code == 0 and "ctl\\u0001\\u001b[31mred" in run.out, run.out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", run.out + run.err)
+    run = run_captured(["export", tree, "-o", tmp_path / "g.graphml", "--cache", tmp_path / "cache"])
+    assert run.code == 0, run.err
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(tmp_path / "g.graphml").getroot()  # well-formed XML, whatever the names hold
+    assert any("\\x1b[31mred" in (element.text or "") for element in root.iter())

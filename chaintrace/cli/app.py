@@ -49,8 +49,36 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Printable:
+    """A text stream that shows control characters as `\\u001b` (a terminal would obey them: a file name or a
+    line of source holding `ESC ]0;...` could retitle it, clear it or fake output). Line ends, tabs and the
+    progress line's carriage return pass. In JSON (`--json`), where only DEL and C1 characters can be left
+    raw, `\\u009b` is the same string."""
+
+    _VISIBLE = {code: f"\\u{code:04x}" for code in (*range(9), 11, 12, *range(14, 32), 127, *range(0x80, 0xA0))}
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(text.translate(self._VISIBLE))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The command is the first word that is not an option (the top level has no option with a value).
     command = next((word for word in argv if not word.startswith("-")), None)

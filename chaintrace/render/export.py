@@ -62,20 +62,27 @@ def write_graphml(path: Path, header: dict, nodes: Iterable[NodeRow], edges: Ite
     for row in nodes:
         attrs = node_object(row)
         del attrs["type"]
-        graph.add_node(attrs.pop("id"), **attrs)
+        graph.add_node(_scalar(attrs.pop("id")), **{key: _scalar(value) for key, value in attrs.items()})
     for row in edges:
         attrs = edge_object(row)
         del attrs["type"]
-        src, dst = attrs.pop("src"), attrs.pop("dst")
+        src, dst = _scalar(attrs.pop("src")), _scalar(attrs.pop("dst"))
         graph.add_edge(src, dst, key=attrs["kind"], **{key: _scalar(value) for key, value in attrs.items()})
     nx.write_graphml(graph, path)
     return graph.number_of_nodes(), graph.number_of_edges()
 
 
+# XML 1.0 has no way to hold these (not even as &#1;): a file name or a line of source with one would make the
+# whole document unreadable. They are written as `\x01`.
+_NOT_XML = {code: f"\\x{code:02x}" for code in (*range(9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF)}
+
+
 def _scalar(value: object) -> str | int | float | bool:
-    """Return a GraphML-able value: scalars as they are, None as "", lists and objects as JSON text."""
+    """Return a GraphML-able value: scalars as they are (text XML can hold), None as "", lists and objects as JSON."""
     if value is None:
         return ""
-    if isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return value.translate(_NOT_XML)
+    if isinstance(value, (int, float, bool)):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False).translate(_NOT_XML)

@@ -146,8 +146,10 @@ def test_an_edit_indexes_as_a_fresh_cache_would(tmp_path, name, change):
     with api.open_store(tmp_path / "cache") as store:
         api.index(tree, store)
         edit(tree / "migration" / "migration.c", change)
-        api.index(tree, store)
+        summary = api.index(tree, store)  # its totals: the last state's, less the old file, plus the new one
         edited = store.indexed_keys(str(tree.resolve()))
     with api.open_store(tmp_path / "fresh") as store:
-        api.index(tree, store)
+        fresh = api.index(tree, store)
         assert store.indexed_keys(str(tree.resolve())) == edited
+    assert (summary.functions, summary.calls, summary.refs, summary.errors) == \
+        (fresh.functions, fresh.calls, fresh.refs, fresh.errors)

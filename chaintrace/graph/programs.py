@@ -8,9 +8,10 @@ of the program `name`.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from importlib import resources
 
 from chaintrace.errors import UsageError
@@ -35,5 +36,7 @@ def program_filter(name: str, programs: dict[str, dict] | None = None) -> Callab
     programs = programs if programs is not None else load_programs()
     if name not in programs:
         raise UsageError(f"unknown program {name!r} (known: {', '.join(sorted(programs))})")
-    globs = tuple(programs[name]["exclude"])
-    return lambda path: not any(fnmatchcase(path, glob) for glob in globs)
+    # one expression for every glob (what fnmatchcase matches each by): a tree's 7,000 paths are tested at
+    # every trace and index, and a glob at a time cost a third of a second
+    excluded = re.compile("|".join(f"(?:{translate(glob)})" for glob in programs[name]["exclude"]) or "(?!)")
+    return lambda path: excluded.match(path) is None

@@ -26,19 +26,31 @@ Shifts = dict[str, LineMap]
 _LINE_FIELDS = ("line", "end_line")
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, read once (fields() is slow)
+
+
 def shift_fact(value: Any, move: Callable[[int], int]) -> Any:
     """Return `value` (a fact dataclass, or a tuple or list of them, at any depth) with every
     `line` and `end_line` field passed through `move`; other values are returned as they are."""
     if isinstance(value, (tuple, list)):
-        return type(value)(shift_fact(item, move) for item in value)
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
-        return value
+        return type(value)(shift_fact(item, move) for item in value) if value else value
+    cls = type(value)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            return value
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))
     changes = {}
-    for field in dataclasses.fields(value):
-        old = getattr(value, field.name)
-        new = move(old) if field.name in _LINE_FIELDS and isinstance(old, int) else shift_fact(old, move)
+    for name in names:
+        old = getattr(value, name)
+        if name in _LINE_FIELDS and type(old) is int:
+            new = move(old)
+        elif isinstance(old, (tuple, list)) or dataclasses.is_dataclass(type(old)):
+            new = shift_fact(old, move)
+        else:
+            continue  # text, flags, numbers: nothing to move
         if new is not old:
-            changes[field.name] = new
+            changes[name] = new
     return dataclasses.replace(value, **changes) if changes else value
 
 
@@ -57,6 +69,8 @@ def line_shift(old: Any, new: Any) -> LineMap | None:
     """Return how lines move from the facts `old` to the facts `new` of one file: {old line: new line} for the
     lines that move ({} when nothing does), or None when the facts differ otherwise or the move would
     reorder lines (then the graph must be resolved again)."""
+    if old == new:
+        return {}  # the common edit: a comment appended, nothing moved
     old_lines, old_shape = _lines_and_shape(old)
     new_lines, new_shape = _lines_and_shape(new)
     if old_shape != new_shape:

@@ -114,6 +114,8 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
     store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))
+    if state is not None and store.derived(tree_state, "counts") is None:
+        _count_edit(store, state[0], tree_state, previous, rows)
     return _finish(summary, store, len(rows), lambda: [r.key for r in rows], tree_state, started)
 
 
@@ -157,6 +159,26 @@ def _watchable(folders: dict[str, int], skipped: list[Skipped], scanned_ns: int)
 
 def _same(row: FileRow | None, file: SourceFile) -> bool:
     return row is not None and row.size == file.size and row.mtime_ns == file.mtime_ns
+
+
+def _count_edit(store: Store, old_state: str, new_state: str, previous: dict[str, FileRow], rows: list[FileRow]) -> None:
+    """Store the new state's totals as the old state's, less the files that changed, plus what they became.
+
+    Summing the facts of every file again reads 7,000 rows of blobs (half a second on QEMU); an edit
+    changes a few. Nothing is stored when the old totals are unknown or a changed file's facts are gone.
+    """
+    try:
+        old = json.loads(store.derived(old_state, "counts") or b"null")
+    except ValueError:
+        return
+    now = {row.path: row.key for row in rows}
+    gone = [row.key for path, row in previous.items() if now.get(path) != row.key]
+    came = [key for path, key in now.items() if path not in previous or previous[path].key != key]
+    if not (isinstance(old, list) and len(old) == 4) or len(gone) + len(came) > 500 \
+            or len(store.has_facts(gone + came)) != len(set(gone + came)):
+        return
+    totals = [before + plus - minus for before, plus, minus in zip(old, store.counts(came), store.counts(gone))]
+    store.put_derived(new_state, "counts", json.dumps(totals).encode())
 
 
 def _finish(summary: IndexSummary, store: Store, files: int, keys: Callable[[], list[str]], state: str,

@@ -5,7 +5,9 @@
 The oracle data (made once by `make oracle`, see bench/oracle/10.2/README.md):
 
 - direct edges: every call expression gcc saw in a real x86_64-softmmu build (`-fcallgraph-info`),
-  keyed (caller, callee, file, line) with chaintrace's node ids (`file::name` for `static`).
+  keyed (caller, callee, file, line) with chaintrace's node ids (`file::name` for `static`).  A call
+  of an external function the tree defines more than once (a stub beside the real one) has no callee
+  file in the data; it counts as a call of the tree's function.
   Compared over the files the build compiled (its translation units and every file holding a
   function it defined; not subprojects/, which chaintrace skips), for callees defined in the tree
   (by gcc's build, or by chaintrace's node file when gcc never calls that name as a library
@@ -99,11 +101,16 @@ def load_oracle(data: Path = DATA_DIR, program: str = "system") -> Oracle:
     compiled = {u for u in units if in_tree(u)} | {f["file"] for f in functions if in_tree(f["file"])}
     compiled = {f for f in compiled if not f.startswith(NOT_INDEXED)}
     defined_names = {f["name"] for f in functions if in_tree(f["file"])}
+    # An external function the tree defines twice (a stub and the real one: qemu_in_main_thread, bql_lock_impl)
+    # has no callee_file in gcc's data (which definition links is the linker's choice); it is the tree's all the same.
+    extern_names = {f["name"] for f in functions if in_tree(f["file"]) and f["linkage"] != "static"}
     direct, cols, external = set(), {}, set()
     for e in read_tsv(data / "direct-edges.tsv.gz"):
         if not in_tree(e["callee_file"]) and e["callee"] not in defined_names:
             external.add(e["callee"])
-        if not (in_tree(e["file"]) and in_tree(e["caller_file"]) and in_tree(e["callee_file"])):
+        tree_callee = in_tree(e["callee_file"]) or (
+            not e["callee_file"] and e["callee_linkage"] != "static" and e["callee"] in extern_names)
+        if not (in_tree(e["file"]) and in_tree(e["caller_file"]) and tree_callee):
             continue
         key = (node_id(e["caller"], e["caller_file"], e["caller_linkage"]),
                node_id(e["callee"], e["callee_file"], e["callee_linkage"]), e["file"], int(e["line"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -72,3 +73,21 @@ def test_migration_chain_edges_7_2(graph_of):
     edge(tg, "migration_channel_connect", "migrate_fd_connect", "direct")
     edge(tg, "migrate_fd_connect", "migration/migration.c::migration_thread", "thread")
     edge(tg, "migration_rate_limit", "migration/migration.c::migration_update_counters", "direct")
+
+
+# A node id is a C identifier, or `path::identifier` for a static (issue 13: parser mistakes such as
+# `nd_event(struct ` from bytes moved by a rewrite, or `MINMAX_2` read as a K&R definition, never reach it).
+_NODE_ID = re.compile(r"(?:[\w.+/-]+::)?[A-Za-z_]\w*")
+
+
+@pytest.mark.parametrize("family", ["7.2", "10.0", "10.2"])
+def test_every_node_id_is_a_c_identifier(graph_of, family):
+    bad = sorted(n for n in graph_of(family).graph.graph.nodes if not _NODE_ID.fullmatch(n))
+    assert not bad, f"{len(bad)} node ids are not C identifiers: {bad[:20]}"
+
+
+def test_a_standalone_macro_use_is_no_function_10_2(graph_of):
+    tg = graph_of("10.2")
+    assert "MINMAX_2" not in tg.graph.graph and "fpu/softfloat.c::MINMAX_2" not in tg.graph.graph
+    assert "fpu/softfloat.c::float16_max" not in tg.graph.graph  # non-static: the name alone
+    assert "float16_max" in tg.graph.graph

@@ -73,9 +73,29 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        point = node.start_point
+        point = site_point(node)
         add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
     return found, refs
+
+
+def site_point(node: Node) -> tuple[int, int]:
+    """Return where gcc places a call: its own start, or, for a call passed as an argument to another call, the
+    outer call's (`outer(a,\n       inner(b))` calls inner at outer's line and column), outermost first.
+
+    gcc gives a call written directly as an argument (in parentheses or not) the location of the call it is
+    an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own.
+    """
+    current = node
+    while True:
+        parent = current.parent
+        while parent is not None and parent.type == "parenthesized_expression":
+            parent = parent.parent
+        if parent is None or parent.type != "argument_list":
+            return current.start_point
+        outer = parent.parent
+        if outer is None or outer.type != "call_expression":
+            return current.start_point
+        current = outer
 
 
 def _callee(text, callee_node: Node, function_locals: dict[str, VarDecl]) -> tuple[str, str, str, str]:

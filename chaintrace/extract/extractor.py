@@ -15,7 +15,9 @@ from the call's own argument list rather than from a query capture each.
 
 from __future__ import annotations
 
-from chaintrace.extract import declarations
+from collections import Counter
+
+from chaintrace.extract import declarations, preproc
 from chaintrace.extract.calls import calls
 from chaintrace.extract.context import conditional, guard, loop
 from chaintrace.extract.facts import FileFacts
@@ -62,6 +64,7 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
     functions, parameters = declarations.functions(file, definitions)
     variables = parameters + declarations.variables(file, by_kind.get("definition.variable", empty))
     call_sites, arg_refs = calls(file, by_kind.get("reference.call", empty))
+    call_sites += preproc.loop_macro_calls(file, by_kind.get("context.loop", empty)) + preproc.cleanup_calls(file)
     refs = references(file, by_kind)
     structs = [struct_def(file.source, c["definition.struct"][0], c["name"][0]) for c in by_kind.get("definition.struct", empty)]
     typedefs, anonymous = declarations.all_typedefs(file, by_kind.get("definition.typedef", empty))
@@ -77,8 +80,10 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
         structs=tuple(structs + anonymous),
         typedefs=tuple(typedefs),
         variables=tuple(variables),
-        defines=tuple(define(file.source, c["definition.macro"][0], c["name"][0]) for c in by_kind.get("definition.macro", empty)),
+        defines=_defines(file, by_kind.get("definition.macro", empty)),
         errors=errors(tree.root_node),
+        includes=preproc.includes(file),
+        macro_uses=preproc.macro_uses(file),
     )
 
 
@@ -95,3 +100,18 @@ def _add_context_nodes(file: FileScope, by_kind: dict[str, list[dict]]) -> None:
         found = guard(source, captures["context.guard"][0])
         if found is not None:
             contexts.guards.append(found)
+
+
+def _defines(file: FileScope, matches: list[dict]) -> tuple:
+    """Return the file's `#define`s; those of a name the file defines more than once with the `#if` conditions
+    around each (which one a build takes: `module_init` under `#ifdef BUILD_DSO` and `#else`)."""
+    source = file.source
+    names = [source.text(c["name"][0]) for c in matches]
+    twice = {name for name, count in Counter(names).items() if count > 1}
+    at = file.contexts.at
+    found = []
+    for captures, name in zip(matches, names):
+        node = captures["definition.macro"][0]
+        conditions = at(node.start_byte, node.start_byte + 1, -1).conditions if name in twice else ()
+        found.append(define(source, node, captures["name"][0], conditions))
+    return tuple(found)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 15  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters
+EXTRACTOR_VERSION = 16  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,8 @@ class CallSite:
     locally), "local" / "param" (an identifier that is a local variable or a
     parameter of the caller: a function pointer, never a global function),
     "field" (`a->b(...)`, `a.b(...)`, `(*a->b)(...)`: `field` and `receiver`
-    are set), "expr" (anything else).
+    are set), "expr" (anything else), "macro" (a loop macro's use,
+    `QTAILQ_FOREACH(...) {`: only what its expansion calls is called).
     """
 
     caller: str
@@ -231,13 +232,40 @@ class VarDecl:
 
 @dataclass(frozen=True, slots=True)
 class Define:
-    """`#define name(params) body`; `params` is None for object-like macros."""
+    """`#define name(params) body`; `params` is None for object-like macros; `conditions`: the `#if`s around it."""
 
     name: str
     params: tuple[str, ...] | None
     body: str
     file: str
     line: int
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """`#include "target"` (`system`: `<target>`), with the `#if` conditions around it."""
+
+    target: str
+    system: bool
+    file: str
+    line: int
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MacroUse:
+    """`NAME(args)` starting a line outside any function: a macro that may expand to definitions.
+
+    `args` are the folded texts of the top-level arguments; the graph expands
+    the use with the macros the file sees (`graph.macro_functions`).
+    """
+
+    name: str
+    args: tuple[str, ...]
+    file: str
+    line: int
+    col: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,3 +293,5 @@ class FileFacts:
     variables: tuple[VarDecl, ...] = ()
     defines: tuple[Define, ...] = ()
     errors: tuple[ParseError, ...] = ()
+    includes: tuple[Include, ...] = ()
+    macro_uses: tuple[MacroUse, ...] = ()

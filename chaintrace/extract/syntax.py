@@ -239,15 +239,15 @@ def typedefs(source: Source, node: Node) -> tuple[list[Typedef], list[StructDef]
     return found, anonymous
 
 
-def define(source: Source, node: Node, name_node: Node) -> Define:
-    """Return one `#define`."""
+def define(source: Source, node: Node, name_node: Node, conditions: tuple[str, ...] = ()) -> Define:
+    """Return one `#define` (under the `#if` `conditions`)."""
     params_node = node.child_by_field_name("parameters")
     names = None
     if params_node is not None:
         names = tuple(source.text(child) for child in params_node.named_children)
     value = node.child_by_field_name("value")
     body = fold(source.text(value).replace("\\\n", " ")) if value is not None else ""
-    return Define(source.text(name_node), names, body, source.path, node.start_point[0] + 1)
+    return Define(source.text(name_node), names, body, source.path, node.start_point[0] + 1, conditions)
 
 
 def errors(root: Node) -> tuple[ParseError, ...]:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from chaintrace.extract.facts import CallSite, FileFacts
 from chaintrace.graph import indirect
 from chaintrace.graph.model import CallGraph, call_site, no_cycle_collection
+from chaintrace.graph.macro_functions import with_macro_functions
+from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.symbols import Symbols
 
 
@@ -40,14 +42,16 @@ def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, soun
 
 
 def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
-    symbols = Symbols(facts)
+    scope = MacroScope(facts)
+    facts = with_macro_functions(facts, scope)
+    symbols = Symbols(facts, scope)
     cg = CallGraph()
     for node_id, definition in symbols.nodes():
         cg.add_function(node_id, definition.name, definition.file, definition.line,
                         definition.end_line, definition.is_static)
     for file_facts in facts:
         for call in file_facts.calls:
-            if call.caller and call.via == "name":
+            if call.caller and call.via in ("name", "macro"):
                 _add_direct(cg, symbols, call)
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     return cg
@@ -58,9 +62,13 @@ def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:
     caller = symbols.id_of(call.file, call.caller)
     if caller is None:
         return
-    for target in symbols.direct_targets(call.file, call.callee):
+    if call.via == "macro":
+        targets = symbols.macro_targets(call.file, call.callee, call.args)
+    else:
+        targets = symbols.direct_targets(call.file, call.callee, call.args)
+    for target in targets:
         if target.external:
-            cg.add_function(target.id, call.callee, "", 0, 0, False, external=True)
+            cg.add_function(target.id, target.id, "", 0, 0, False, external=True)
         extra = {"macro": target.macro} if target.macro else {}
         data = {}
         if target.candidates:

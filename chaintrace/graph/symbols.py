@@ -18,6 +18,9 @@ from pathlib import PurePosixPath
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
+from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS
+from chaintrace.graph.scope import MacroScope
+from chaintrace.source.expand import Expander, calls_made
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
@@ -28,6 +31,7 @@ _KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "a
                        "return", "goto", "sizeof", "typeof", "__typeof__", "_Generic", "__attribute__",
                        "__asm__", "asm", "defined"})
 _IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,11 @@ def is_stub(path: str) -> bool:
 class Symbols:
     """The tree's definitions, declarations and macros, and what names mean in each file."""
 
-    def __init__(self, facts: Iterable[FileFacts]) -> None:
+    def __init__(self, facts: Iterable[FileFacts], scope: MacroScope | None = None) -> None:
+        if scope is None:
+            facts = list(facts)
+            scope = MacroScope(facts)
+        self.scope = scope
         self._ids: dict[tuple[str, str], str] = {}  # (file, name) -> node id
         self._defs: dict[str, FunctionDef] = {}  # node id -> first definition
         self.external: dict[str, list[str]] = {}  # name -> ids, preferred first
@@ -65,7 +73,7 @@ class Symbols:
         self.returns: dict[str, str] = {}  # function name -> return type
         self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
-        self._expanded: dict[tuple[str, str], list[Target]] = {}
+        self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
         for file_facts in facts:
             self._index(file_facts, externals)
@@ -80,7 +88,8 @@ class Symbols:
 
     def _index(self, facts: FileFacts, externals: dict[str, list[FunctionDef]]) -> None:
         for definition in facts.functions:
-            if definition.name in _KEYWORDS:
+            # a name that is not an identifier is a parser's mistake, never a function (and never a node)
+            if definition.name in _KEYWORDS or not _IDENTIFIER.fullmatch(definition.name):
                 continue
             self.returns.setdefault(definition.name, definition.return_type)
             if definition.is_static:
@@ -155,38 +164,49 @@ class Symbols:
         return self.resolve_function(file, name) is None and name not in self.macros and (
             (file, name) in self.globals or name in self.global_types)
 
-    def direct_targets(self, file: str, name: str, depth: int = 0) -> list[Target]:
-        """Return what a plain-name call of `name` in `file` calls.
+    def direct_targets(self, file: str, name: str, args: tuple[str, ...] = ()) -> list[Target]:
+        """Return what a plain-name call `name(args)` in `file` calls.
 
-        A defined function; else, for a macro, the defined functions its body
-        calls (marked `macro`); else an external leaf, except for type names
-        (a cast the parser read as a call), builtins and global variables
-        (calls through a global pointer are `fnptr`, not direct).
+        A defined function; else, for a macro the file sees (its own, or one
+        of a header it includes), the defined functions its expansion calls
+        (marked `macro`); else an external leaf, except for type names (a cast
+        the parser read as a call), builtins and global variables (calls
+        through a global pointer are `fnptr`, not direct). A macro defined
+        only in files `file` does not see means nothing there (`free`).
         """
         target = self.resolve_function(file, name)
         if target is not None:
             return [target]
-        if not depth and name in self.macros:  # the same macro is called from many places: expand it once per file
-            if (file, name) not in self._expanded:
-                self._expanded[file, name] = self._expand(file, name, depth)
-            return self._expanded[file, name]
-        if name in self.macros:
-            return self._expand(file, name, depth)
-        if depth or name in self.types or name.startswith(_BUILTIN_PREFIXES) or name in _KEYWORDS:
-            return []
-        if self.is_pointer_variable(file, name):
-            return []
-        return [Target(name, external=True)]
+        if self.scope.sees(file, name):
+            return self.macro_targets(file, name, args)
+        return [Target(name, external=True)] if self._library_function(file, name) else []
 
-    def _expand(self, file: str, name: str, depth: int) -> list[Target]:
-        """Return the defined functions a macro's bodies call, directly or through other macros."""
-        if depth > 4:
-            return []
+    def macro_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
+        """Return the defined functions the expansion of the macro use `name(args)` in `file` calls, marked `macro`.
+
+        Calls written whole in the arguments are left out (they are call sites
+        of their own); none when `file` sees no macro of that name.
+        """
+        key = (file, name, args)
+        found = self._expanded.get(key)
+        if found is None:
+            visible = self.scope.may_call(name) and self.scope.sees(file, name)
+            found = self._expanded[key] = self._expand(file, name, args) if visible else []
+        return found
+
+    def _expand(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         found: dict[str, Target] = {}
-        for params, body in self.macros[name]:
-            for word in _IDENT_CALL.findall(body):
-                if word not in params and word != name and word not in _KEYWORDS:
-                    for t in self.direct_targets(file, word, depth + 1):
-                        if not t.external:
-                            found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, t.macro or name))
+        for tokens in Expander(self.scope.lookup(file)).expand_use(name, args):
+            for word in calls_made(tokens, _MACRO_KEYWORDS):
+                t = self.resolve_function(file, word)
+                if t is not None:
+                    found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, name))
+                elif self._library_function(file, word):
+                    found.setdefault(word, Target(word, True, macro=name))
         return list(found.values())
+
+    def _library_function(self, file: str, name: str) -> bool:
+        """Return True when a called `name` no tree function has may be a library function (not a type, builtin,
+        keyword or pointer variable)."""
+        return not (name in self.types or name.startswith(_BUILTIN_PREFIXES) or name in _KEYWORDS
+                    or self.is_pointer_variable(file, name) or not _IDENTIFIER.fullmatch(name))

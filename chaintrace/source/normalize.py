@@ -94,9 +94,12 @@ def normalize(source: bytes, classes: dict[str, str], used: set[str]) -> bytes:
     """
     commented = _COMMENT_THEN_CONTINUATION.search(source) is not None
     splits = _split_signatures(source)
-    if not used and not commented and not splits:
+    own = _own_function_macros(source, classes)
+    if not used and not commented and not splits and not own:
         return source
     buffer = bytearray(source)
+    for start, end in _standalone_uses(source, own):
+        _blank(buffer, start, end)
     if commented:
         _blank_define_comments(source, buffer)
     for start, end in splits:
@@ -226,6 +229,33 @@ def _stands_alone(source: bytes, start: int, end: int) -> bool:
     return _DECL_FOLLOWERS.match(source, end) is not None
 
 
+_LINE_START_USE = re.compile(rb"^([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+_FUNCTION_DEFINE_NAME = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)\(", re.MULTILINE)
+
+
+def _own_function_macros(source: bytes, classes: dict[str, str]) -> frozenset[bytes]:
+    """Return the function-like macros the file defines that have no class (see `_standalone_uses`)."""
+    if b"define" not in source:
+        return frozenset()
+    return frozenset(name for name in _FUNCTION_DEFINE_NAME.findall(source) if name.decode() not in classes)
+
+
+def _standalone_uses(source: bytes, names: frozenset[bytes]) -> list[tuple[int, int]]:
+    """Return the spans of uses of `names` that start a line and stand alone on it: `MINMAX_2(float16)`.
+
+    Such a use of a file's own macro at the start of a line expands to
+    declarations (which the parser cannot see); left in place it reads as a
+    K&R function definition that swallows the next function's body.
+    """
+    spans = []
+    for match in _LINE_START_USE.finditer(source):
+        if match.group(1) in names:
+            args = _balanced_parens(source, match.end(1))
+            if args and _DECL_FOLLOWERS.match(source, args[1]) is not None:
+                spans.append((match.start(), args[1]))
+    return spans
+
+
 def _arg_spans(source: bytes, args: tuple[int, int]) -> list[tuple[int, int]]:
     """Return the (start, end) of each top-level argument inside the parentheses `args`."""
     spans = []
@@ -261,7 +291,11 @@ def _rewrite_loop(buffer: bytearray, start: int, end: int, args: tuple[int, int]
     open_paren, close = args
     inner = bytes(buffer[open_paren + 1:close - 1])
     if inner.strip():
-        buffer[start:end] = b"while".ljust(end - start)
+        # `while` must fit in the name, or every later byte would move: a shorter name
+        # (`BLT(...)`) becomes an `if`, which keeps its body a block of its own.
+        keyword = b"while" if end - start >= 5 else b"if" if end - start >= 2 else None
+        if keyword is not None:
+            buffer[start:end] = keyword.ljust(end - start)
     else:  # `WITH_RCU_READ_LOCK_GUARD()`: a loop needs a condition
         span = close - start
         replacement = b"while(1)" if span >= 8 else b"while(1)"[:span]

@@ -33,15 +33,16 @@ from operator import attrgetter
 import msgpack
 
 from chaintrace.extract.facts import (CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
-                                      FunctionRef, Guard, Loop, Param, ParseError, Prototype, StructDef, StructField,
-                                      Typedef, VarDecl)
+                                      FunctionRef, Guard, Include, Loop, MacroUse, Param, ParseError, Prototype,
+                                      StructDef, StructField, Typedef, VarDecl)
 
-MAGIC = b"ctf3"  # bump with the layout: a blob of another layout fails its first check
+MAGIC = b"ctf4"  # bump with the layout: a blob of another layout fails its first check
 _DIGEST = 16
 _MAX_RAW = 256 << 20  # facts of an 8 MB file are far less; a larger blob is damage (or a zip bomb)
 _LISTS = (("functions", FunctionDef), ("prototypes", Prototype), ("calls", CallSite), ("refs", FunctionRef),
           ("writes", FieldWrite), ("reads", FieldRead), ("structs", StructDef), ("typedefs", Typedef),
-          ("variables", VarDecl), ("defines", Define), ("errors", ParseError))
+          ("variables", VarDecl), ("defines", Define), ("errors", ParseError), ("includes", Include),
+          ("macro_uses", MacroUse))
 assert [name for name, _ in _LISTS] == [f.name for f in dataclasses.fields(FileFacts)][1:], "FileFacts changed"
 _EMPTY = Context()
 

@@ -8,6 +8,14 @@
     (pointer_declarator declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name)))
   ]) @definition.function
 
+; A name made by a macro: `void HELPER(add)(int a)`, `static void glue(fill_, NAME)(int x)`. The name is
+; the macro's use (`HELPER(add)`); the graph expands it (graph/macro_functions.py).
+(function_definition
+  declarator: [
+    (function_declarator declarator: (function_declarator declarator: (identifier)) @name)
+    (pointer_declarator declarator: (function_declarator declarator: (function_declarator declarator: (identifier)) @name))
+  ]) @definition.function
+
 (declaration
   declarator: [
     (function_declarator declarator: (identifier) @name)

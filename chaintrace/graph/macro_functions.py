@@ -1,0 +1,165 @@
+"""Functions a tree defines through macros, and the calls they make, as facts of their own.
+
+`OBJECT_DECLARE_TYPE(DeviceState, DeviceClass, DEVICE)` defines the QOM
+checkers `DEVICE()`, `DEVICE_CLASS()` and `DEVICE_GET_CLASS()`;
+`type_init(f)` a constructor `do_qemu_init_f`; `CPU_CONVERT(le, 16,
+uint16_t)` `le16_to_cpu()`; each `DEF_HELPER_*` line of a `helper.h` a
+`gen_helper_*`. The parser sees none of them. `with_macro_functions`
+expands each file-scope macro use (`MacroUse`) with the macros its file
+sees (`scope.MacroScope`), and reads the expansion's function definitions
+and the calls in their bodies. As gcc does, each is placed at the use: the
+function is defined at its line, in the file holding the use, and its calls
+are made there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+
+from chaintrace.extract.context import EMPTY
+from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, MacroUse
+from chaintrace.extract.preproc import arguments
+from chaintrace.graph.scope import MacroScope
+from chaintrace.source.expand import Expander, Token, calls_made
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_USE = re.compile(r"\s*([A-Za-z_]\w*)\s*(?=\()", re.S)
+# Words that precede `(` without being a called or defined function.
+KEYWORDS = frozenset({"if", "else", "while", "for", "do", "switch", "case", "return", "goto", "sizeof", "typeof",
+                      "__typeof__", "__typeof", "_Generic", "__attribute__", "__attribute", "__asm__", "asm",
+                      "__asm", "defined", "offsetof", "alignof", "_Alignof", "_Static_assert", "static_assert",
+                      "__builtin_offsetof", "__extension__", "__declspec", "va_start", "va_end", "va_arg"})
+
+
+def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[FileFacts]:
+    """Return the facts with, in each file, the functions its file-scope macro uses define and their calls,
+    and each function whose name a macro makes (`void HELPER(add)(...)`) under the names it expands to."""
+    out = []
+    for file_facts in facts:
+        if any(not _IDENTIFIER.fullmatch(f.name) for f in file_facts.functions):
+            file_facts = _renamed(file_facts, scope)
+        if file_facts.macro_uses:
+            functions, calls = _defined(file_facts, scope)
+            if functions:
+                file_facts = dataclasses.replace(file_facts, functions=file_facts.functions + tuple(functions),
+                                                 calls=file_facts.calls + tuple(calls))
+        out.append(file_facts)
+    return out
+
+
+def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], list[CallSite]]:
+    """Return the functions (and their calls) the macro uses of one file define."""
+    # A header is read under the macros of whoever includes it, even through `#include MACRO`.
+    lookup = scope.lookup(facts.path, fallback=not facts.path.endswith(".c"))
+    expander = Expander(lookup)
+    known = {f.name for f in facts.functions}
+    functions: list[FunctionDef] = []
+    calls: list[CallSite] = []
+    for use in facts.macro_uses:
+        if not scope.may_define(use.name) or not lookup(use.name):
+            continue
+        for tokens in expander.expand_use(use.name, use.args):
+            for name, is_static, body in definitions(tokens):
+                if name in known:
+                    continue
+                known.add(name)
+                functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "", ()))
+                calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS)]
+    return functions, calls
+
+
+def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
+    """Return the facts with each function named by a macro use (`HELPER(add)`, `glue(fill_, NAME)`) under each name
+    the use expands to (a template included under several definitions of NAME defines several), its sites with it."""
+    expander = Expander(scope.lookup(facts.path, fallback=not facts.path.endswith(".c")))
+    names: dict[str, list[str]] = {}
+    for function in facts.functions:
+        if function.name in names or _IDENTIFIER.fullmatch(function.name):
+            continue
+        names[function.name] = []
+        use = _USE.match(function.name)
+        args = arguments(function.name, use.end()) if use else None
+        if args is not None:
+            for tokens in expander.expand_use(use.group(1), args):
+                if len(tokens) == 1 and _IDENTIFIER.fullmatch(tokens[0][0]) and tokens[0][0] not in names[function.name]:
+                    names[function.name].append(tokens[0][0])
+
+    def each(items: tuple, field: str) -> tuple:
+        found = []
+        for item in items:
+            old = getattr(item, field)
+            if old in names:
+                found += [dataclasses.replace(item, **{field: new}) for new in names[old]]
+            else:
+                found.append(item)
+        return tuple(found)
+
+    return dataclasses.replace(facts, functions=each(facts.functions, "name"), calls=each(facts.calls, "caller"),
+                               refs=each(facts.refs, "function"), writes=each(facts.writes, "function"),
+                               reads=each(facts.reads, "function"), variables=each(facts.variables, "function"))
+
+
+def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
+    return CallSite(caller, use.file, use.line, use.col, callee, "name", (), EMPTY)
+
+
+def definitions(tokens: list[Token]) -> list[tuple[str, bool, list[Token]]]:
+    """Return (name, static, body tokens) of each function an expansion defines: `... name(params) { body }`."""
+    found = []
+    depth = 0
+    start = 0  # where the current file-scope declaration starts
+    i = 0
+    n = len(tokens)
+    while i < n:
+        text = tokens[i][0]
+        if text in (";", "}") and depth == 0:
+            start = i + 1
+        elif text == "{" and depth == 0:
+            name_at = _declarator_name(tokens, start, i)
+            end = _matching(tokens, i, "{", "}")
+            if name_at >= 0 and end > 0:
+                head = {t[0] for t in tokens[start:name_at]}
+                found.append((tokens[name_at][0], "static" in head, tokens[i + 1:end]))
+                i = end
+                start = end + 1
+                continue
+            depth += 1
+        elif text == "{":
+            depth += 1
+        elif text == "}":
+            depth -= 1
+        i += 1
+    return found
+
+
+def _declarator_name(tokens: list[Token], start: int, brace: int) -> int:
+    """Return the index of the function name in `... name(params) {`, or -1 (an initializer, a struct)."""
+    close = brace - 1
+    if close <= start or tokens[close][0] != ")" or any(t[0] == "=" for t in tokens[start:close]):
+        return -1
+    depth = 0
+    for j in range(close, start - 1, -1):
+        text = tokens[j][0]
+        if text == ")":
+            depth += 1
+        elif text == "(":
+            depth -= 1
+            if depth == 0:
+                name = tokens[j - 1][0] if j - 1 >= start else ""
+                return j - 1 if name.isidentifier() and name not in KEYWORDS else -1
+    return -1
+
+
+def _matching(tokens: list[Token], i: int, opening: str, closing: str) -> int:
+    """Return the index of the token closing the group opened at tokens[i], or -1."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        if tokens[j][0] == opening:
+            depth += 1
+        elif tokens[j][0] == closing:
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1

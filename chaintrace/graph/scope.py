@@ -1,0 +1,235 @@
+"""Which `#define`s each file sees: its own and those of the headers it includes, transitively.
+
+A macro defined in one file does not exist in another: libdecnumber's
+`#define free(a) decFree(a)` must not turn every `free()` of the tree into a
+macro. `MacroScope` resolves each `#include` as the build would find it (the
+including file's folder first, then `include/` and the root, then any file
+the path names the end of), and gives each file a `lookup` of the macro
+definitions it sees:
+
+* its own definitions, then those of every header it includes, transitively;
+* the tree's *prelude*, the header most `.c` files include first (QEMU's
+  `qemu/osdep.h`, which every header may assume), with its own includes;
+* for a header, the definitions of the files that include it (a template
+  such as `audio_template.h` uses what its includer defined just before);
+* last, GLib's cleanup macros (`g_autoptr`, `G_DEFINE_AUTOPTR_CLEANUP_FUNC`:
+  `queries/qemu/glib-macros.h`), which the tree uses without defining.
+
+Includes and definitions under a condition only other hosts or builds meet
+(`#ifdef _WIN32`, `#ifdef BUILD_DSO`) are left out: chaintrace reads every
+`#if` branch, but a tree built for Linux never sees `os-win32.h`'s
+`#define close qemu_close_wrap`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+
+from chaintrace.extract.facts import Define, FileFacts, Include
+from chaintrace.source.expand import Definition, definition, tokenize
+from chaintrace.source.macros import scan_defines
+
+# Macros a Linux build of the system emulator never defines (other hosts' and module builds'): an include
+# or a `#define` under one of them is not followed.
+NOT_DEFINED = frozenset({"BUILD_DSO", "_WIN32", "_WIN64", "WIN32", "CONFIG_WIN32", "__MINGW32__", "_MSC_VER", "__APPLE__",
+                           "CONFIG_DARWIN", "__FreeBSD__", "__OpenBSD__", "__NetBSD__", "__DragonFly__",
+                           "CONFIG_BSD", "__sun__", "CONFIG_SOLARIS", "__HAIKU__", "EMSCRIPTEN", "__EMSCRIPTEN__"})
+_DEFINED = re.compile(r"^\(*\s*(?:defined\s*\(?\s*)?([A-Za-z_]\w*)\s*\)?\s*\)*$")
+_PRELUDE_SHARE = 0.3  # the first include of at least this share of .c files is the prelude
+
+
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_NOT_CALLS = frozenset({"if", "while", "for", "switch", "return", "sizeof", "typeof", "__typeof__", "_Generic",
+                        "__attribute__", "defined", "offsetof", "__builtin_offsetof", "__extension__"})
+
+
+def _makes_calls(tokens: tuple[str, ...]) -> bool:
+    """Return True when a macro body has `name (` for a name that may be a function (parameters included)."""
+    return any(tokens[i + 1] == "(" and _IDENT.fullmatch(tokens[i]) and tokens[i] not in _NOT_CALLS
+               for i in range(len(tokens) - 1))
+
+
+BUILTIN = "<glib>"  # the file of the definitions of queries/qemu/glib-macros.h
+
+
+@cache
+def builtin_defines() -> tuple[Define, ...]:
+    """Return the definitions of the macros a tree uses without defining them (GLib's cleanup macros)."""
+    text = (resources.files("chaintrace.queries") / "qemu" / "glib-macros.h").read_bytes()
+    return tuple(Define(name, tuple(p.strip() for p in params.strip("()").split(",") if p.strip()) if params else None,
+                        body, BUILTIN, 0) for name, params, body in scan_defines(text))
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    """Return how many leading folders two folder paths share."""
+    n = 0
+    for x, y in zip(a.split("/"), b.split("/")):
+        if x != y or not x:
+            break
+        n += 1
+    return n
+
+
+def foreign(conditions: Iterable[str]) -> bool:
+    """Return True when one of the `#if` conditions holds only on another host (`defined(_WIN32)`)."""
+    for condition in conditions:
+        match = _DEFINED.match(condition.strip())
+        if match and match.group(1) in NOT_DEFINED:
+            return True
+    return False
+
+
+class MacroScope:
+    """The tree's includes and macro definitions, and what each file sees of them."""
+
+    def __init__(self, facts: Iterable[FileFacts]) -> None:
+        self.defines: dict[str, list[Define]] = defaultdict(list)
+        raw: dict[str, tuple[Include, ...]] = {}
+        for file_facts in facts:
+            raw[file_facts.path] = file_facts.includes
+            for define in file_facts.defines:
+                if not foreign(define.conditions):
+                    self.defines[define.name].append(define)
+        self.builtin = builtin_defines()
+        for define in self.builtin:
+            self.defines.setdefault(define.name, []).append(define)
+        self.paths = set(raw)
+        self._by_base: dict[str, list[str]] = defaultdict(list)
+        for path in sorted(self.paths):
+            self._by_base[posixpath.basename(path)].append(path)
+        self._resolved: dict[tuple[str, str, bool], tuple[str, ...]] = {}
+        self.edges = {path: [r for inc in includes if not foreign(inc.conditions)
+                             for r in self.resolve(path, inc.target, inc.system)] for path, includes in raw.items()}
+        self.includers: dict[str, list[str]] = defaultdict(list)
+        for path, targets in self.edges.items():
+            for target in targets:
+                self.includers[target].append(path)
+        self._closures: dict[str, frozenset[str]] = {}
+        self.prelude = self._prelude(raw)
+        self._visible: dict[str, frozenset[str]] = {}
+        self._lookups: dict[tuple[str, str, bool], list[Definition]] = {}
+        self._defines_memo: dict[str, bool] = {}
+        self._calls_memo: dict[str, bool] = {}
+
+    def resolve(self, file: str, target: str, system: bool) -> tuple[str, ...]:
+        """Return the tree files an `#include` of `target` in `file` may name (none for a system header outside the tree)."""
+        folder = posixpath.dirname(file)
+        key = (folder, target, system)
+        if key not in self._resolved:
+            self._resolved[key] = self._find(folder, target, system)
+        return self._resolved[key]
+
+    def _find(self, folder: str, target: str, system: bool) -> tuple[str, ...]:
+        tries = ([] if system else [posixpath.normpath(posixpath.join(folder, target))]) + ["include/" + target, target]
+        for path in tries:
+            if path in self.paths:
+                return (path,)
+        ends = [p for p in self._by_base.get(posixpath.basename(target), ()) if p.endswith("/" + target)]
+        if len(ends) <= 1:
+            return tuple(ends)
+        # several: those nearest the including file (`cpu.h` from target/i386/ is target/i386/cpu.h)
+        shared = {p: _shared_prefix(folder, posixpath.dirname(p)) for p in ends}
+        near = max(shared.values())
+        return tuple(p for p in ends if shared[p] == near)
+
+    def _prelude(self, raw: dict[str, tuple[Include, ...]]) -> frozenset[str]:
+        firsts = Counter()
+        sources = [path for path in raw if path.endswith(".c")]
+        for path in sources:
+            if raw[path]:
+                first = self.resolve(path, raw[path][0].target, raw[path][0].system)
+                if len(first) == 1:
+                    firsts[first[0]] += 1
+        if firsts:
+            header, count = firsts.most_common(1)[0]
+            if count >= _PRELUDE_SHARE * len(sources):
+                return self.closure(header)
+        return frozenset()
+
+    def closure(self, file: str) -> frozenset[str]:
+        """Return `file` and every file it includes, transitively."""
+        found = self._closures.get(file)
+        if found is None:
+            seen = {file}
+            todo = [file]
+            while todo:
+                for target in self.edges.get(todo.pop(), ()):
+                    if target not in seen:
+                        seen.add(target)
+                        todo.append(target)
+            found = self._closures[file] = frozenset(seen)
+        return found
+
+    def visible(self, file: str) -> frozenset[str]:
+        """Return the files whose `#define`s `file` sees (see the module's docstring)."""
+        found = self._visible.get(file)
+        if found is None:
+            found = self.closure(file) | self.prelude
+            if not file.endswith(".c"):
+                found = found | frozenset(self.includers.get(file, ()))
+            self._visible[file] = found
+        return found
+
+    def lookup(self, file: str, fallback: bool = False):
+        """Return a function: macro name -> the definitions `file` sees, its own first (`expand.Lookup`).
+
+        With `fallback`, a name `file` sees no definition of takes every definition in the tree's headers (a
+        header such as `helper.h` is read under macros its includers define through `#include MACRO`).
+        """
+        visible = self.visible(file)
+        lookups = self._lookups
+        defines = self.defines
+
+        def lookup(name: str) -> list[Definition]:
+            found = lookups.get((file, name, fallback))
+            if found is None:
+                defs = defines.get(name)
+                if not defs:
+                    return []
+                chosen = [d for d in defs if d.file == file] + [d for d in defs if d.file != file and d.file in visible]
+                if not chosen:  # glib's, which every file sees after the tree's own
+                    chosen = [d for d in defs if d.file == BUILTIN]
+                if not chosen and fallback:  # a header's: any header's definition (a .c file's are its own)
+                    chosen = [d for d in defs if not d.file.endswith(".c")]
+                found = lookups[file, name, fallback] = [definition(d.params, d.body) for d in chosen]
+            return found
+        return lookup
+
+    def may_define(self, name: str) -> bool:
+        """Return True when some expansion of the macro `name` may hold a function body (a `{`), so a use of it at
+        file scope is worth expanding; most are not (`QEMU_BUILD_BUG_ON(...)`, `VMSTATE_*` tables)."""
+        return self._may(name, self._defines_memo, lambda tokens: "{" in tokens)
+
+    def may_call(self, name: str) -> bool:
+        """Return True when some expansion of the macro `name` may call a function its arguments do not name
+        (`qemu_mutex_lock(m)` may, `MAX(a, b)` never): only then is a call site of it expanded."""
+        return self._may(name, self._calls_memo, _makes_calls)
+
+    def _may(self, name: str, memo: dict[str, bool], test) -> bool:
+        found = memo.get(name)
+        if found is None:
+            memo[name] = False  # a macro that reaches itself adds nothing
+            found = False
+            for define in self.defines.get(name, ()):
+                tokens = tokenize(define.body)
+                if define.params is None and tokens and (tokens[-1] == ")" or _IDENT.fullmatch(tokens[-1])):
+                    found = found or test is _makes_calls  # `#define f_tl f_i64`: `f_tl(x)` calls f_i64
+                if found or test(tokens) or "##" in tokens or any(
+                        t in self.defines and t != name and self._may(t, memo, test) for t in tokens if t[:1].isalpha() or t[:1] == "_"):
+                    found = True
+                    break
+            memo[name] = found
+        return found
+
+    def sees(self, file: str, name: str) -> bool:
+        """Return True when `file` sees a definition of the macro `name`."""
+        defs = self.defines.get(name)
+        if not defs:
+            return False
+        visible = self.visible(file)
+        return any(d.file == file or d.file in visible or d.file == BUILTIN for d in defs)

@@ -1,0 +1,286 @@
+"""A small C macro expander: what `NAME(args)` becomes, given the `#define`s a file sees.
+
+chaintrace parses each file without a preprocessor, so the functions a macro
+defines (`OBJECT_DECLARE_TYPE(...)` defines `DEVICE()`, `type_init(f)` a
+constructor) and the calls a macro makes (`qemu_mutex_lock(m)` calls
+`qemu_mutex_lock_impl`) are invisible to the parser. This module expands
+one use the way cpp would, on tokens: arguments substituted (expanded
+first, except next to `#` and `##`), `#` and `##` applied, GNU's
+`, ## __VA_ARGS__`, and the result rescanned with each macro hidden inside
+its own expansion. Where cpp would pick one definition by `#if`, the caller
+chooses what `lookup` returns, and each definition of a macro defined
+several ways is tried in turn (one macro varied at a time, a few variants
+at most).
+
+Every token remembers whether it came from the use's own arguments, so a
+caller can tell a call the macro makes (`qemu_mutex_lock_impl(`) from a call
+written in an argument (`f(g(x))`: `g` is a call site of its own already).
+Pure and bounded: an expansion stops after `MAX_TOKENS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+_TOKEN = re.compile(
+    r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|[A-Za-z_]\w*|\.?\d(?:[eEpP][+-]|[\w.])*'
+    r"|##|\.\.\.|->|<<=|>>=|<<|>>|<=|>=|==|!=|&&|\|\||\+\+|--|[-+*/%&|^]=|\S"
+)
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+MAX_TOKENS = 20_000
+MAX_VARIANTS = 6
+
+
+# A token: (text, hide set: the macros it may not expand (cpp's), whether the use's arguments wrote it).
+# Plain tuples: an expansion makes millions of them, and a NamedTuple's constructor is a Python call.
+Token = tuple[str, frozenset, bool]
+_NO_HIDE: frozenset[str] = frozenset()
+
+
+Definition = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (parameters or None when object-like, body tokens)
+Lookup = Callable[[str], Sequence[Definition]]
+
+
+@lru_cache(maxsize=65536)
+def tokenize(text: str) -> tuple[str, ...]:
+    """Return the preprocessing tokens of `text` (white space and comments dropped)."""
+    if "/" in text:
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S)
+    return tuple(_TOKEN.findall(text))
+
+
+def definition(params: Sequence[str] | None, body: str) -> Definition:
+    """Return a `Definition` from a `#define`'s parameter names (None when object-like) and body text."""
+    return (tuple(params) if params is not None else None, tokenize(body))
+
+
+class _Budget(Exception):
+    """An expansion grew past MAX_TOKENS."""
+
+
+class Expander:
+    """Expands uses with the definitions `lookup` gives (see the module's docstring)."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.produced = 0
+        self.choice: dict[str, int] = {}  # macro name -> which of its definitions this run takes
+        self.met: dict[str, int] = {}  # macros with several definitions met in this run -> how many
+
+    def expand_use(self, name: str, args: Sequence[str]) -> list[list[Token]]:
+        """Return the expansions of `name(args)`: one per definition of each macro met with several (at most
+        `MAX_VARIANTS`, one macro varied at a time); [] when `name` is no macro."""
+        if not self.lookup(name):
+            return []
+        tokens = [(name, _NO_HIDE, False), ("(", _NO_HIDE, False)] + _join_args(args) + [(")", _NO_HIDE, False)]
+        found: dict[tuple[str, ...], list[Token]] = {}
+        runs: list[dict[str, int]] = [{}]
+        varied: set[str] = set()
+        while runs and len(found) < MAX_VARIANTS:
+            self.choice, self.met, self.produced = runs.pop(0), {}, 0
+            try:
+                result = self.expand(tokens)
+            except (_Budget, RecursionError):
+                continue
+            found.setdefault(tuple(t[0] for t in result), result)
+            for macro, count in self.met.items():
+                if macro not in varied and len(runs) < MAX_VARIANTS:
+                    varied.add(macro)
+                    runs += [{**self.choice, macro: i} for i in range(1, min(count, MAX_VARIANTS))]
+        return list(found.values())
+
+    def expand(self, tokens: list[Token]) -> list[Token]:
+        """Return `tokens` with every macro use in them expanded, rescanning as cpp does."""
+        out: list[Token] = []
+        stack = tokens[::-1]
+        lookup = self.lookup
+        while stack:
+            token = stack.pop()
+            text = token[0]
+            first = text[:1]
+            if not (first.isalpha() or first == "_") or text in token[1]:
+                out.append(token)
+                continue
+            definitions = lookup(text)
+            if not definitions:
+                out.append(token)
+                continue
+            if len(definitions) > 1:
+                self.met[text] = len(definitions)
+            params, body = definitions[min(self.choice.get(text, 0), len(definitions) - 1)]
+            if params is None:
+                stack.extend(reversed(self._object(token, body)))
+                continue
+            if not stack or stack[-1][0] != "(":
+                out.append(token)  # a function-like macro's name without arguments is just a name
+                continue
+            raw, used = _split_stack(stack)
+            if raw is None:
+                out.append(token)
+                continue
+            closing = stack[len(stack) - used]
+            del stack[len(stack) - used:]
+            # cpp's hide set: what both the name and the closing `)` hide, and the name itself
+            hide = (token[1] & closing[1]) | {text}
+            stack.extend(reversed(self._substitute(text, params, body, raw, hide, token[2])))
+        return out
+
+    def _count(self, n: int) -> None:
+        self.produced += n
+        if self.produced > MAX_TOKENS:
+            raise _Budget
+
+    def _object(self, token: Token, body: tuple[str, ...]) -> list[Token]:
+        self._count(len(body))
+        hide = token[1] | {token[0]}
+        from_arg = token[2]
+        return [(t, hide, from_arg) for t in body]
+
+    def _substitute(self, name: str, params: tuple[str, ...], body: tuple[str, ...], raw: list[list[Token]],
+                    hide: frozenset[str], from_arg: bool = False) -> list[Token]:
+        """Return the body of `name` with its parameters replaced by the arguments `raw`, `#` and `##` applied."""
+        self._count(len(body))
+        names = [p[:-3] or "__VA_ARGS__" if p.endswith("...") else p for p in params]
+        variadic = bool(params) and params[-1].endswith("...")
+        if variadic and len(raw) >= len(names):  # the variadic parameter takes the rest, commas included
+            rest = raw[len(names) - 1:]
+            joined: list[Token] = []
+            for i, arg in enumerate(rest):
+                joined += ([(",", _NO_HIDE, True)] if i else []) + arg
+            raw = raw[:len(names) - 1] + [joined]
+        elif variadic and len(raw) == len(names) - 1:
+            raw = raw + [[]]
+        if raw == [[]] and not names:
+            raw = []
+        bound = dict(zip(names, raw))
+        expanded: dict[str, list[Token]] = {}
+        out: list[Token] = []
+        n = len(body)
+        i = 0
+        while i < n:
+            text = body[i]
+            if text == "#" and i + 1 < n and body[i + 1] in bound:
+                out.append(('"' + " ".join(t[0] for t in bound[body[i + 1]]).replace('"', '\\"') + '"', hide, False))
+                i += 2
+                continue
+            if text in bound:
+                pasted = (i > 0 and body[i - 1] == "##") or (i + 1 < n and body[i + 1] == "##")
+                if pasted:
+                    arg = bound[text]
+                    if not arg and i > 1 and body[i - 1] == "##" and body[i - 2] == "," and out and out[-1][0] == "##":
+                        out.pop()  # GNU: `, ## __VA_ARGS__` with nothing passed drops the comma
+                        if out and out[-1][0] == ",":
+                            out.pop()
+                        i += 1
+                        continue
+                    out.extend(arg)
+                else:
+                    if text not in expanded:
+                        expanded[text] = self.expand(list(bound[text]))
+                    out.extend(expanded[text])
+                if pasted and not bound[text]:
+                    out.append(("", hide, False))  # a placemarker: `x ## EMPTY` pastes to `x`
+                i += 1
+                continue
+            out.append((text, hide, from_arg))
+            i += 1
+        return [t if t[1] >= hide else (t[0], t[1] | hide, t[2]) for t in _paste(out) if t[0]]
+
+
+def _paste(tokens: list[Token]) -> list[Token]:
+    """Return `tokens` with each `a ## b` joined into one token."""
+    if not any(t[0] == "##" for t in tokens):
+        return tokens
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token[0] == "##" and out and i + 1 < len(tokens):
+            left = out.pop()
+            right = tokens[i + 1]
+            if left[0] == ",":  # GNU's `, ## __VA_ARGS__` with arguments: the comma stays a comma
+                out += [left, right]
+            else:
+                out.append((left[0] + right[0], left[1] | right[1], left[2] and right[2]))
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _join_args(args: Sequence[str]) -> list[Token]:
+    """Return the tokens of a use's argument texts, separated by commas, each marked as written by the use."""
+    tokens: list[Token] = []
+    for i, arg in enumerate(args):
+        if i:
+            tokens.append((",", _NO_HIDE, True))
+        tokens.extend((t, _NO_HIDE, True) for t in tokenize(arg))
+    return tokens
+
+
+def _split_args(tokens: list[Token], start: int) -> tuple[list[list[Token]] | None, int]:
+    """Return (the arguments of the group opening at tokens[start], tokens used), or (None, 0) when unbalanced."""
+    args: list[list[Token]] = [[]]
+    depth = 0
+    for i in range(start, len(tokens)):
+        text = tokens[i][0]
+        if text == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif text == ")":
+            depth -= 1
+            if depth == 0:
+                return args, i - start + 1
+        elif text == "," and depth == 1:
+            args.append([])
+            continue
+        args[-1].append(tokens[i])
+    return None, 0
+
+
+def _split_stack(stack: list[Token]) -> tuple[list[list[Token]] | None, int]:
+    """`_split_args` over a stack whose next token is its last (the group opens at stack[-1])."""
+    args: list[list[Token]] = [[]]
+    depth = 0
+    for i in range(len(stack) - 1, -1, -1):
+        text = stack[i][0]
+        if text == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif text == ")":
+            depth -= 1
+            if depth == 0:
+                return args, len(stack) - i
+        elif text == "," and depth == 1:
+            args.append([])
+            continue
+        args[-1].append(stack[i])
+    return None, 0
+
+
+def calls_made(tokens: list[Token], keywords: frozenset[str]) -> list[str]:
+    """Return the names called in an expansion (`name (`), leaving out calls written whole in the use's arguments."""
+    found = []
+    for i in range(len(tokens) - 1):
+        token = tokens[i]
+        following = tokens[i + 1][0]
+        if following == "(" and _IDENT.fullmatch(token[0]) and token[0] not in keywords:
+            if token[0] == "cleanup" and i + 3 < len(tokens) and tokens[i + 3][0] == ")":
+                found.append(tokens[i + 2][0])  # `__attribute__((cleanup(f)))`: f is called at the scope's end
+            elif not (token[2] and tokens[i + 1][2]):
+                found.append(token[0])
+        elif (following == ")" and i > 0 and tokens[i - 1][0] == "(" and i + 2 < len(tokens)
+              and tokens[i + 2][0] == "(" and _IDENT.fullmatch(token[0]) and not tokens[i + 2][2]
+              and _opens_expression(tokens[i - 2][0] if i > 1 else ";")):
+            found.append(token[0])  # `(func)(x)`: a parenthesised name is still a direct call
+    return found
+
+
+def _opens_expression(previous: str) -> bool:
+    """Return True when a `(` after `previous` opens an expression, not a call's or a keyword's `if (`."""
+    return previous == "return" or not (_IDENT.fullmatch(previous) or previous in (")", "]"))

@@ -38,7 +38,7 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
     and each function whose name a macro makes (`void HELPER(add)(...)`) under the names it expands to."""
     out = []
     for file_facts in facts:
-        if any(not _IDENTIFIER.fullmatch(f.name) for f in file_facts.functions):
+        if any(not _IDENTIFIER.fullmatch(f.name) or f.name in scope.defines for f in file_facts.functions):
             file_facts = _renamed(file_facts, scope)
         if file_facts.macro_uses:
             functions, calls = _defined(file_facts, scope)
@@ -71,12 +71,21 @@ def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], li
 
 
 def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
-    """Return the facts with each function named by a macro use (`HELPER(add)`, `glue(fill_, NAME)`) under each name
-    the use expands to (a template included under several definitions of NAME defines several), its sites with it."""
+    """Return the facts with each function named by a macro use (`HELPER(add)`, `glue(fill_, NAME)`) or by an
+    object-like macro (`AES_set_encrypt_key` -> `QEMU_AES_set_encrypt_key`) under each name it expands to (a
+    template included under several definitions of NAME defines several), its sites with it."""
     expander = Expander(scope.lookup(facts.path, fallback=not facts.path.endswith(".c")))
     names: dict[str, list[str]] = {}
+    lookup = expander.lookup
     for function in facts.functions:
-        if function.name in names or _IDENTIFIER.fullmatch(function.name):
+        if function.name in names:
+            continue
+        if _IDENTIFIER.fullmatch(function.name):
+            # `int AES_set_encrypt_key(...)` under `#define AES_set_encrypt_key QEMU_AES_set_encrypt_key`
+            definitions = lookup(function.name)
+            if definitions and all(params is None and len(body) == 1 and _IDENTIFIER.fullmatch(body[0])
+                                   for params, body in definitions):
+                names[function.name] = list(dict.fromkeys(body[0] for _, body in definitions))
             continue
         names[function.name] = []
         use = _USE.match(function.name)

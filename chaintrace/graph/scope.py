@@ -11,7 +11,8 @@ definitions it sees:
 * the tree's *prelude*, the header most `.c` files include first (QEMU's
   `qemu/osdep.h`, which every header may assume), with its own includes;
 * for a header, the definitions of the files that include it (a template
-  such as `audio_template.h` uses what its includer defined just before);
+  such as `audio_template.h` uses what its includer defined just before),
+  and when it has only a few includers (`emit.c.inc`), all they see;
 * last, GLib's cleanup macros (`g_autoptr`, `G_DEFINE_AUTOPTR_CLEANUP_FUNC`:
   `queries/qemu/glib-macros.h`), which the tree uses without defining.
 
@@ -40,6 +41,7 @@ NOT_DEFINED = frozenset({"BUILD_DSO", "_WIN32", "_WIN64", "WIN32", "CONFIG_WIN32
                            "CONFIG_DARWIN", "__FreeBSD__", "__OpenBSD__", "__NetBSD__", "__DragonFly__",
                            "CONFIG_BSD", "__sun__", "CONFIG_SOLARIS", "__HAIKU__", "EMSCRIPTEN", "__EMSCRIPTEN__"})
 _DEFINED = re.compile(r"^\(*\s*(?:defined\s*\(?\s*)?([A-Za-z_]\w*)\s*\)?\s*\)*$")
+_FEW_INCLUDERS = 4  # a header included by this many files at most sees what they see (templates, .c.inc)
 _PRELUDE_SHARE = 0.3  # the first include of at least this share of .c files is the prelude
 
 
@@ -169,10 +171,15 @@ class MacroScope:
         """Return the files whose `#define`s `file` sees (see the module's docstring)."""
         found = self._visible.get(file)
         if found is None:
-            found = self.closure(file) | self.prelude
+            self._visible[file] = found = self.closure(file) | self.prelude  # (while its includers are read)
             if not file.endswith(".c"):
-                found = found | frozenset(self.includers.get(file, ()))
-            self._visible[file] = found
+                includers = self.includers.get(file, ())
+                if len(includers) <= _FEW_INCLUDERS:  # a template (`*.c.inc`): what its includers see
+                    for includer in includers:
+                        found = found | self.visible(includer)
+                else:
+                    found = found | frozenset(includers)
+                self._visible[file] = found
         return found
 
     def lookup(self, file: str, fallback: bool = False):

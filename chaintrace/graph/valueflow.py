@@ -311,7 +311,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
         add_write_copies(flow, file_facts.writes)
         for call in file_facts.calls:
             caller = symbols.id_of(call.file, call.caller) if call.caller else None
-            if caller is None:
+            if caller is None or call.via == "macro":  # a loop or cleanup macro's use: no pointer is called
                 continue
             if call.via == "name" and not symbols.is_pointer_variable(call.file, call.callee):
                 callee = direct_callee(call)

@@ -329,8 +329,23 @@ def _blank(buffer: bytearray, start: int, end: int) -> None:
 
 
 def _in_directive(source: bytes, pos: int) -> bool:
+    """Return True when `pos` is in a preprocessor directive, continuation lines (`\\` at the end) included.
+
+    A use on the continuation line of a `#define` blanked as if it were code
+    leaves `#define DEF_HELPER_1(...) \\` with no value, and tree-sitter then
+    reads the next `#define` as part of it (every other definition was lost).
+    """
     line_start = source.rfind(b"\n", 0, pos) + 1
-    return source[line_start:pos].lstrip().startswith(b"#")
+    while True:
+        if source[line_start:pos].lstrip().startswith(b"#"):
+            return True
+        end = line_start - 1  # the newline ending the previous line
+        if end > 0 and source[end - 1] == 0x0D:  # "\r\n"
+            end -= 1
+        if end <= 0 or source[end - 1] != 0x5C:  # no backslash: the previous line does not continue into this one
+            return False
+        pos = end - 1
+        line_start = source.rfind(b"\n", 0, pos) + 1
 
 
 _HX_DOC = re.compile(rb"^(SRST|ERST|HXCOMM|DEF|STEXI|ETEXI|DEFHEADING|ARCHHEADING)\b")

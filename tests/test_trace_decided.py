@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from helpers.cli import REPO_ROOT, run_captured
+from helpers.cli import REPO_ROOT, run_captured, trace_json
 
 TREE = REPO_ROOT / "fixtures" / "ops_choice"
 
@@ -24,8 +24,7 @@ def cache(tmp_path_factory):
 
 
 def trace(cache, source: str, target: str, *options: str) -> tuple[int, dict]:
-    run = run_captured(["trace", TREE, "--cache", cache, "--from", source, "--to", target, "--json", *options])
-    return run.code, json.loads(run.out) if run.out else {}
+    return trace_json(TREE, cache, source, target, *options)
 
 
 def nodes(document: dict) -> list[list[str]]:

@@ -7,11 +7,10 @@ path, though the graph, resolved by type, also has the edge to stream_run.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from helpers.cli import REPO_ROOT, run_captured
+from helpers.cli import REPO_ROOT, trace_json
 
 TREE = REPO_ROOT / "fixtures" / "job_driver"
 
@@ -22,8 +21,7 @@ def cache(tmp_path_factory):
 
 
 def trace(cache, source: str, target: str, *options: str) -> tuple[int, dict]:
-    run = run_captured(["trace", TREE, "--cache", cache, "--from", source, "--to", target, "--json", *options])
-    return run.code, json.loads(run.out) if run.out else {}
+    return trace_json(TREE, cache, source, target, *options)
 
 
 def test_the_job_made_on_the_path_runs_its_own_driver(cache):

@@ -46,3 +46,12 @@ def run_captured(argv: list[object]) -> CliRun:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run_cli(argv)
     return CliRun(code, out.getvalue(), err.getvalue())
+
+
+def trace_json(tree: Path, cache: Path, source: str, target: str, *options: str) -> tuple[int, dict]:
+    """Return (exit code, trace document) of `chaintrace trace TREE --from SOURCE --to TARGET --json OPTIONS`
+    ({} when nothing was printed)."""
+    import json
+
+    run = run_captured(["trace", tree, "--cache", cache, "--from", source, "--to", target, "--json", *options])
+    return run.code, json.loads(run.out) if run.out else {}

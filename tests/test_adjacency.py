@@ -138,3 +138,24 @@ def test_adjacency_bytes_out_of_range_are_refused_even_with_a_good_layout(adj):
             continue
         # what still decodes only moved a value within range: it is an adjacency of the same nodes
         assert len(back.ids) == len(adj.ids)
+
+
+@pytest.mark.parametrize("name", ["out_nodes", "in_nodes", "simple_nodes", "comp_nodes", "components", "comp_in",
+                                  "comp_out", "out_flags", "in_flags", "out_offsets"])
+@pytest.mark.parametrize("where", ["negative", "one past the end"])
+def test_each_index_array_refuses_a_value_out_of_range(adj, name, where):
+    """A layout that is right in every length, but one value below zero or one past its limit, is refused."""
+    from chaintrace.graph.kinds import EDGE_KINDS
+
+    limits = {"out_nodes": len(adj.ids), "in_nodes": len(adj.ids), "simple_nodes": len(adj.ids),
+              "comp_nodes": len(adj.ids), "components": len(adj.comp_offsets) - 1, "comp_in": len(adj.comp_offsets) - 1,
+              "comp_out": len(adj.comp_offsets) - 1, "out_flags": 4 * len(EDGE_KINDS), "in_flags": 4 * len(EDGE_KINDS),
+              "out_offsets": len(adj.out_nodes) + 1}
+    values = getattr(adj, name)
+    assert Adjacency.from_bytes(adj.to_bytes()).ids == adj.ids  # untouched, it loads
+    kept = values[1]
+    values[1] = -1 if where == "negative" else limits[name]
+    with pytest.raises(ValueError, match="do not match its nodes"):
+        Adjacency.from_bytes(adj.to_bytes())
+    values[1] = limits[name] - 1 if name != "out_offsets" else kept  # the largest value allowed loads
+    Adjacency.from_bytes(adj.to_bytes())

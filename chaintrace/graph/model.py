@@ -197,6 +197,9 @@ class CallGraph:
                 self._by_file.setdefault(attrs.get("file", ""), []).append(node_id)
         return list(self._by_file.get(file, ()))
 
+    def prefetch(self, sources: Iterable[str]) -> None:
+        """Return None: the whole graph is in memory (the stored tables read rows ahead here)."""
+
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         found = self.graph.get_edge_data(src, dst) or {}

@@ -62,14 +62,12 @@ def _undecided_callers(graph: GraphLookup, adj: Adjacency, function: str, member
     node = adj.index(function)
     if node is None:
         return []
-    found = []
-    for j in range(adj.in_offsets[node], adj.in_offsets[node + 1]):
-        caller, flag = adj.in_nodes[j], adj.in_flags[j]
-        if flag // 4 == _OPS and flag & 2 and caller in reached and (not found or found[-1] != caller):
-            edges = graph.edges_between(adj.ids[caller], function, ["ops"])
-            if any(data.get("member") == member and undecided(kind, data) for kind, data in edges):
-                found.append(caller)
-    return found
+    callers = sorted({adj.in_nodes[j] for j in range(adj.in_offsets[node], adj.in_offsets[node + 1])
+                      if adj.in_flags[j] // 4 == _OPS and adj.in_flags[j] & 2 and adj.in_nodes[j] in reached})
+    graph.prefetch(adj.ids[caller] for caller in callers)
+    return [caller for caller in callers
+            if any(data.get("member") == member and undecided(kind, data)
+                   for kind, data in graph.edges_between(adj.ids[caller], function, ["ops"]))]
 
 
 def closed_doors(graph: GraphLookup, adj: Adjacency, region: dict[int, int], targets: list[int],
@@ -82,19 +80,20 @@ def closed_doors(graph: GraphLookup, adj: Adjacency, region: dict[int, int], tar
         return [], 0
     ranks, components = adj.components_reaching(targets), adj.components
     doors: dict[tuple, dict] = {}
-    for caller in sorted(region, key=lambda node: (region[node], node)):
-        for j in range(adj.out_offsets[caller], adj.out_offsets[caller + 1]):
-            callee, flag = adj.out_nodes[j], adj.out_flags[j]
-            if not (flag & 2 and flag // 4 == _OPS) or components[callee] not in ranks or callee in taken.get(caller, ()):
-                continue
-            for kind, data in graph.edges_between(adj.ids[caller], adj.ids[callee], ["ops"]):
-                for site in data.get("sites", ()):
-                    key = (site.get("file"), site.get("line"), site.get("col"))
-                    door = doors.setdefault(key, {
-                        "kind": "ops", "caller": adj.ids[caller], "file": site.get("file"), "line": site.get("line"),
-                        "col": site.get("col"), "callee": site.get("callee", ""), "member": data.get("member", ""),
-                        "targets": 0, "distance": region[caller]})
-                    door["targets"] += 1
+    calls = [(caller, callee) for caller in sorted(region, key=lambda node: (region[node], node))
+             for j in range(adj.out_offsets[caller], adj.out_offsets[caller + 1])
+             if (flag := adj.out_flags[j]) & 2 and flag // 4 == _OPS
+             and components[callee := adj.out_nodes[j]] in ranks and callee not in taken.get(caller, ())]
+    graph.prefetch(adj.ids[caller] for caller, _ in calls)
+    for caller, callee in calls:
+        for kind, data in graph.edges_between(adj.ids[caller], adj.ids[callee], ["ops"]):
+            for site in data.get("sites", ()):
+                key = (site.get("file"), site.get("line"), site.get("col"))
+                door = doors.setdefault(key, {
+                    "kind": "ops", "caller": adj.ids[caller], "file": site.get("file"), "line": site.get("line"),
+                    "col": site.get("col"), "callee": site.get("callee", ""), "member": data.get("member", ""),
+                    "targets": 0, "distance": region[caller]})
+                door["targets"] += 1
     found = sorted(doors.values(), key=lambda d: (d["distance"], d["file"] or "", d["line"] or 0))[:limit]
     for door in found:
         door["reason"] = (f"the receiver picks the callee at run time, {door['targets']} of its callees lead to "

@@ -49,6 +49,11 @@ class ObjectCheck:
                 return False
         return True
 
+    def needs_prefix(self, caller: str, callee: str) -> bool:
+        """Return whether the hop from `caller` to `callee` runs only after some prefixes (it dispatches through
+        a member the path must decide or narrow); False when every path may take it."""
+        return bool(self._dispatch_members(caller, callee)[0])
+
     def hop_feasible(self, prefix: list[str], callee: str) -> bool:
         """Return whether the hop from the last function of `prefix` to `callee` may run after `prefix`."""
         members, how = self._dispatch_members(prefix[-1], callee)

@@ -146,10 +146,14 @@ class _Walk:
         (up to COUNT_LIMIT), else how many it saw, a lower bound. `count` is the graph's."""
         adj, size, ids = self.adj, len(self.adj), self.adj.ids
 
+        free: dict[tuple[int, int], bool] = {}  # (caller, callee) -> whether no prefix can rule the hop out
+
         def hop_ok(path: list[int], node: int) -> bool:
-            callee = ids[node % size]
-            prefix = [ids[n % size] for n in path]
-            return prefix[-1] == callee or self.objects.hop_feasible(prefix, callee)
+            caller, callee = path[-1] % size, node % size
+            hop = (caller, callee)
+            if hop not in free:  # most hops are calls: asked once, not once per path through them
+                free[hop] = caller == callee or not self.objects.needs_prefix(ids[caller], ids[callee])
+            return free[hop] or self.objects.hop_feasible([ids[n % size] for n in path], ids[callee])
 
         status: dict = {}
         found: list[list[str]] = []

@@ -280,6 +280,17 @@ class GraphStore:
             self._out[node] = self._checked("g_edges", "src", self._rows("g_edges", "AND src = ?", node), [node])
         return self._out[node]
 
+    def prefetch(self, sources: Iterable[str]) -> None:
+        """Read (and check) the edge rows out of all of `sources` at once; returns None. A trace that asks
+        `edges_between` for a thousand callers would otherwise make a thousand queries and sum checks."""
+        wanted = sorted(set(sources) - self._out.keys())
+        for chunk, marks in chunks(wanted):
+            rows = self._checked("g_edges", "src", self._rows("g_edges", f"AND src IN ({marks})", *chunk), chunk)
+            found: dict[str, list[tuple]] = {src: [] for src in chunk}
+            for row in rows:
+                found[row[0]].append(row)
+            self._out.update(found)
+
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         if (src, dst) not in self._between:  # from the checked rows of all of src's edges, read once per src

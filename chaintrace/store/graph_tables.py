@@ -90,6 +90,8 @@ class GraphStore:
         self._nodes: dict[str, dict] = {}
         self._out: dict[str, list[tuple]] = {}  # src -> its edge rows, checked
         self._between: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+        self._keyed: dict[str, dict[str, object]] = {}  # table -> key -> its data (None: no row), read once
+        self._grouped: dict[str, dict[str, list[tuple[str, str]]]] = {}  # src -> dst -> its (kind, data) rows
         self._dropped = False  # found damaged and dropped: every later lookup must fail, not find nothing
 
     def exists(self) -> bool:
@@ -107,7 +109,7 @@ class GraphStore:
         self._forget()
 
     def _forget(self) -> None:
-        self._adjacency, self._nodes, self._out, self._between = None, {}, {}, {}
+        self._adjacency, self._nodes, self._out, self._between, self._keyed, self._grouped = None, {}, {}, {}, {}, {}
 
     def drop(self) -> None:
         """Delete the graph whose rows this state reads (its own, or its alias's base), and the aliases of it."""
@@ -294,13 +296,22 @@ class GraphStore:
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         if (src, dst) not in self._between:  # from the checked rows of all of src's edges, read once per src
-            found = sorted(((kind, data) for _, to, kind, _, data in self._out_rows(src) if to == dst),
-                           key=lambda edge: kind_order(edge[0]))
+            found = sorted(self._out_by_dst(src).get(dst, ()), key=lambda edge: kind_order(edge[0]))
             if self._adjacency is not None and self._kinds_in_adjacency(src, dst) != sorted(kind for kind, _ in found):
                 raise self._damaged(f"g_edges rows of src {src!r}")  # the rows of a whole group gone with its sum
             self._between[src, dst] = [(kind, self._data(data)) for kind, data in found]
         wanted = set(kinds) if kinds is not None else None
         return [(kind, data) for kind, data in self._between[src, dst] if wanted is None or kind in wanted]
+
+    def _out_by_dst(self, src: str) -> dict[str, list[tuple[str, str]]]:
+        """Return {dst: [(kind, raw data)]} of `src`'s edge rows, grouped once: a caller with hundreds of
+        edges is asked for many of them, and a scan of its rows per question was quadratic."""
+        if src not in self._grouped:
+            grouped: dict[str, list[tuple[str, str]]] = {}
+            for _, to, kind, _, data in self._out_rows(src):
+                grouped.setdefault(to, []).append((kind, data))
+            self._grouped[src] = grouped
+        return self._grouped[src]
 
     def _kinds_in_adjacency(self, src: str, dst: str) -> list[str]:
         adjacency = self._adjacency
@@ -388,11 +399,13 @@ class GraphStore:
 
     def _by_key(self, table: str, part: str, key: str, values: Iterable[str]) -> dict:
         """Return {value: its data} of the rows (value, data) of `table` whose `key` column is one of `values`."""
-        found = {}
-        for chunk, marks in chunks(sorted(set(values))):  # a trace asks for thousands: 500 a statement
+        known = self._keyed.setdefault(table, {})
+        wanted = set(values)
+        for chunk, marks in chunks(sorted(wanted - known.keys())):  # a trace asks for thousands: 500 a statement
             rows = self._checked(table, part, self._rows(table, f"AND {key} IN ({marks})", *chunk), chunk)
-            found.update((value, json.loads(data)) for value, data in rows)
-        return found
+            known.update(dict.fromkeys(chunk))
+            known.update((value, json.loads(data)) for value, data in rows)
+        return {value: known[value] for value in wanted if known[value] is not None}
 
 
 def _alias_digest(state: str, base: str, shifts: Shifts) -> str:

@@ -14,8 +14,13 @@ the time). The shapes, at their largest (`--scale 1`):
 - line: a 5 MB line, a call every 50 bytes;
 - brackets: 100,000 nested blocks `{ { ... } }` around a call;
 - initializers: 100,000 nested initializer lists `{ { ... f ... } }`;
-- designated: 25,000 nested designated initializers `{ .a = { .a = ... } }`;
-- chain: a 25,000-long member chain `x->a->a->...->fn()`, traced to `read:fn`.
+  both nest deeper than the indexer reads (10,000 levels, `source/parse.MAX_DEPTH`): x.c is skipped,
+  saying so, and the trace runs in the tree's other file, h.c (the table says so);
+- blocks: 9,600 nested blocks, each holding a call (`{ f(); { f(); ... } }`);
+- nestcalls: 4,800 calls nested as arguments `k(k(k(...1)))`;
+- tables: 9,600 nested initializer lists naming a function at each level `{ f, { f, ... } }`;
+- designated: 4,800 nested designated initializers `{ .a = { .a = ... } }` (two levels each);
+- chain: a 9,600-long member chain `x->a->a->...->fn()`, traced to `read:fn`.
 
 The machine may be shared: quote medians, and read a slope over 1.3 as
 worth a look, over 1.7 as quadratic.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import shutil
 import statistics
 import sys
@@ -65,43 +71,74 @@ def chain(n: int) -> str:
     return HEAD + "void g(struct A *x) { x" + "->a" * n + "->fn(); }\n"
 
 
+def blocks(n: int) -> str:
+    return HEAD + "void g(void) " + "{ f(); " * n + "} " * n + "\n"
+
+
+def nestcalls(n: int) -> str:
+    return HEAD + "int k(int a) { f(); return a; }\nvoid g(void) { " + "k(" * n + "1" + ")" * n + "; }\n"
+
+
+def tables(n: int) -> str:
+    return HEAD + "void (*t[])(void) = " + "{ f, " * n + "f" + " }" * n + ";\nvoid g(void) { f(); }\n"
+
+
+# Every tree also holds h.c, traced where x.c nests too deep to be read (the index must say it skipped it).
+OTHER = "void f2(void) { }\nvoid h(void) { f2(); }\n"
+
 # name -> (make the source of size n, the sizes at scale 1, the trace's target)
 SHAPES: dict[str, tuple[Callable[[int], str], tuple[int, ...], str]] = {
     "calls": (calls, (25_000, 50_000, 100_000), "f"),
     "line": (line, (25_000, 50_000, 100_000), "f"),  # 50 bytes a call: a 5 MB line at the largest
     "brackets": (brackets, (25_000, 50_000, 100_000), "f"),
     "initializers": (initializers, (25_000, 50_000, 100_000), "f"),
-    "designated": (designated, (6_250, 12_500, 25_000), "f"),
-    "chain": (chain, (6_250, 12_500, 25_000), "read:fn"),
+    "blocks": (blocks, (2_400, 4_800, 9_600), "f"),
+    "nestcalls": (nestcalls, (1_200, 2_400, 4_800), "f"),
+    "tables": (tables, (2_400, 4_800, 9_600), "f"),
+    "designated": (designated, (1_200, 2_400, 4_800), "f"),
+    "chain": (chain, (2_400, 4_800, 9_600), "read:fn"),
 }
 
 
-def run_once(tree: Path, target: str, scratch: Path) -> float:
-    """Return the seconds `index` then `trace` take on `tree`, in a fresh cache; exit when either fails."""
+def run_once(tree: Path, target: str, scratch: Path) -> tuple[float, bool]:
+    """Return the seconds `index` then `trace` take on `tree`, in a fresh cache, and whether the index skipped
+    x.c (nested too deep: the trace then runs in h.c, from `h` to `f2`); exit when either command fails."""
     cache = scratch / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     started = time.perf_counter()
-    for argv in (["index", str(tree), "--cache", str(cache), "-j", "1"],
-                 ["trace", str(tree), "--from", "g", "--to", target, "--max-paths", "1", "--cache", str(cache)]):
+    skipped = False
+    for command in ("index", "trace"):
+        argv = (["index", str(tree), "--json"] if command == "index" else
+                ["trace", str(tree), "--from", "h" if skipped else "g", "--to", "f2" if skipped else target,
+                 "--max-paths", "1"])
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
+            code = main([*argv, "--cache", str(cache), *(["-j", "1"] if command == "index" else [])])
         if code != 0:
-            sys.exit(f"slope: `chaintrace {' '.join(argv[:1])}` on {tree.name} exited {code}: {err.getvalue().strip()}")
-    return time.perf_counter() - started
+            sys.exit(f"slope: `chaintrace {command}` on {tree.name} exited {code}: {err.getvalue().strip()}")
+        if command == "index":
+            left_out = {item["path"]: item["reason"] for item in json.loads(out.getvalue())["skipped"]}
+            if set(left_out) - {"x.c"} or (left_out and "nested" not in left_out["x.c"]):
+                sys.exit(f"slope: {tree.name}: files skipped that should not be: {left_out}")
+            skipped = bool(left_out)
+    return time.perf_counter() - started, skipped
 
 
-def measure(name: str, sizes: list[int], runs: int, scratch: Path) -> list[float]:
-    """Return the median seconds of each size of one shape."""
+def measure(name: str, sizes: list[int], runs: int, scratch: Path) -> tuple[list[float], list[bool]]:
+    """Return the median seconds of each size of one shape, and whether each size's x.c was skipped."""
     make, _, target = SHAPES[name]
-    medians = []
+    medians: list[float] = []
+    skips: list[bool] = []
     for size in sizes:
         tree = scratch / f"{name}-{size}"
         tree.mkdir(parents=True, exist_ok=True)
         (tree / "x.c").write_text(make(size))
-        medians.append(statistics.median(run_once(tree, target, scratch) for _ in range(runs)))
+        (tree / "h.c").write_text(OTHER)
+        done = [run_once(tree, target, scratch) for _ in range(runs)]
+        medians.append(statistics.median(seconds for seconds, _ in done))
+        skips.append(done[0][1])
         shutil.rmtree(tree)
-    return medians
+    return medians, skips
 
 
 def slopes(sizes: list[int], seconds: list[float]) -> list[float]:
@@ -121,14 +158,16 @@ def main_bench(argv: list[str] | None = None) -> int:
         warm = scratch / "warm"
         warm.mkdir()
         (warm / "x.c").write_text(calls(10))
+        (warm / "h.c").write_text(OTHER)
         run_once(warm, "f", scratch)  # queries compiled, modules imported: not part of any size's time
         print(f"{'shape':<13} {'size':>10} {'seconds':>9}   slope (time ratio / size ratio)")
         for name in args.only or SHAPES:
             sizes = [max(1, int(size * args.scale)) for size in SHAPES[name][1]]
-            seconds = measure(name, sizes, args.runs, scratch)
+            seconds, skips = measure(name, sizes, args.runs, scratch)
             steps = [None, *slopes(sizes, seconds)]
-            for size, took, step in zip(sizes, seconds, steps):
-                print(f"{name:<13} {size:>10,} {took:>9.2f}   {'' if step is None else f'{step:.2f}'}")
+            for size, took, step, skipped in zip(sizes, seconds, steps, skips):
+                note = "   x.c skipped (nested too deep), traced in h.c" if skipped else ""
+                print(f"{name:<13} {size:>10,} {took:>9.2f}   {'' if step is None else f'{step:.2f}'}{note}")
             overall = slopes([sizes[0], sizes[-1]], [seconds[0], seconds[-1]])[0]
             print(f"{name:<13} {'overall':>10} {'':>9}   {overall:.2f}")
     return 0

@@ -7,6 +7,8 @@ read once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tree_sitter import Node
 
 from chaintrace.extract.facts import CallSite, Context, FunctionRef, VarDecl
@@ -63,6 +65,8 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
     found = []
     refs: list[FunctionRef] = []
     add_call = found.append
+    up = file.source.parent
+    outermost: dict[int, tuple[int, int]] = {}  # call id -> its site_point: n nested calls climb n levels once, not n times
     for captures in matches:
         node = captures["reference.call"][0]
         start_byte = node.start_byte
@@ -73,29 +77,44 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        point = site_point(node)
+        point = site_point(node, up, outermost)
         add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
     return found, refs
 
 
-def site_point(node: Node) -> tuple[int, int]:
+def site_point(node: Node, up: Callable[[Node], Node | None] | None = None,
+               known: dict[int, tuple[int, int]] | None = None) -> tuple[int, int]:
     """Return where gcc places a call: its own start, or, for a call passed as an argument to another call, the
     outer call's (`outer(a,\n       inner(b))` calls inner at outer's line and column), outermost first.
 
     gcc gives a call written directly as an argument (in parentheses or not) the location of the call it is
-    an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own.
+    an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns
+    a node's parent; `known` (call id -> point) keeps the answer of every call the climb passed.
     """
+    up = up or _tree_parent
+    known = {} if known is None else known
     current = node
+    passed = []
     while True:
-        parent = current.parent
+        point = known.get(current.id)
+        if point is not None:
+            break
+        passed.append(current.id)
+        parent = up(current)
         while parent is not None and parent.type == "parenthesized_expression":
-            parent = parent.parent
-        if parent is None or parent.type != "argument_list":
-            return current.start_point
-        outer = parent.parent
+            parent = up(parent)
+        outer = up(parent) if parent is not None and parent.type == "argument_list" else None
         if outer is None or outer.type != "call_expression":
-            return current.start_point
+            point = current.start_point
+            break
         current = outer
+    for call in passed:
+        known[call] = point
+    return point
+
+
+def _tree_parent(node: Node) -> Node | None:
+    return node.parent
 
 
 def _callee(text, callee_node: Node, function_locals: dict[str, VarDecl]) -> tuple[str, str, str, str]:

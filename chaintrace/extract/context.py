@@ -52,7 +52,7 @@ _BLOCKS = frozenset({"compound_statement", "case_statement", "else_clause", "lab
 
 def guard(source: Source, node: Node) -> tuple[int, int, int, int, Guard] | None:
     """Return (if start, if end, block start, block end, Guard) of an `if` whose branch returns, else None."""
-    block = node.parent
+    block = source.parent(node)
     if block is None or block.type not in _BLOCKS or not returns(node.child_by_field_name("consequence")):
         return None
     condition = node.child_by_field_name("condition")

@@ -61,12 +61,13 @@ def prototypes(file: FileScope, matches: list[dict]) -> tuple[Prototype, ...]:
         if file.enclosing(node.start_byte, node.end_byte)[0]:
             continue  # a declaration inside a body
         name_node = captures["name"][0]
-        declarator = name_node.parent
+        up = file.source.parent
+        declarator = up(name_node)
         depth = 0
-        parent = declarator.parent if declarator is not None else None
+        parent = up(declarator) if declarator is not None else None
         while parent is not None and parent.type == "pointer_declarator":
             depth += 1
-            parent = parent.parent
+            parent = up(parent)
         words = storage_words(file.source, node)
         found.append(
             Prototype(

@@ -47,9 +47,17 @@ def _group(tree) -> dict[str, list[dict]]:
 
 
 def extract(path: str, original: bytes, normalized: bytes | None = None) -> FileFacts:
-    """Return the facts of one C file; `normalized` is the macro-neutralised text that is parsed."""
+    """Return the facts of one C file; `normalized` is the macro-neutralised text that is parsed.
+
+    Raises ValueError, saying so, for a file nested deeper than `parse.MAX_DEPTH` levels.
+    """
     tree = parse.parse(normalized if normalized is not None else original)
+    depth = parse.depth(tree.root_node, parse.DEEP, parse.MAX_DEPTH)
+    if depth > parse.MAX_DEPTH:
+        raise ValueError(f"nested more than {parse.MAX_DEPTH:,} levels deep (brackets, else-if or operator chains)")
     file = FileScope(Source(path, original))
+    if depth > parse.DEEP:
+        file.source.parents = parse.parent_map(tree)
     by_kind = _group(tree)
     empty: list[dict] = []
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 16  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments
+EXTRACTOR_VERSION = 17  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,10 +80,10 @@ def _parents(nodes: list[Node]) -> dict[int, Node]:
     return parents
 
 
-def _up(node: Node, parents: dict[int, Node]) -> Node | None:
-    """Return the parent of `node`: from `parents` when known, else from the tree."""
+def _up(source: Source, node: Node, parents: dict[int, Node]) -> Node | None:
+    """Return the parent of `node`: from `parents` when known, else from the source's tree."""
     found = parents.get(node.id)
-    return found if found is not None else node.parent
+    return found if found is not None else source.parent(node)
 
 
 def _role(source: Source, node: Node, parents: dict[int, Node]) -> tuple[str | None, Node | None]:
@@ -92,7 +92,7 @@ def _role(source: Source, node: Node, parents: dict[int, Node]) -> tuple[str | N
     `s->a.b` and `s->arr[i]` take the role of the whole expression ("member" when that is a plain write).
     """
     member = False  # `s->a.b`, `s->arr[i]`: as the whole expression goes (a loop: chains can be any length)
-    parent = _up(node, parents)
+    parent = _up(source, node, parents)
     while parent is not None:
         kind = parent.type
         how: str | None = ""
@@ -108,10 +108,10 @@ def _role(source: Source, node: Node, parents: dict[int, Node]) -> tuple[str | N
             if source.text(parent.child_by_field_name("operator")) == "->":
                 how = "base"
             else:
-                member, node, parent = True, parent, _up(parent, parents)
+                member, node, parent = True, parent, _up(source, parent, parents)
                 continue
         elif kind == "subscript_expression" and parent.child_by_field_name("argument") == node:
-            member, node, parent = True, parent, _up(parent, parents)
+            member, node, parent = True, parent, _up(source, parent, parents)
             continue
         return ("member" if member and how is None else how), parent
     return "", None
@@ -165,7 +165,7 @@ def _walk(source: Source, child: Node, parent: Node | None, statements: dict, pa
             return position or "other", _text(source, parent, statements)
         if kind in _CONDITIONAL:  # the access sits in a loop's header: `for (i = 0; i < s->n; i++)`
             return position or "other", _header(source, parent, statements)
-        child, parent = parent, _up(parent, parents)
+        child, parent = parent, _up(source, parent, parents)
     return position or "other", _head(source, child.start_byte, child.end_byte)
 
 

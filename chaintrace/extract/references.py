@@ -29,7 +29,7 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
             name = source.text(name_node)
             if function and name in file.locals.get(function, {}):
                 continue  # a local or parameter, never a function
-            wrapper = name_node.parent
+            wrapper = source.parent(name_node)
             if wrapper is not None and wrapper.type not in VALUE_WRAPPERS:
                 wrapper = None
             container = captures[f"reference.{usage}"][0]
@@ -75,7 +75,7 @@ def _named_value(node: Node | None) -> Node | None:
 
 def _initializer_details(source: Source, captures: dict, container: Node, value: Node, positions: dict) -> dict:
     if "field" in captures:
-        struct_type, outer = _initializer_type(source, container.parent)
+        struct_type, outer = _initializer_type(source, source.parent(container))
         inner = [source.text(d.named_children[0]) for d in container.children_by_field_name("designator")
                  if d.type == "field_designator" and d.named_children]
         return {"field": ".".join(outer + inner), "struct_type": struct_type,
@@ -95,7 +95,7 @@ def _initializer_details(source: Source, captures: dict, container: Node, value:
 def _initialized_variable(source: Source, node: Node) -> str:
     """Return the name of the variable whose initializer holds `node` (`backup_job_driver`), or ""."""
     while node is not None and node.type not in ("init_declarator", "compound_literal_expression"):
-        node = node.parent
+        node = source.parent(node)
     if node is None or node.type != "init_declarator":
         return ""
     name, _, _ = declarator_name(node.child_by_field_name("declarator"), source)
@@ -126,17 +126,17 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
     node = initializer_list
     while node is not None and node.type == "initializer_list" and depth <= 2:  # deeper gives "" below
         depth += 1
-        node = node.parent
+        node = source.parent(node)
         if node is not None and node.type == "initializer_pair":
             designators = node.children_by_field_name("designator")
             if designators and all(d.type == "subscript_designator" for d in designators):
-                node = node.parent  # `[KIND] = { ... }`: an element of an array, as a positional one is
+                node = source.parent(node)  # `[KIND] = { ... }`: an element of an array, as a positional one is
                 continue
             if any(d.type != "field_designator" or not d.named_children for d in designators):
                 return "", []
             path[:0] = [source.text(d.named_children[0]) for d in designators]
             depth -= 1  # the pair's list is the member's own value, not an array level
-            node = node.parent
+            node = source.parent(node)
     if node is None:
         return "", []
     if node.type == "compound_literal_expression":
@@ -144,7 +144,7 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
         return (bare_type(source.text(type_node)), path) if type_node is not None and depth == 1 else ("", [])
     if node.type != "init_declarator":
         return "", []
-    declaration = node.parent
+    declaration = source.parent(node)
     if declaration is None or declaration.type != "declaration":
         return "", []
     is_array = node.child_by_field_name("declarator").type == "array_declarator"
@@ -173,17 +173,17 @@ def field_writes(file: FileScope, matches: list[dict]) -> list[FieldWrite]:
         point = node.start_point
         writes.append(FieldWrite(
             function, file.path, point[0] + 1, point[1] + 1, source.folded(left), source.text(captures["name"][0]),
-            base, base_type, rhs, operator, fold(source.text(_statement(node))),
+            base, base_type, rhs, operator, fold(source.text(_statement(source, node))),
             file.contexts.at(node.start_byte, node.end_byte, function_start),
         ))
     return writes
 
 
-def _statement(node: Node) -> Node:
+def _statement(source: Source, node: Node) -> Node:
     """Return the expression statement that holds a write, else the write itself (`for (...; x.y++)`)."""
     statement = node
     while statement.type not in ("expression_statement", "declaration", "for_statement"):
-        parent = statement.parent  # a node's parent is a walk from the root: read it once per level
+        parent = source.parent(statement)  # in a shallow tree a walk from the root: read it once per level
         if parent is None:
             break
         statement = parent

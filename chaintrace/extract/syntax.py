@@ -59,6 +59,13 @@ class Source:
         self.original = original
         self.ascii = original.isascii()
         self.string = original.decode("ascii") if self.ascii else ""
+        self.parents: dict[int, Node] | None = None  # node id -> parent, in a deep tree (extractor.extract)
+
+    def parent(self, node: Node) -> Node | None:
+        """Return a node's parent: from `parents` in a deep tree, else from tree-sitter (a walk from the root)."""
+        if self.parents is None:
+            return node.parent
+        return self.parents.get(node.id)
 
     def slice(self, start: int, end: int) -> str:
         """Return the source text between two byte offsets."""

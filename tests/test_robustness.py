@@ -4,8 +4,9 @@
   truncation, deletions, deep nesting, long lines, NUL, BOM, CRLF, invalid
   UTF-8), `FUZZ_FILES` files per run, one in ten under an odd name (quotes,
   line breaks, spaces, markup, bytes that are not UTF-8), indexed by the
-  real indexer and traced: no exception, and every file is either indexed
-  or skipped with a reason (a name that is not UTF-8 says so).
+  real indexer and traced: no exception, every file is either indexed or
+  skipped with a reason (a name that is not UTF-8 says so), and at least
+  `FUZZ_PARSED` (1,000) were parsed, not skipped unread.
 * Cache damage: a clean index of mini_qemu and its headline trace, then
   `DAMAGE_CASES` damaged copies of that cache (flipped, truncated, deleted
   or pickled facts blobs, damaged adjacency and recorded scans): each
@@ -25,6 +26,7 @@ import random
 import shutil
 import sqlite3
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,8 @@ from helpers.fixture_trees import FIXTURES, complete_tree
 
 SEED = int(os.environ.get("CHAINTRACE_FUZZ_SEED", "17"))
 SCALE = int(os.environ.get("CHAINTRACE_FUZZ_SCALE", "1"))
-FUZZ_FILES = 1000 * SCALE
+FUZZ_FILES = 1400 * SCALE  # written; a NUL or a byte that is not UTF-8 has about one in six skipped unparsed,
+FUZZ_PARSED = 1000 * SCALE  # so that at least this many reach the parser and the extractor
 DAMAGE_CASES = 50 * SCALE
 QUIET = [].append
 
@@ -47,18 +50,19 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     """Return `data` with one to three seeded mutations."""
     data = bytearray(data)
     for _ in range(rng.randint(1, 3)):
-        kind = rng.randrange(10)
+        # NUL (5) and bytes that are not UTF-8 (8) weigh half: each skips its file before the parser
+        kind = rng.choices(range(10), weights=(2, 2, 2, 2, 2, 1, 2, 2, 1, 2))[0]
         at = rng.randrange(len(data) + 1)
-        if kind == 0 and data:  # byte flips
+        if kind == 0 and data:  # byte flips, below the high bit and never to NUL: the file still reaches the parser
             for _ in range(rng.randint(1, 8)):
                 i = rng.randrange(len(data))
-                data[i] ^= 1 << rng.randrange(8)
+                data[i] = data[i] ^ (1 << rng.randrange(7)) or 0x41
         elif kind == 1:
             del data[at:]
         elif kind == 2:
             del data[at:at + rng.randint(1, 200)]
         elif kind == 3:
-            depth = rng.choice([100, 1000, 5000])
+            depth = rng.choice([100, 1000, 5000, 20_000])  # 20,000: past the limit the indexer reads
             opener, closer = rng.choice([(b"{", b"}"), (b"(", b")"), (b"[", b"]")])
             data[at:at] = opener * depth + b"x" + closer * rng.choice([depth, depth // 2])
         elif kind == 4:
@@ -99,6 +103,10 @@ def test_mutated_fixture_files_index_and_trace_without_an_exception(tmp_path: Pa
     with api.open_store(tmp_path / "cache", warn=QUIET) as store:
         summary = api.index(tree, store, jobs=2, warn=QUIET)
         assert summary.files + len(summary.skipped) == FUZZ_FILES
+        assert summary.files >= FUZZ_PARSED >= 1000  # the issue's floor per run: files parsed, traced, extracted
+        reasons = Counter(item.reason.split(" (")[0].split(":")[0] for item in summary.skipped)
+        print(f"fuzz: {FUZZ_FILES} mutated files (seed {SEED}): {summary.files} indexed, {len(summary.skipped)} skipped:",
+              ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
         assert all(item.reason for item in summary.skipped)
         not_utf8 = {name for name in names if not _encodable(name)}
         assert not_utf8 and {item.path for item in summary.skipped if "name is not UTF-8" in item.reason} == not_utf8
@@ -223,6 +231,7 @@ def test_a_damaged_cache_answers_as_a_clean_one(tmp_path: Path) -> None:
     marker = Path("/tmp/chaintrace-pickle-ran")
     marker.unlink(missing_ok=True)
     wrong = []
+    compared: list[str] = []
     for case in range(DAMAGE_CASES):
         cache = tmp_path / f"case{case}"
         shutil.copytree(clean_cache, cache)
@@ -231,6 +240,10 @@ def test_a_damaged_cache_answers_as_a_clean_one(tmp_path: Path) -> None:
         db.close()
         if _headline(tree, cache) != clean:
             wrong.append(what)
+        compared.append(what.split()[0])
         shutil.rmtree(cache)
+    assert len(compared) == DAMAGE_CASES >= 50  # the issue's floor per run
+    print(f"cache damage: {len(compared)} cases (seed {SEED}) compared with a clean cache:",
+          ", ".join(f"{kind} {compared.count(kind)}" for kind in sorted(set(compared))))
     assert not wrong, f"answers that differ from a clean cache after: {wrong}"
     assert not marker.exists(), "a pickle in the cache ran code"

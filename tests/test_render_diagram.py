@@ -486,30 +486,38 @@ const { default: mermaid } = await import("mermaid");
 mermaid.initialize({ startOnLoad: false });
 for (const file of process.argv.slice(2)) {
   try { await mermaid.parse(fs.readFileSync(file, "utf8")); }
-  catch (error) { console.log(file + ": " + error.message); process.exitCode = 1; }
+  catch (error) { console.log("FAILED " + file); console.log(String(error.message)); process.exitCode = 1; }
 }
 """
 
 
 def test_mermaid_parses_with_mermaid_itself(mini: dict, tmp_path: Path) -> None:
-    """Mermaid's own parser, where a folder with `npm install mermaid jsdom` is named by CHAINTRACE_MERMAID_NODE."""
-    import os
-    import shutil
+    """Mermaid's own parser (the pinned npm packages of tests/data/mermaid-node: helpers/mermaid_node) reads every
+    diagram chaintrace writes, and reports a broken one (so it did read them)."""
     import subprocess
 
-    folder = os.environ.get("CHAINTRACE_MERMAID_NODE")
-    if not folder or not shutil.which("node") or not (Path(folder) / "node_modules" / "mermaid").is_dir():
-        pytest.skip("set CHAINTRACE_MERMAID_NODE to a folder with `npm install mermaid jsdom` to run Mermaid's parser")
+    from helpers.ci import require_tool
+    from helpers.mermaid_node import WHY, mermaid_folder
+
+    node = require_tool(("node",), "nodejs", WHY)
+    folder = mermaid_folder()
     files = []
     for name, document, options in (("mini", mini, DiagramOptions()), ("small", small_document(), DiagramOptions(
             rankdir="TB", link_template="https://x/{file}#L{line}")), ("folded", small_document(), DiagramOptions(
             collapse_file=("b.c",), max_nodes=2, cluster="dir"))):
         files.append(tmp_path / f"{name}.mmd")
         files[-1].write_text(mermaid.render_mermaid(document, options), encoding="utf-8")
-    script = Path(folder) / "chaintrace-mermaid-check.mjs"
+    # the same diagram with one label's closing quote lost, as an escaping slip would leave it
+    broken = tmp_path / "broken.mmd"
+    text = files[1].read_text(encoding="utf-8")
+    assert '"]' in text
+    broken.write_text(text.replace('"]', "]", 1), encoding="utf-8")
+    script = folder / "chaintrace-mermaid-check.mjs"
     script.write_text(MERMAID_CHECK, encoding="utf-8")
-    run = subprocess.run(["node", str(script), *map(str, files)], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = subprocess.run([node, str(script), *map(str, files), str(broken)], capture_output=True, text=True,
+                         timeout=120)
+    reported = [line.removeprefix("FAILED ") for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    assert (run.returncode, reported) == (1, [str(broken)]), run.stdout + run.stderr
 
 
 # ---------------------------------------------------------------- command line

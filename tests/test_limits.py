@@ -51,7 +51,7 @@ def test_deep_or_long_input_extracts_everything_in_seconds(name: str, source: st
 
 
 def test_parents_from_one_walk_give_the_facts_tree_sitter_gives(monkeypatch) -> None:
-    # a deep tree reads parents from parse.parent_map; every other file from tree-sitter: the same facts
+    # a deep tree reads parents from parse.deep_parents; every other file from tree-sitter: the same facts
     sources = [(path, path.read_bytes()) for path in sorted(FIXTURES.rglob("*.c"))]
     assert len(sources) > 20
     shallow = [extract(str(path), data) for path, data in sources]

@@ -57,7 +57,7 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
         raise ValueError(f"nested more than {parse.MAX_DEPTH:,} levels deep (brackets, else-if or operator chains)")
     file = FileScope(Source(path, original))
     if depth > parse.DEEP:
-        file.source.parents = parse.parent_map(tree)
+        file.source.parents = parse.deep_parents(tree, parse.DEEP, parse.PARENTS_BUDGET)
     by_kind = _group(tree)
     empty: list[dict] = []
 

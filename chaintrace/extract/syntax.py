@@ -59,13 +59,15 @@ class Source:
         self.original = original
         self.ascii = original.isascii()
         self.string = original.decode("ascii") if self.ascii else ""
-        self.parents: dict[int, Node] | None = None  # node id -> parent, in a deep tree (extractor.extract)
+        self.parents: dict[int, Node] | None = None  # node id -> parent in deep constructs (extractor.extract)
 
     def parent(self, node: Node) -> Node | None:
-        """Return a node's parent: from `parents` in a deep tree, else from tree-sitter (a walk from the root)."""
+        """Return a node's parent: from `parents` inside a deep construct, else from tree-sitter (a walk from
+        the root, short outside deep constructs)."""
         if self.parents is None:
             return node.parent
-        return self.parents.get(node.id)
+        found = self.parents.get(node.id)
+        return found if found is not None else node.parent
 
     def slice(self, start: int, end: int) -> str:
         """Return the source text between two byte offsets."""

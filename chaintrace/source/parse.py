@@ -6,7 +6,7 @@ from functools import cache
 from importlib import resources
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree, TreeCursor
 
 # The query files extraction runs, in this order; all are compiled into one
 # query so that each tree is walked once.
@@ -18,9 +18,10 @@ QUERY_FILES = ("definitions.scm", "declarations.scm", "calls.scm", "references.s
 # matches and slows down without bound. A file nested deeper than MAX_DEPTH (ten times the deepest file of
 # QEMU 10.2 and its ROMs, 1,026 levels) is not read, and says so.
 MAX_DEPTH = 10_000
-# Deeper than this, one walk maps every node to its parent (`parent_map`): cheaper than tree-sitter's walk
-# from the root for every lookup.
+# Deeper than this, one walk maps the deep constructs' nodes to their parents (`deep_parents`): cheaper than
+# tree-sitter's walk from the root for every lookup, up to PARENTS_BUDGET nodes (about 75 MB).
 DEEP = 256
+PARENTS_BUDGET = 500_000
 
 
 @cache
@@ -71,14 +72,27 @@ def depth(root: Node, floor: int, stop: int) -> int:
     return deepest
 
 
-def parent_map(tree: Tree) -> dict[int, Node]:
-    """Return node id -> parent of every node below the root, from one walk of the tree.
+def deep_parents(tree: Tree, floor: int, budget: int) -> dict[int, Node] | None:
+    """Return node id -> parent of every node inside the top-level constructs that nest deeper than `floor`,
+    from one walk of each; None when there are none, or when they hold more than `budget` nodes.
 
     tree-sitter finds `node.parent` by walking down from the root, a cost that grows with the depth: in a
-    deep tree, lookups by every level make extraction quadratic, and this map makes each one constant.
+    deep tree, lookups by every level make extraction quadratic, and this map makes each one constant. It
+    costs about 150 bytes a node, hence the budget (a larger deep tree keeps tree-sitter's slower walk).
     """
+    root = tree.root_node
+    deep = [child for child in root.children if depth(child, floor - 1, floor - 1) > floor - 1]
+    if not deep or sum(child.descendant_count for child in deep) > budget:
+        return None
     parents: dict[int, Node] = {}
-    cursor = tree.walk()
+    for child in deep:
+        parents[child.id] = root
+        _add_parents(child.walk(), parents)
+    return parents
+
+
+def _add_parents(cursor: TreeCursor, parents: dict[int, Node]) -> None:
+    """Map every node below the cursor's to its parent."""
     stack = [cursor.node]
     while True:
         if cursor.goto_first_child():
@@ -88,7 +102,7 @@ def parent_map(tree: Tree) -> dict[int, Node]:
             continue
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
-                return parents
+                return
             stack.pop()
         stack.pop()
         node = cursor.node

@@ -14,7 +14,7 @@ import re
 
 from chaintrace.extract.facts import CallSite, Include, MacroUse
 from chaintrace.extract.scope import FileScope
-from chaintrace.extract.syntax import fold
+from chaintrace.extract.syntax import fold, from_bytes
 
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)', re.MULTILINE)
 # `NAME(` at the very start of a line: QEMU indents code in bodies, so a use there is at file scope.
@@ -42,23 +42,34 @@ def includes(file: FileScope) -> tuple[Include, ...]:
 
 def macro_uses(file: FileScope) -> tuple[MacroUse, ...]:
     """Return the `NAME(args)` that start a line outside every function body (QOM, `type_init`, `DEF_HELPER_*`)."""
-    source = file.source
-    if not source.ascii:
-        return ()  # byte offsets and str offsets differ; QEMU's sources are ASCII
-    text = source.string
+    text = file.source.by_byte  # offsets are bytes, as the function spans are, in a file with UTF-8 comments too
     found = []
     line, counted = 1, 0  # lines counted as the matches go forward: one pass over the text
     for match in _USE.finditer(text):
         name = match.group(1)
-        if name in _NOT_USES or file.enclosing(match.start(), match.end())[0]:
+        if name in _NOT_USES:
             continue
         args = arguments(text, match.end() - 1)
-        if args is None:
+        if args is None or _continued(text, match.start()) or _in_body(file, match.start(), match.end()):
             continue
         line += text.count("\n", counted, match.start())
         counted = match.start()
         found.append(MacroUse(name, args, file.path, line, 1))
     return tuple(found)
+
+
+def _continued(text: str, line_start: int) -> bool:
+    """Return True when the line starting at `line_start` continues the one before (`\\` at its end): a `#define`'s
+    body (`type_init(do_qemu_init_ ## type_array)` in `DEFINE_TYPES`), no use."""
+    return text.endswith("\\\n", 0, line_start) or text.endswith("\\\r\n", 0, line_start)
+
+
+def _in_body(file: FileScope, start: int, end: int) -> bool:
+    """Return True when a use lies inside a function's body. A use with no `;` after it that the parser read as
+    the start of the next function's definition (`DEFINE_TYPES(t)` then `Foo *foo_new(void) {`) starts that
+    function's span, before its body: it is at file scope."""
+    function, function_start = file.enclosing(start, end)
+    return bool(function) and function_start != start
 
 
 def loop_macro_calls(file: FileScope, loops: list[dict]) -> list[CallSite]:
@@ -67,10 +78,7 @@ def loop_macro_calls(file: FileScope, loops: list[dict]) -> list[CallSite]:
     Its expansion may call functions (`migrate_ram_is_ignored`), which the
     graph finds by expanding the use; the parser only sees a `while`.
     """
-    source = file.source
-    if not source.ascii:
-        return []
-    text = source.string
+    text = file.source.by_byte
     found = []
     for captures in loops:
         node = captures["context.loop"][0]
@@ -94,10 +102,9 @@ _AUTO = re.compile(r"\b(g_autoptr|g_auto|g_autolist|g_autoslist|g_autoqueue)[ \t
 def cleanup_calls(file: FileScope) -> list[CallSite]:
     """Return a macro site for each `g_autoptr(T) x` (and `g_auto`, `g_autolist` ...) declared in a function:
     gcc calls its cleanup function (`glib_autoptr_cleanup_T`) there, at the declaration's line."""
-    source = file.source
-    if not source.ascii or "g_auto" not in source.string:
+    text = file.source.by_byte
+    if "g_auto" not in text:
         return []
-    text = source.string
     found = []
     line, counted = 1, 0
     for match in _AUTO.finditer(text):
@@ -128,9 +135,9 @@ def arguments(text: str, open_paren: int) -> tuple[str, ...] | None:
         elif c in ")]}":
             depth -= 1
             if depth == 0:
-                args.append(fold(text[start:i]))
+                args.append(fold(from_bytes(text[start:i])))
                 return tuple(args) if args != [""] else ()
         elif c == "," and depth == 1:
-            args.append(fold(text[start:i]))
+            args.append(fold(from_bytes(text[start:i])))
             start = i + 1
     return None

@@ -29,6 +29,11 @@ _SKIPPED_BEFORE_TYPE = frozenset({"storage_class_specifier", "attribute_specifie
 EXPR_LIMIT = 200
 
 
+def from_bytes(text: str) -> str:
+    """Return a text cut from `Source.by_byte` as the UTF-8 it was (ASCII comes back as it is)."""
+    return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
+
+
 def fold(text: str) -> str:
     """Return `text` with every run of white space folded to one space (and none at either end)."""
     # Most texts (arguments, names) have nothing to fold: checking is cheaper than splitting.
@@ -59,6 +64,7 @@ class Source:
         self.original = original
         self.ascii = original.isascii()
         self.string = original.decode("ascii") if self.ascii else ""
+        self._by_byte: str | None = None
         self.parents: dict[int, Node] | None = None  # node id -> parent in deep constructs (extractor.extract)
 
     def parent(self, node: Node) -> Node | None:
@@ -68,6 +74,16 @@ class Source:
             return node.parent
         found = self.parents.get(node.id)
         return found if found is not None else node.parent
+
+    @property
+    def by_byte(self) -> str:
+        """Return the text with one character per byte (Latin-1 beyond ASCII): a regular expression's offsets in
+        it are byte offsets, as tree-sitter's are. Decode what it returns with `from_bytes`."""
+        if self.ascii:
+            return self.string
+        if self._by_byte is None:
+            self._by_byte = self.original.decode("latin-1")
+        return self._by_byte
 
     def slice(self, start: int, end: int) -> str:
         """Return the source text between two byte offsets."""
@@ -253,10 +269,26 @@ def define(source: Source, node: Node, name_node: Node, conditions: tuple[str, .
     params_node = node.child_by_field_name("parameters")
     names = None
     if params_node is not None:
-        names = tuple(source.text(child) for child in params_node.named_children)
+        names = _macro_params(source, params_node)
     value = node.child_by_field_name("value")
     body = fold(source.text(value).replace("\\\n", " ")) if value is not None else ""
     return Define(source.text(name_node), names, body, source.path, node.start_point[0] + 1, conditions)
+
+
+def _macro_params(source: Source, params: Node) -> tuple[str, ...]:
+    """Return a function-like macro's parameter names, a variadic one as `...` (GNU's `args...` as `args...`)."""
+    names: list[str] = []
+    after_comma = True
+    for child in params.children:
+        if child.type == "identifier":
+            names.append(source.text(child))
+        elif child.type == "..." or (child.type == "ERROR" and source.text(child) == "..."):
+            if after_comma:
+                names.append("...")
+            else:
+                names[-1] += "..."
+        after_comma = child.type in (",", "(")
+    return tuple(names)
 
 
 def errors(root: Node) -> tuple[ParseError, ...]:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 
 from chaintrace.extract.context import EMPTY
-from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, MacroUse
+from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.scope import MacroScope
 from chaintrace.source.expand import Expander, Token, calls_made
@@ -34,31 +34,40 @@ KEYWORDS = frozenset({"if", "else", "while", "for", "do", "switch", "case", "ret
 
 
 def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[FileFacts]:
-    """Return the facts with, in each file, the functions its file-scope macro uses define and their calls,
-    and each function whose name a macro makes (`void HELPER(add)(...)`) under the names it expands to."""
+    """Return the facts with, in each file, the functions its file-scope macro uses define, their calls and the
+    functions they pass by name (`type_init(f)` hands `f` to `register_module_init`), and each function whose
+    name a macro makes (`void HELPER(add)(...)`) under the names it expands to."""
     out = []
     for file_facts in facts:
         if any(not _IDENTIFIER.fullmatch(f.name) or f.name in scope.defines for f in file_facts.functions):
             file_facts = _renamed(file_facts, scope)
         if file_facts.macro_uses:
-            functions, calls = _defined(file_facts, scope)
+            functions, calls, refs = _defined(file_facts, scope)
             if functions:
                 file_facts = dataclasses.replace(file_facts, functions=file_facts.functions + tuple(functions),
-                                                 calls=file_facts.calls + tuple(calls))
+                                                 calls=file_facts.calls + tuple(calls),
+                                                 refs=file_facts.refs + tuple(refs))
         out.append(file_facts)
     return out
 
 
-def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], list[CallSite]]:
-    """Return the functions (and their calls) the macro uses of one file define."""
-    # A header is read under the macros of whoever includes it, even through `#include MACRO`.
-    lookup = scope.lookup(facts.path, fallback=not facts.path.endswith(".c"))
-    expander = Expander(lookup)
+def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], list[CallSite], list[FunctionRef]]:
+    """Return the functions the macro uses of one file define, the calls they make and the names they pass."""
+    strict = Expander(scope.lookup(facts.path))
+    # A header is read under the macros of whoever includes it, even through `#include MACRO`: a use whose
+    # macro the header does not see takes any header's; one it sees is expanded as cpp would, where a name no
+    # visible macro defines (`USB_DEVICE` of `OBJECT_DECLARE_TYPE(USBDevice, USBDeviceClass, USB_DEVICE)`) is
+    # a name, not some other header's macro of that name.
+    loose = strict if facts.path.endswith(".c") else Expander(scope.lookup(facts.path, fallback=True))
     known = {f.name for f in facts.functions}
     functions: list[FunctionDef] = []
     calls: list[CallSite] = []
+    refs: list[FunctionRef] = []
     for use in facts.macro_uses:
-        if not scope.may_define(use.name) or not lookup(use.name):
+        if not scope.may_define(use.name):
+            continue
+        expander = strict if strict.lookup(use.name) else loose
+        if expander is not strict and not expander.lookup(use.name):
             continue
         for tokens in expander.expand_use(use.name, use.args):
             for name, is_static, body in definitions(tokens):
@@ -67,7 +76,9 @@ def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], li
                 known.add(name)
                 functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "", ()))
                 calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS)]
-    return functions, calls
+                refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
+                         for callee, index, passed in names_passed(body)]
+    return functions, calls, refs
 
 
 def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
@@ -112,6 +123,41 @@ def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
 
 def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
     return CallSite(caller, use.file, use.line, use.col, callee, "name", (), EMPTY)
+
+
+def names_passed(tokens: list[Token]) -> list[tuple[str, int, str]]:
+    """Return (callee, argument index, name) for each argument of a call in `tokens` that is a bare name, maybe
+    cast or with `&` (`register_module_init(f, type)` passes `f`): a function's address handed on, if `name`
+    turns out to be a function."""
+    found = []
+    for i in range(len(tokens) - 1):
+        callee = tokens[i][0]
+        if tokens[i + 1][0] != "(" or not _IDENTIFIER.fullmatch(callee) or callee in KEYWORDS:
+            continue
+        end = _matching(tokens, i + 1, "(", ")")
+        index, start, depth = 0, i + 2, 0
+        for j in range(i + 2, end + 1 if end > 0 else 0):
+            text = tokens[j][0]
+            if text in "([{" and j < end:
+                depth += 1
+            elif text in ")]}" and j < end:
+                depth -= 1
+            elif (text == "," and depth == 0) or j == end:
+                name = _bare_name(tokens[start:j])
+                if name:
+                    found.append((callee, index, name))
+                index, start = index + 1, j + 1
+    return found
+
+
+def _bare_name(tokens: list[Token]) -> str:
+    """Return the name an argument's tokens are (`f`, `&f`, `(GFunc) f`), or ""."""
+    texts = [t[0] for t in tokens]
+    if len(texts) > 2 and texts[0] == "(" and ")" in texts:
+        texts = texts[texts.index(")") + 1:]  # a cast
+    if texts[:1] == ["&"]:
+        texts = texts[1:]
+    return texts[0] if len(texts) == 1 and _IDENTIFIER.fullmatch(texts[0]) and texts[0] not in KEYWORDS else ""
 
 
 def definitions(tokens: list[Token]) -> list[tuple[str, bool, list[Token]]]:

@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.oracle import c_sources, include_flags
+from helpers.oracle import c_sources, include_flags, node_id, parse_vcg
 
 GCC_FLAGS = ("-c", "-O0", "-fno-builtin", "-fdump-ipa-cgraph", "-fcallgraph-info")
 _SYMBOL = re.compile(r"^(\S+)/\d+ \((\S+)\) @0x[0-9a-f]+$")
@@ -47,13 +47,20 @@ class IpaFacts:
     indirect_sites: set[tuple[str, str, int]] = field(default_factory=set)  # (caller, file, line)
 
 
-def _node_id(name: str, source: str, statics: set[str]) -> str:
-    return f"{source}::{name}" if name in statics else name
+def _node_id(name: str, source: str, statics: dict[str, str]) -> str:
+    return statics.get(name, name)
 
 
-def _statics(source_text: str) -> set[str]:
-    """Return the names of the `static` functions a C file defines (its own definitions only)."""
-    return set(re.findall(r"^static\s+(?:inline\s+)?[\w\s\*]*?\b(\w+)\s*\([^;]*$", source_text, re.M))
+def _statics(source_text: str, ci_text: str, source: str, fixture_dir: Path) -> dict[str, str]:
+    """Return name -> node id of the `static` functions a unit defines: those its C file spells `static ...(`, and
+    every one gcc's `.ci` names `<unit>:<name>` (a function a macro defines, a header's `static inline`)."""
+    found = {name: f"{source}::{name}"
+             for name in re.findall(r"^static\s+(?:inline\s+)?[\w\s\*]*?\b(\w+)\s*\([^;]*$", source_text, re.M)}
+    labels, _ = parse_vcg(ci_text)
+    for title, label in labels.items():
+        if title.startswith(source + ":"):
+            found[title[len(source) + 1:]] = node_id(title, label, source, fixture_dir)
+    return found
 
 
 def ipa_facts(fixture_dir: Path) -> IpaFacts:
@@ -70,7 +77,7 @@ def ipa_facts(fixture_dir: Path) -> IpaFacts:
             proc = subprocess.run(cmd, cwd=fixture_dir, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"gcc failed on {fixture_dir.name}/{source}:\n{proc.stderr}")
-            statics = _statics((fixture_dir / source).read_text())
+            statics = _statics((fixture_dir / source).read_text(), Path(f"{out}.ci").read_text(), source, fixture_dir)
             dumps = list(Path(tmp).glob(f"tu{index}*.cgraph"))
             if len(dumps) != 1:
                 raise RuntimeError(f"gcc wrote {len(dumps)} cgraph dumps for {source}")
@@ -81,7 +88,7 @@ def ipa_facts(fixture_dir: Path) -> IpaFacts:
     return facts
 
 
-def _read_dump(text: str, source: str, statics: set[str], facts: IpaFacts) -> None:
+def _read_dump(text: str, source: str, statics: dict[str, str], facts: IpaFacts) -> None:
     symbol = ""
     for line in text.splitlines():
         match = _SYMBOL.match(line)

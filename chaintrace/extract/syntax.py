@@ -280,13 +280,14 @@ def _macro_params(source: Source, params: Node) -> tuple[str, ...]:
     names: list[str] = []
     after_comma = True
     for child in params.children:
-        if child.type == "identifier":
-            names.append(source.text(child))
-        elif child.type == "..." or (child.type == "ERROR" and source.text(child) == "..."):
-            if after_comma:
+        text = source.text(child).strip()
+        if text == "...":
+            if after_comma or not names:
                 names.append("...")
             else:
                 names[-1] += "..."
+        elif child.type == "identifier" or (child.type == "ERROR" and text.isidentifier()):
+            names.append(text)  # the grammar reads GNU's `x...` as an ERROR `x` and a `...`
         after_comma = child.type in (",", "(")
     return tuple(names)
 

@@ -41,7 +41,7 @@ NOT_DEFINED = frozenset({"BUILD_DSO", "_WIN32", "_WIN64", "WIN32", "CONFIG_WIN32
                            "CONFIG_DARWIN", "__FreeBSD__", "__OpenBSD__", "__NetBSD__", "__DragonFly__",
                            "CONFIG_BSD", "__sun__", "CONFIG_SOLARIS", "__HAIKU__", "EMSCRIPTEN", "__EMSCRIPTEN__"})
 _DEFINED = re.compile(r"^\(*\s*(?:defined\s*\(?\s*)?([A-Za-z_]\w*)\s*\)?\s*\)*$")
-_FEW_INCLUDERS = 4  # a header included by this many files at most sees what they see (templates, .c.inc)
+FEW_INCLUDERS = 4  # a header included by this many files at most sees what they see (templates, .c.inc)
 _PRELUDE_SHARE = 0.3  # the first include of at least this share of .c files is the prelude
 
 
@@ -174,7 +174,7 @@ class MacroScope:
             self._visible[file] = found = self.closure(file) | self.prelude  # (while its includers are read)
             if not file.endswith(".c"):
                 includers = self.includers.get(file, ())
-                if len(includers) <= _FEW_INCLUDERS:  # a template (`*.c.inc`): what its includers see
+                if len(includers) <= FEW_INCLUDERS:  # a template (`*.c.inc`): what its includers see
                     for includer in includers:
                         found = found | self.visible(includer)
                 else:

@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS
-from chaintrace.graph.scope import MacroScope
+from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope
 from chaintrace.source.expand import Expander, calls_made
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
@@ -141,6 +141,8 @@ class Symbols:
     def resolve_function(self, file: str, name: str) -> Target | None:
         """Return the defined function `name` means in `file`: its static, the external one, a header's static."""
         own = self._ids.get((file, name))
+        if own is None and not file.endswith(".c"):
+            own = self._includers_static(file, name)
         if own is not None:  # the file's static, or its own definition of an external name (one Target per id)
             target = self._own.get(own)
             if target is None:
@@ -158,6 +160,18 @@ class Symbols:
                 if ids:
                     break
         return self._shared[name]
+
+    def _includers_static(self, file: str, name: str) -> str | None:
+        """Return the id of a `static` function `name` that one of the few files including `file` defines, or None:
+        a template (`emit.c.inc`, `tcg-target.c.inc`) is compiled inside its includer and calls its statics."""
+        includers = self.scope.includers.get(file, ())
+        if len(includers) > FEW_INCLUDERS:
+            return None
+        for includer in includers:
+            found = self._ids.get((includer, name))
+            if found is not None and self._defs[found].is_static:
+                return found
+        return None
 
     def is_pointer_variable(self, file: str, name: str) -> bool:
         """Return True when a plain-name call of `name` in `file` calls through a global variable."""

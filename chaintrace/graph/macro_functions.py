@@ -153,10 +153,15 @@ def names_passed(tokens: list[Token]) -> list[tuple[str, int, str]]:
 def _bare_name(tokens: list[Token]) -> str:
     """Return the name an argument's tokens are (`f`, `&f`, `(GFunc) f`), or ""."""
     texts = [t[0] for t in tokens]
-    if len(texts) > 2 and texts[0] == "(" and ")" in texts:
-        texts = texts[texts.index(")") + 1:]  # a cast
-    if texts[:1] == ["&"]:
-        texts = texts[1:]
+    for _ in range(4):
+        if len(texts) > 2 and texts[0] == "(" and texts[-1] == ")" and "(" not in texts[1:-1]:
+            texts = texts[1:-1]  # `(cb)`, as a macro's body writes its arguments
+        elif len(texts) > 2 and texts[0] == "(" and ")" in texts:
+            texts = texts[texts.index(")") + 1:]  # a cast
+        elif texts[:1] == ["&"]:
+            texts = texts[1:]
+        else:
+            break
     return texts[0] if len(texts) == 1 and _IDENTIFIER.fullmatch(texts[0]) and texts[0] not in KEYWORDS else ""
 
 

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
-from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS
+from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope
 from chaintrace.source.expand import Expander, calls_made
 
@@ -32,6 +32,7 @@ _KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "a
                        "__asm__", "asm", "defined"})
 _IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_MARK = "__chaintrace_arg"  # the placeholder arguments a macro's forwarding is read with
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Symbols:
         self.header_static: dict[str, list[str]] = defaultdict(list)  # statics outside .c files
         self.macros: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
         self.types: set[str] = set()
+        self.fnptr_types: set[str] = set()  # typedefs of function pointer types (`QEMUTimerCB *`'s are not)
         self.typedefs: dict[str, str] = {}
         self.structs: dict[str, list] = defaultdict(list)
         self.locals: dict[tuple[str, str, str], str] = {}  # (file, function, name) -> type
@@ -74,6 +76,7 @@ class Symbols:
         self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
+        self._forwards: dict[tuple[str, str, int], tuple[tuple[int, str, int], ...]] = {}
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
         for file_facts in facts:
             self._index(file_facts, externals)
@@ -104,6 +107,8 @@ class Symbols:
             self.macros[define.name].append((define.params or (), define.body))
         for typedef in facts.typedefs:
             self.types.add(typedef.name)
+            if typedef.is_fnptr:
+                self.fnptr_types.add(typedef.name)
             self.typedefs.setdefault(typedef.name, bare_type(typedef.type))
         for struct in facts.structs:
             self.types.add(struct.name)
@@ -218,6 +223,32 @@ class Symbols:
                 elif self._library_function(file, word):
                     found.setdefault(word, Target(word, True, macro=name))
         return list(found.values())
+
+    def macro_forwards(self, file: str, name: str, count: int) -> tuple[tuple[int, str, int], ...]:
+        """Return (argument index, function called, its argument index) for each argument of the macro use
+        `name(...)` with `count` arguments that its expansion in `file` passes whole to a call
+        (`aio_bh_new(ctx, cb, opaque)` passes its argument 1 as argument 1 of `aio_bh_new_full`); () for no macro."""
+        key = (file, name, count)
+        found = self._forwards.get(key)
+        if found is None:
+            found = ()
+            if self.scope.sees(file, name):
+                marks = tuple(f"{_MARK}{i}" for i in range(count))
+                found = tuple(dict.fromkeys(
+                    (int(passed[len(_MARK):]), callee, index)
+                    for tokens in Expander(self.scope.lookup(file)).expand_use(name, marks)
+                    for callee, index, passed in names_passed(tokens) if passed.startswith(_MARK)))
+            self._forwards[key] = found
+        return found
+
+    def macro_arity(self, file: str, name: str, index: int) -> int:
+        """Return how many arguments a use of the macro `name` in `file` passing argument `index` has (its first
+        definition's parameters; at least `index + 1` for a variadic one)."""
+        definitions = self.scope.lookup(file)(name)
+        params = definitions[0][0] if definitions else None
+        if not params:
+            return index + 1
+        return max(len(params), index + 1) if params[-1].endswith("...") else len(params)
 
     def _library_function(self, file: str, name: str) -> bool:
         """Return True when a called `name` no tree function has may be a library function (not a type, builtin,

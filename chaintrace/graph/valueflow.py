@@ -243,6 +243,22 @@ def add_write_copies(flow: ValueFlow, writes: Iterable[FieldWrite]) -> None:
                                             "function": write.function, "how": "copy"})
 
 
+def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
+    """Add the copies of function pointers declared with a member as their value
+    (`void *(*start_routine)(void *) = args->start_routine;`): the local holds what the member holds."""
+    pointers = {(v.function, v.line): v.name for v in facts.variables
+                if v.function and not v.is_param and (v.is_fnptr or v.type in flow.symbols.fnptr_types)}
+    if not pointers:
+        return
+    for read in facts.reads:
+        name = pointers.get((read.function, read.line)) if read.how == "initializer" else None
+        source = flow.expression_location(read.expr, read.file, read.function) if name else None
+        if source is not None:
+            flow.add_copy(source, ("v", read.file, read.function, name),
+                          {"file": read.file, "line": read.line, "col": read.col, "function": read.function,
+                           "how": "copy"})
+
+
 def add_argument_copies(flow: ValueFlow, call: CallSite, callee_id: str) -> None:
     """Bind each argument of `call` that is a location to the matching parameter of `callee_id`."""
     for index, text in enumerate(call.args):
@@ -254,6 +270,24 @@ def add_argument_copies(flow: ValueFlow, call: CallSite, callee_id: str) -> None
             flow.add_copy(source, parameter, {"file": call.file, "line": call.line, "col": call.col,
                                               "function": call.caller, "how": "parameter flow",
                                               "call": call.callee, "arg_index": index})
+
+
+def add_forwarded_copies(flow: ValueFlow, call: CallSite) -> bool:
+    """Bind each argument of a macro use that its expansion passes whole to a call (`aio_bh_new(ctx, cb, opaque)`
+    -> `aio_bh_new_full(ctx, cb, ...)`) to that call's parameter (a sink outside the tree); return True for a
+    macro that forwards any."""
+    forwards = flow.symbols.macro_forwards(call.file, call.callee, len(call.args))
+    for index, callee, callee_index in forwards:
+        source = flow.expression_location(call.args[index], call.file, call.caller) if index < len(call.args) else None
+        if source is None:
+            continue
+        target = flow.symbols.resolve_function(call.file, callee)
+        parameter = flow.parameter_location(target.id, callee_index) if target is not None else ("x", callee, callee_index)
+        if parameter is not None:
+            flow.add_copy(source, parameter, {"file": call.file, "line": call.line, "col": call.col,
+                                              "function": call.caller, "how": "parameter flow",
+                                              "call": call.callee, "arg_index": index})
+    return bool(forwards)
 
 
 def add_external_sinks(flow: ValueFlow, call: CallSite) -> None:
@@ -309,6 +343,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
                 flow.add_address(location, target.id, proof_of(ref, how=how, field=_field_name(location),
                                                                struct_type=location[1] if location[0] == "f" else ""))
         add_write_copies(flow, file_facts.writes)
+        add_initializer_copies(flow, file_facts)
         for call in file_facts.calls:
             caller = symbols.id_of(call.file, call.caller) if call.caller else None
             if caller is None or call.via == "macro":  # a loop or cleanup macro's use: no pointer is called
@@ -317,7 +352,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
                 callee = direct_callee(call)
                 if callee is not None:
                     add_argument_copies(flow, call, callee)
-                else:
+                elif not add_forwarded_copies(flow, call):
                     add_external_sinks(flow, call)
                 continue
             location, kind = indirect_location(flow, call)
@@ -336,11 +371,17 @@ def _bind_argument(flow: ValueFlow, ref: FunctionRef, target_id: str) -> None:
     """Give the parameter a function is passed to by name that function (`prop_add(p, set_bool)`)."""
     if ref.arg_index < 0 or not ref.function:
         return
-    callee = flow.symbols.resolve_function(ref.file, ref.call)
-    parameter = flow.parameter_location(callee.id, ref.arg_index) if callee is not None else None
-    if parameter is not None:
-        flow.add_address(parameter, target_id, proof_of(ref, how="parameter flow", call=ref.call,
-                                                        arg_index=ref.arg_index))
+    symbols = flow.symbols
+    callee = symbols.resolve_function(ref.file, ref.call)
+    passed = [(callee, ref.arg_index)] if callee is not None else [
+        (symbols.resolve_function(ref.file, name), index)  # a macro's argument, passed on by its expansion
+        for position, name, index in symbols.macro_forwards(
+            ref.file, ref.call, symbols.macro_arity(ref.file, ref.call, ref.arg_index)) if position == ref.arg_index]
+    for function, index in passed:
+        parameter = flow.parameter_location(function.id, index) if function is not None else None
+        if parameter is not None:
+            flow.add_address(parameter, target_id, proof_of(ref, how="parameter flow", call=ref.call,
+                                                            arg_index=ref.arg_index))
 
 
 def _bind_indirect_arguments(flow: ValueFlow, indirect: list[IndirectCall]) -> None:

@@ -33,6 +33,7 @@ _KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "a
 _IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _MARK = "__chaintrace_arg"  # the placeholder arguments a macro's forwarding is read with
+_MARKED = re.compile(_MARK + r"\d+")  # one whole (`__chaintrace_arg1 ## _SHIFT` is another name)
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class Symbols:
                 found = tuple(dict.fromkeys(
                     (int(passed[len(_MARK):]), callee, index)
                     for tokens in Expander(self.scope.lookup(file)).expand_use(name, marks)
-                    for callee, index, passed in names_passed(tokens) if passed.startswith(_MARK)))
+                    for callee, index, passed in names_passed(tokens) if _MARKED.fullmatch(passed)))
             self._forwards[key] = found
         return found
 

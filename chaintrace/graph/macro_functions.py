@@ -43,7 +43,7 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
             file_facts = _renamed(file_facts, scope)
         if file_facts.macro_uses:
             functions, calls, refs = _defined(file_facts, scope)
-            if functions:
+            if functions or refs:
                 file_facts = dataclasses.replace(file_facts, functions=file_facts.functions + tuple(functions),
                                                  calls=file_facts.calls + tuple(calls),
                                                  refs=file_facts.refs + tuple(refs))
@@ -70,6 +70,8 @@ def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], li
         if expander is not strict and not expander.lookup(use.name):
             continue
         for tokens in expander.expand_use(use.name, use.args):
+            refs += [FunctionRef(value, use.file, use.line, use.col, "", "initializer", struct_type=struct,
+                                 field=member, lhs=variable) for struct, variable, member, value in initialized(tokens)]
             for name, is_static, body in definitions(tokens):
                 if name in known:
                     continue
@@ -78,7 +80,7 @@ def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], li
                 calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS)]
                 refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
                          for callee, index, passed in names_passed(body)]
-    return functions, calls, refs
+    return functions, calls, list(dict.fromkeys(refs))  # each variant of an expansion initialises the same
 
 
 def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
@@ -123,6 +125,43 @@ def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
 
 def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
     return CallSite(caller, use.file, use.line, use.col, callee, "name", (), EMPTY)
+
+
+def initialized(tokens: list[Token]) -> list[tuple[str, str, str, str]]:
+    """Return (struct type, variable, member, name) for each `.member = name` at the top level of a file-scope
+    initializer an expansion writes (`static const TypeInfo foo_info = { .class_init = foo_class_init, };`)."""
+    found = []
+    depth = 0
+    head = 0  # where the current file-scope declaration starts
+    for i, token in enumerate(tokens):
+        text = token[0]
+        if text in ("{", "(", "["):
+            depth += 1
+        elif text in ("}", ")", "]"):
+            depth -= 1
+        elif depth == 0 and text == ";":
+            head = i + 1
+        elif (depth == 1 and text == "." and i + 3 < len(tokens) and tokens[i + 2][0] == "="
+              and tokens[i + 4 if i + 4 < len(tokens) else i + 3][0] in (",", "}") and tokens[i - 1][0] in ("{", ",")):
+            value = tokens[i + 3][0]
+            declared = _declared(tokens, head)
+            if declared and _IDENTIFIER.fullmatch(value) and value not in KEYWORDS:
+                found.append((declared[0], declared[1], tokens[i + 1][0], value))
+        if depth == 0 and text == "}":
+            head = i + 1
+    return found
+
+
+def _declared(tokens: list[Token], head: int) -> tuple[str, str] | None:
+    """Return (type, variable) of the file-scope declaration `... Type variable = {` starting at `head`, or None."""
+    for j in range(head, len(tokens) - 2):
+        if tokens[j + 1][0] == "=" and tokens[j + 2][0] == "{":
+            if j - 1 < head or not _IDENTIFIER.fullmatch(tokens[j][0]) or not _IDENTIFIER.fullmatch(tokens[j - 1][0]):
+                return None
+            return tokens[j - 1][0], tokens[j][0]
+        if tokens[j][0] in ("{", "(", ";"):
+            return None
+    return None
 
 
 def names_passed(tokens: list[Token]) -> list[tuple[str, int, str]]:

@@ -94,8 +94,11 @@ def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
         if function.name in names:
             continue
         if _IDENTIFIER.fullmatch(function.name):
-            # `int AES_set_encrypt_key(...)` under `#define AES_set_encrypt_key QEMU_AES_set_encrypt_key`
+            # `int AES_set_encrypt_key(...)` under `#define AES_set_encrypt_key QEMU_AES_set_encrypt_key`; not
+            # `static void gen_RDMSR(...) {...} #else #define gen_RDMSR gen_unreachable`: cpp reads in order
             definitions = lookup(function.name)
+            if any(d.file == facts.path and d.line > function.line for d in scope.defines.get(function.name, ())):
+                continue
             if definitions and all(params is None and len(body) == 1 and _IDENTIFIER.fullmatch(body[0])
                                    for params, body in definitions):
                 names[function.name] = list(dict.fromkeys(body[0] for _, body in definitions))

@@ -129,3 +129,38 @@ def test_glib_cleanup_macros_define_and_call_their_functions() -> None:
     assert graph.has_edge("use_foo", "foo.h::glib_autoptr_cleanup_Foo")  # at the declaration (user.c:5)
     assert graph.has_edge("foo.h::glib_autoptr_cleanup_Foo", "foo.h::glib_autoptr_clear_Foo")
     assert graph.has_edge("foo.h::glib_autoptr_clear_Foo", "foo_unref")
+
+
+def _marked_tokens(text: str) -> list:
+    from chaintrace.source.expand import tokenize
+    return [(t, frozenset(), False) for t in tokenize(text)]
+
+
+def test_names_passed_reads_bare_cast_parenthesised_and_address_of_arguments() -> None:
+    from chaintrace.graph.macro_functions import names_passed
+
+    tokens = _marked_tokens("f(a, (b), (GFunc) c, &d, e + 1, g(h), (x)->y)")
+    assert names_passed(tokens) == [("f", 0, "a"), ("f", 1, "b"), ("f", 2, "c"), ("f", 3, "d"), ("g", 0, "h")]
+
+
+def test_initialized_reads_the_top_level_designators_of_file_scope_initializers() -> None:
+    from chaintrace.graph.macro_functions import initialized
+
+    tokens = _marked_tokens("static void foo_init(void); static const TypeInfo foo_info = { .name = \"foo\", "
+                     ".class_init = foo_class_init, .size = sizeof(Foo), .interfaces = (InterfaceInfo[]) "
+                     "{ { .name = bar } }, .instance_init = foo_init }; static void f(void) { x = (S) { .cb = g }; }")
+    assert initialized(tokens) == [("TypeInfo", "foo_info", "class_init", "foo_class_init"),
+                                   ("TypeInfo", "foo_info", "instance_init", "foo_init")]
+
+
+def test_a_macro_forwards_only_the_arguments_its_expansion_passes_whole() -> None:
+    from chaintrace.graph.symbols import Symbols
+
+    header = FileFacts("aio.h", defines=(
+        Define("bh_new", ("cb", "opaque"), "bh_new_full((cb), (opaque), #cb)", "aio.h", 1),
+        Define("bh_named", ("cb", "opaque"), "bh_new_full(cb ## _bh, opaque, 0)", "aio.h", 2)))
+    user = FileFacts("user.c", includes=(Include("aio.h", False, "user.c", 1),))
+    symbols = Symbols([header, user])
+    assert symbols.macro_forwards("user.c", "bh_new", 2) == ((0, "bh_new_full", 0), (1, "bh_new_full", 1))
+    # an argument pasted into another name is not passed on (`cb ## _bh` names some other function)
+    assert symbols.macro_forwards("user.c", "bh_named", 2) == ((1, "bh_new_full", 1),)

@@ -133,7 +133,9 @@ def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
 def initialized(tokens: list[Token]) -> list[tuple[str, str, str, str]]:
     """Return (struct type, variable, member, name) for each `.member = name` at the top level of a file-scope
     initializer an expansion writes (`static const TypeInfo foo_info = { .class_init = foo_class_init, };`)."""
-    found = []
+    found: list[tuple[str, str, str, str]] = []
+    if "." not in {token[0] for token in tokens}:  # most expansions initialise nothing by member
+        return found
     depth = 0
     head = 0  # where the current file-scope declaration starts
     for i, token in enumerate(tokens):

@@ -254,9 +254,7 @@ def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
         name = pointers.get((read.function, read.line)) if read.how == "initializer" else None
         source = flow.expression_location(read.expr, read.file, read.function) if name else None
         if source is not None:
-            flow.add_copy(source, ("v", read.file, read.function, name),
-                          {"file": read.file, "line": read.line, "col": read.col, "function": read.function,
-                           "how": "copy"})
+            flow.add_copy(source, ("v", read.file, read.function, name), {"how": "copy"})  # only `how` is kept
 
 
 def add_argument_copies(flow: ValueFlow, call: CallSite, callee_id: str) -> None:
@@ -284,9 +282,7 @@ def add_forwarded_copies(flow: ValueFlow, call: CallSite) -> bool:
         target = flow.symbols.resolve_function(call.file, callee)
         parameter = flow.parameter_location(target.id, callee_index) if target is not None else ("x", callee, callee_index)
         if parameter is not None:
-            flow.add_copy(source, parameter, {"file": call.file, "line": call.line, "col": call.col,
-                                              "function": call.caller, "how": "parameter flow",
-                                              "call": call.callee, "arg_index": index})
+            flow.add_copy(source, parameter, {"how": "parameter flow"})
     return bool(forwards)
 
 

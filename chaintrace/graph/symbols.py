@@ -78,6 +78,7 @@ class Symbols:
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
         self._forwards: dict[tuple[str, str, int], tuple[tuple[int, str, int], ...]] = {}
+        self._expander: tuple[str, Expander | None] = ("", None)  # the last file's (its invocations remembered)
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
         for file_facts in facts:
             self._index(file_facts, externals)
@@ -216,7 +217,9 @@ class Symbols:
 
     def _expand(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         found: dict[str, Target] = {}
-        for tokens in Expander(self.scope.lookup(file)).expand_use(name, args):
+        if self._expander[0] != file:  # one per file, kept while its calls are resolved (they come file by file)
+            self._expander = (file, Expander(self.scope.lookup(file)))
+        for tokens in self._expander[1].expand_use(name, args):
             for word in calls_made(tokens, _MACRO_KEYWORDS):
                 t = self.resolve_function(file, word)
                 if t is not None:

@@ -31,6 +31,7 @@ _TOKEN = re.compile(
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 MAX_TOKENS = 20_000
 MAX_VARIANTS = 6
+_MAX_NESTED = 64  # invocations expanded alone inside one another at most (each is a Python call)
 
 
 # A token: (text, hide set: the macros it may not expand (cpp's), whether the use's arguments wrote it).
@@ -68,6 +69,11 @@ class Expander:
         self.produced = 0
         self.choice: dict[str, int] = {}  # macro name -> which of its definitions this run takes
         self.met: dict[str, int] = {}  # macros with several definitions met in this run -> how many
+        # What each invocation expanded to, per choice of definitions (see `_invoke`): a file's uses repeat
+        # the same inner invocations (each `DEF_HELPER_*` line of a helper.h expands `dh_ctype(i32)` ...).
+        self._memos: dict[tuple, dict[tuple, tuple[list[Token], int, dict[str, int]]]] = {}
+        self._memo = self._memos.setdefault((), {})
+        self._depth = 0
 
     def expand_use(self, name: str, args: Sequence[str]) -> list[list[Token]]:
         """Return the expansions of `name(args)`: one per definition of each macro met with several (at most
@@ -79,7 +85,8 @@ class Expander:
         runs: list[dict[str, int]] = [{}]
         varied: set[str] = set()
         while runs and len(found) < MAX_VARIANTS:
-            self.choice, self.met, self.produced = runs.pop(0), {}, 0
+            self.choice, self.met, self.produced, self._depth = runs.pop(0), {}, 0, 0
+            self._memo = self._memos.setdefault(tuple(sorted(self.choice.items())), {})
             try:
                 result = self.expand(tokens)
             except (_Budget, RecursionError):
@@ -93,9 +100,15 @@ class Expander:
 
     def expand(self, tokens: list[Token]) -> list[Token]:
         """Return `tokens` with every macro use in them expanded, rescanning as cpp does."""
+        return self._expand(tokens)[0]
+
+    def _expand(self, tokens: list[Token]) -> tuple[list[Token], bool]:
+        """Return (`tokens` expanded, whether the end of `tokens` cut an invocation short: a function-like
+        macro's name, or an unbalanced `(`, at the end, which in a longer sequence could take what follows)."""
         out: list[Token] = []
         stack = tokens[::-1]
         lookup = self.lookup
+        open_end = False
         while stack:
             token = stack.pop()
             text = token[0]
@@ -114,18 +127,67 @@ class Expander:
                 stack.extend(reversed(self._object(token, body)))
                 continue
             if not stack or stack[-1][0] != "(":
+                open_end = open_end or not stack
                 out.append(token)  # a function-like macro's name without arguments is just a name
                 continue
             raw, used = _split_stack(stack)
             if raw is None:
+                open_end = True
                 out.append(token)
                 continue
             closing = stack[len(stack) - used]
             del stack[len(stack) - used:]
             # cpp's hide set: what both the name and the closing `)` hide, and the name itself
             hide = (token[1] & closing[1]) | {text}
-            stack.extend(reversed(self._substitute(text, params, body, raw, hide, token[2])))
-        return out
+            expanded = self._invoke(text, params, body, raw, hide, token[2])
+            if type(expanded) is tuple:  # the whole expansion of the invocation, rescanned
+                out.extend(expanded)
+            else:  # its substituted body, to rescan with what follows
+                stack.extend(reversed(expanded))
+        return out, open_end
+
+    def _invoke(self, name: str, params: tuple[str, ...], body: tuple[str, ...], raw: list[list[Token]],
+                hide: frozenset[str], from_arg: bool) -> tuple[Token, ...] | list[Token]:
+        """Return the invocation `name(raw)` fully expanded (a tuple), or its substituted body (a list) when it
+        must be rescanned with the tokens that follow it.
+
+        cpp rescans a substituted body together with the rest of the input, but
+        the rest only matters when the body ends inside an invocation (`_expand`'s
+        open end). Otherwise the body expands alone, to the same tokens, with the
+        same macros met and the same budget spent; that is remembered and
+        replayed for the next identical invocation (same name, arguments, hide
+        sets and choice of definitions: the lookup is the expander's own).
+        """
+        key = (name, hide, from_arg, tuple(map(tuple, raw)))
+        memo = self._memo
+        found = memo.get(key)
+        if found is not None:
+            tokens, produced, met = found
+            self._count(produced)
+            if met:
+                self.met.update(met)
+            return tokens
+        outer_met, before = self.met, self.produced
+        self.met = {}
+        substituted = self._substitute(name, params, body, raw, hide, from_arg)
+        if self._depth >= _MAX_NESTED:  # deep enough: rescan in place, as cpp does, without remembering
+            outer_met.update(self.met)
+            self.met = outer_met
+            return substituted
+        substituted_met, substituted_produced = dict(self.met), self.produced
+        self._depth += 1
+        tokens, open_end = self._expand(substituted)
+        self._depth -= 1
+        if open_end:  # undo the rescan: it is done again in place, with what follows
+            self.produced = substituted_produced
+            outer_met.update(substituted_met)
+            self.met = outer_met
+            return substituted
+        tokens = tuple(tokens)
+        memo[key] = (tokens, self.produced - before, self.met)
+        outer_met.update(self.met)
+        self.met = outer_met
+        return tokens
 
     def _count(self, n: int) -> None:
         self.produced += n

@@ -47,7 +47,7 @@ def compare(before: list[str], after: list[str]) -> int:
     old, new = Counter(before), Counter(after)
     gone, came = old - new, new - old
     kinds = Counter(json.loads(line)[0] for line in after)
-    print("after: " + ", ".join(f"{count} {kind}s" for kind, count in sorted(kinds.items())))
+    print("after: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
     if not gone and not came:
         print("same graph: every node, edge (sites, proofs, attributes), diagnostic and object is as before")
         return 0

@@ -21,6 +21,10 @@ DEFINES = {
     "str": "#define str(x) #x",
     "tcg_gen_shri_tl": "#define tcg_gen_shri_tl tcg_gen_shri_i64",
     "lock": "#define lock(m) lock(m, 0)",
+    # an invocation whose expansion ends in a macro's name takes the arguments that follow it
+    "late": "#define late(x) callee_m",
+    "callee_m": "#define callee_m(y) callee_fn(y)",
+    "outer_late": "#define outer_late(x) late(x)(x) + late(x)(x + 1)",
 }
 
 
@@ -71,6 +75,29 @@ def test_each_definition_of_a_macro_defined_twice_is_tried() -> None:
     assert sorted(calls_made(e, frozenset())[-1] for e in expansions) == ["register_dso", "register_init"]
 
 
+def test_an_expansion_ending_in_a_macro_name_is_rescanned_with_what_follows() -> None:
+    assert _text("outer_late", "a") == ["callee_fn ( a ) + callee_fn ( a + 1 )"]
+
+
+def test_one_expander_expands_each_use_as_a_fresh_one_does() -> None:
+    # An expander remembers its invocations (uses repeat them, and so do the runs of one use, each run
+    # taking another definition of a macro defined twice): what it remembers must never be another's.
+    defs = {"pick": [definition(("x",), "first_fn(x)"), definition(("x",), "second_fn(x)")],
+            "inner": [definition(("x",), "inner_fn(x, pick(x))")],
+            "wrap": [definition(("x",), "pick(x) + inner(x) + late(x)(x)")],
+            "twice": [definition(("x",), "wrap(x); wrap(x); inner(x)")],
+            "late": [definition(("x",), "pick")]}
+    uses = [("twice", ("a",)), ("wrap", ("a",)), ("pick", ("a",)), ("inner", ("a",)), ("twice", ("b",)),
+            ("wrap", ("a",)), ("pick", ("a",))]
+    shared = Expander(lambda n: defs.get(n, []))
+    remembered = [[[t[0] for t in e] for e in shared.expand_use(name, args)] for name, args in uses]
+    fresh = [[[t[0] for t in e] for e in Expander(lambda n: defs.get(n, [])).expand_use(name, args)]
+             for name, args in uses]
+    assert remembered == fresh
+    assert sorted(" ".join(e) for e in fresh[2]) == ["first_fn ( a )", "second_fn ( a )"]
+    assert len(fresh[0]) == 2 and "second_fn ( a )" in " ".join(fresh[0][1])
+
+
 def test_scope_follows_includes_but_not_other_hosts() -> None:
     facts = [
         FileFacts("a.c", includes=(Include("qemu/osdep.h", False, "a.c", 1),)),
@@ -93,7 +120,7 @@ def test_scope_follows_includes_but_not_other_hosts() -> None:
 def test_expansions_agree_with_cpp(name: str, tmp_path) -> None:
     args = {"CPU_CONVERT": ("le", "16", "uint16_t"), "error_setg": ("errp", '"x"'), "str": ("a + b",),
             "tcg_gen_shri_tl": ("a", "b", "c"), "lock": ("m",), "glue": ("a", "b"), "xglue": ("a", "b"),
-            "le_swab": ("v", "16")}[name]
+            "le_swab": ("v", "16"), "late": ("a",), "callee_m": ("a",), "outer_late": ("a",)}[name]
     source = tmp_path / "t.c"
     source.write_text("\n".join(DEFINES.values()) + f"\nEXPANSION: {name}({', '.join(args)})\n")
     try:

@@ -69,10 +69,10 @@ class Expander:
         self.produced = 0
         self.choice: dict[str, int] = {}  # macro name -> which of its definitions this run takes
         self.met: dict[str, int] = {}  # macros with several definitions met in this run -> how many
-        # What each invocation expanded to, per choice of definitions (see `_invoke`): a file's uses repeat
-        # the same inner invocations (each `DEF_HELPER_*` line of a helper.h expands `dh_ctype(i32)` ...).
-        self._memos: dict[tuple, dict[tuple, tuple[list[Token], int, dict[str, int]]]] = {}
-        self._memo = self._memos.setdefault((), {})
+        # What each invocation expanded to (see `_invoke`): a file's uses repeat the same inner invocations
+        # (each `DEF_HELPER_*` line of a helper.h expands `dh_ctype(i32)` ...), and so do the runs of one use.
+        # Each entry holds the choices it depends on: those of the macros with several definitions it met.
+        self._memo: dict[tuple, list[tuple[tuple[tuple[str, int], ...], tuple[Token, ...], int, dict[str, int]]]] = {}
         self._depth = 0
 
     def expand_use(self, name: str, args: Sequence[str]) -> list[list[Token]]:
@@ -86,7 +86,6 @@ class Expander:
         varied: set[str] = set()
         while runs and len(found) < MAX_VARIANTS:
             self.choice, self.met, self.produced, self._depth = runs.pop(0), {}, 0, 0
-            self._memo = self._memos.setdefault(tuple(sorted(self.choice.items())), {})
             try:
                 result = self.expand(tokens)
             except (_Budget, RecursionError):
@@ -156,17 +155,19 @@ class Expander:
         open end). Otherwise the body expands alone, to the same tokens, with the
         same macros met and the same budget spent; that is remembered and
         replayed for the next identical invocation (same name, arguments, hide
-        sets and choice of definitions: the lookup is the expander's own).
+        sets, and the same choice of definition for each macro it met that has several: the lookup is the
+        expander's own).
         """
-        key = (name, hide, from_arg, tuple(map(tuple, raw)))
-        memo = self._memo
-        found = memo.get(key)
-        if found is not None:
-            tokens, produced, met = found
-            self._count(produced)
-            if met:
-                self.met.update(met)
-            return tokens
+        key = (name, params, body, hide, from_arg, tuple(map(tuple, raw)))  # body: which definition of `name`
+        entries = self._memo.get(key)
+        if entries is not None:
+            choice = self.choice
+            for chosen, tokens, produced, met in entries:
+                if all(choice.get(macro, 0) == index for macro, index in chosen):
+                    self._count(produced)
+                    if met:
+                        self.met.update(met)
+                    return tokens
         outer_met, before = self.met, self.produced
         self.met = {}
         substituted = self._substitute(name, params, body, raw, hide, from_arg)
@@ -184,7 +185,8 @@ class Expander:
             self.met = outer_met
             return substituted
         tokens = tuple(tokens)
-        memo[key] = (tokens, self.produced - before, self.met)
+        chosen = tuple((macro, self.choice.get(macro, 0)) for macro in self.met)
+        self._memo.setdefault(key, []).append((chosen, tokens, self.produced - before, self.met))
         outer_met.update(self.met)
         self.met = outer_met
         return tokens

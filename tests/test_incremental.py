@@ -1,5 +1,7 @@
-"""An edit that only moves lines patches the stored graph (`store.graphs`, `graph.shift`) instead of resolving it
-again, and the patched graph is exactly the graph a full resolve of the edited tree gives.
+"""An edit that only moves lines, or changes prototypes no other fact reads, patches the stored graph
+(`store.graphs`, `graph.shift`, `graph.delta`) instead of resolving it again, and the patched graph is exactly
+the graph a full resolve of the edited tree gives; every other edit (a body, a function added or removed, a
+macro, a stored function pointer) is resolved in full.
 
 Each edit is applied to a copy of a fixture tree (and to a copy of QEMU 10.2), then the graph the cache
 makes ready (`api.tree_graph`: "patched" or "resolved") is compared, row by row and in order, with
@@ -19,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.extract.facts import CallSite, Context, Loop
+from chaintrace.extract.facts import CallSite, Context, FileFacts, Loop, Prototype
 from chaintrace.graph.build import build_graph
+from chaintrace.graph.delta import prototype_edit
 from chaintrace.graph.model import graph_rows
 from chaintrace.graph.programs import program_filter
 from chaintrace.graph.shift import compose, line_shift, shift_json
@@ -84,11 +87,33 @@ def _after_line(text: str, number: int, added: str) -> str:
     return "".join(lines[:number] + [added] + lines[number:])
 
 
+def _without_cleanup(text: str) -> str:
+    """Return ram.c without its static ram_save_cleanup (and the initializer that stores it)."""
+    start = text.index("static void ram_save_cleanup(")
+    end = text.index("}\n", start) + 2
+    return (text[:start] + text[end:]).replace("    .save_cleanup = ram_save_cleanup,\n", "")
+
+
 FIXTURE_EDITS = [
     ("comment at the end", "migration/migration.c", lambda t: t + "/* appended */\n", "patched"),
     ("lines inserted at the top", "migration/migration.c", lambda t: "/* one */\n/* two */\n" + t, "patched"),
     ("a line in a header", "migration/migration.h", lambda t: _after_line(t, 3, "\n"), "patched"),
     ("a call added", "migration/migration.c", lambda t: t.replace("    migrate_init(s);", "    migrate_init(s); migration_is_active();"), "resolved"),
+    # a prototype no other fact names gives the resolver nothing to read: patched, lines moved below it
+    ("an unused prototype added to a header", "migration/options.h",
+     lambda t: t.replace("uint64_t migrate_downtime_limit(void);", "void migrate_unused_knob(int level);\nuint64_t migrate_downtime_limit(void);"), "patched"),
+    ("a prototype removed from a header", "migration/options.h",
+     lambda t: t.replace("uint64_t migrate_max_bandwidth(void);\n", ""), "resolved"),
+    ("a body edited", "migration/ram.c", lambda t: t.replace("    rs->pages_sent = 0;\n}", "    rs->pages_sent = 1;\n}"), "resolved"),
+    ("a function added", "migration/migration.c",
+     lambda t: t + "\nvoid migration_added(void)\n{\n    migrate_init(migrate_get_current());\n}\n", "resolved"),
+    ("a function removed", "migration/ram.c", lambda t: _without_cleanup(t), "resolved"),
+    ("a macro changed", "migration/migration.c", lambda t: t.replace("#define BUFFER_DELAY 100", "#define BUFFER_DELAY 50"), "resolved"),
+    ("a stored function pointer added", "migration/ram.c",
+     lambda t: t.replace('    register_savevm_live("ram"', '    savevm_ram_handlers.save_cleanup = ram_save_cleanup;\n    register_savevm_live("ram"'), "resolved"),
+    ("a stored function pointer removed", "migration/ram.c",
+     lambda t: t.replace("    .save_cleanup = ram_save_cleanup,\n", "").replace("static void ram_save_cleanup", "void ram_save_cleanup"),
+     "resolved"),
 ]
 
 
@@ -131,6 +156,13 @@ def test_a_real_qemu_edit_is_patched_to_the_full_graph(indexed_qemu, index_cache
         tg = api.tree_graph(store, copy)
         assert tg.made == "patched"
         assert graph_of(tg.tables) == resolved_in_full(store, copy)
+        # a prototype added to a header ~590 files include (bench/phases.py's edit): no other fact names it
+        name = f"chaintrace_test_edit_{uuid.uuid4().hex}"
+        edit(copy / "include" / "qemu" / "log.h",
+             lambda t: t[:t.rindex("#endif")] + f"void {name}(void);\n" + t[t.rindex("#endif"):])
+        tg = api.tree_graph(store, copy)
+        assert tg.made == "patched"
+        assert graph_of(tg.tables) == resolved_in_full(store, copy)
 
 
 CLASS_EDITS = [
@@ -153,3 +185,48 @@ def test_an_edit_indexes_as_a_fresh_cache_would(tmp_path, name, change):
         assert store.indexed_keys(str(tree.resolve())) == edited
     assert (summary.functions, summary.calls, summary.refs, summary.errors) == \
         (fresh.functions, fresh.calls, fresh.refs, fresh.errors)
+
+
+def _ops_targets(tables, caller: str) -> list[str]:
+    return sorted(dst for _, dst, kind, _ in tables.whole().graph.out_edges(caller, keys=True, data=True) if kind == "ops")
+
+
+def test_a_prototype_is_patched_only_when_no_other_fact_reads_it(tmp_path):
+    # fixtures/return_type: `lookup_hooks()->run()` picks Hooks.run by the prototype's return type alone
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "return_type", tree)
+    header = tree / "hooks.h"
+    with api.open_store(tmp_path / "cache") as store:
+        assert _ops_targets(api.tree_graph(store, tree).tables, "hooks_start") == ["hooks.c::hook_a"]
+        edit(header, lambda t: t.replace("void hooks_start(void);", "void hooks_start(void);\nvoid hooks_reset(int);"))
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "patched"
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+        # the return type another fact reads: the call now goes to Other.run, which no patch would have found
+        edit(header, lambda t: t.replace("Hooks *lookup_hooks(void);", "Other *lookup_hooks(void);"))
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "resolved"
+        assert _ops_targets(tg.tables, "hooks_start") == ["hooks.c::hook_b"]
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+        edit(header, lambda t: "/* moved */\n" + t.replace("void hooks_reset(int);\n", ""))  # removed, lines moved
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "patched"
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+
+
+def _prototype(name: str, line: int, return_type: str = "void") -> Prototype:
+    return Prototype(name, "a.h", line, False, return_type, ())
+
+
+def test_prototype_edits_name_the_prototypes_that_changed():
+    old = FileFacts("a.h", prototypes=(_prototype("f", 3), _prototype("g", 4)), calls=(_call(9),))
+    added = FileFacts("a.h", prototypes=(_prototype("f", 3), _prototype("new", 4), _prototype("g", 5)),
+                      calls=(_call(10),))
+    assert prototype_edit(old, added) == ({9: 10}, {"new"})
+    assert prototype_edit(added, old) == ({10: 9}, {"new"})
+    retyped = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("g", 4)), calls=(_call(9),))
+    assert prototype_edit(old, retyped) == ({}, {"f"})
+    assert prototype_edit(old, FileFacts("a.h", prototypes=old.prototypes, calls=(_call(9, callee="h"),))) is None
+    # two prototypes of one name swapped: the first, which the resolver keeps, is another
+    two = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("f", 4, "long")))
+    assert prototype_edit(two, FileFacts("a.h", prototypes=(_prototype("f", 3, "long"), _prototype("f", 4, "int")))) is None

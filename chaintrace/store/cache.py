@@ -31,7 +31,7 @@ from pathlib import Path
 
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.extract.facts import FileFacts
-from chaintrace.store.codec import decode_facts, seal, unseal
+from chaintrace.store.codec import decode_facts, packed_facts, seal, unseal
 from chaintrace.store import schema
 from chaintrace.store.graph_tables import GraphStore
 
@@ -259,6 +259,24 @@ class Store:
                     # no tree using it may skip its scan now: the next run must find the hole and re-extract
                     self.db.execute("DELETE FROM tree_watch")
                 yield key, None
+
+    def mentioned(self, keys: Iterable[str], words: Iterable[str]) -> set[str]:
+        """Return those of `words` whose text occurs anywhere in the stored facts of `keys` (as part of any text:
+        `f` is found in `f_init` too); a missing or damaged entry holds every word (it may, for all we know)."""
+        words = {word: word.encode("utf-8", "surrogatepass") for word in words}
+        found: set[str] = set()
+        keys = set(keys)
+        for chunk, marks in schema.chunks(sorted(keys)):
+            for key, blob in self.db.execute(f"SELECT key, data FROM facts WHERE key IN ({marks})", chunk):
+                keys.discard(key)
+                try:
+                    packed = packed_facts(blob, key)
+                except ValueError:
+                    return set(words)
+                found.update(word for word, text in words.items() if word not in found and text in packed)
+                if len(found) == len(words):
+                    return found
+        return set(words) if keys else found
 
     # --- #defines, by content hash ---------------------------------------------
 

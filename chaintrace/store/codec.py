@@ -141,6 +141,17 @@ def encode_facts(facts: FileFacts, key: str = "") -> bytes:
 
 def decode_facts(blob: bytes, key: str = "") -> FileFacts:
     """Return the facts stored by `encode_facts(facts, key)`; ValueError when the blob is damaged, foreign or malformed."""
+    raw = packed_facts(blob, key)
+    try:
+        return _rebuild(msgpack.unpackb(raw, use_list=False, strict_map_key=True))
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError,
+            msgpack.UnpackException) as error:
+        raise ValueError(f"damaged facts: {type(error).__name__}: {error}") from None
+
+
+def packed_facts(blob: bytes, key: str = "") -> bytes:
+    """Return the msgpack bytes of a facts blob, checked and inflated (every text of the facts is in them as
+    UTF-8); ValueError when the blob is damaged, foreign or too large."""
     blob = blob if isinstance(blob, bytes) else bytes(blob)
     if blob[:len(MAGIC)] != MAGIC:
         raise ValueError("damaged facts: not a facts blob of this version")
@@ -153,9 +164,8 @@ def decode_facts(blob: bytes, key: str = "") -> FileFacts:
         raw = inflater.decompress(data, _MAX_RAW)
         if inflater.unconsumed_tail or not inflater.eof:
             raise ValueError("truncated or too large")
-        return _rebuild(msgpack.unpackb(raw, use_list=False, strict_map_key=True))
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError, zlib.error,
-            msgpack.UnpackException) as error:
+        return raw
+    except (ValueError, zlib.error) as error:
         raise ValueError(f"damaged facts: {type(error).__name__}: {error}") from None
 
 

@@ -5,10 +5,12 @@ about a minute on QEMU. Most edits leave it as it was: a file outside the
 program, a comment, code moved down by a few lines. `ready_graph` compares
 the program's files with those of the tree's last resolved graph (kept
 beside it in the store's `derived` table): when every changed file has the
-same facts but for lines that moved (`graph.shift.line_shift`), the new
-state becomes an alias of the old graph with those lines moved
-(`GraphStore.alias`), in well under a second; otherwise it is resolved in
-full. Either way the result is the graph a full resolve gives
+same facts but for lines that moved (`graph.shift.line_shift`) and for
+prototypes of functions no other fact names (`graph.delta`: a prototype
+added to a header included by 500 files), the new state becomes an alias
+of the old graph with those lines moved (`GraphStore.alias`), in about a
+second; otherwise it is resolved in full, and the progress line says why.
+Either way the result is the graph a full resolve gives
 (`tests/test_incremental.py` compares them).
 """
 
@@ -23,7 +25,8 @@ from chaintrace.errors import ChaintraceError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.graph.kinds import RESOLVER_VERSION
 from chaintrace.graph.programs import program_filter
-from chaintrace.graph.shift import Shifts, compose, line_shift
+from chaintrace.graph.delta import other_text, prototype_edit
+from chaintrace.graph.shift import Shifts, compose
 from chaintrace.store.cache import Store
 from chaintrace.store.graph_tables import GraphStore
 
@@ -58,49 +61,66 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
         return tables, "stored"
     in_program = program_filter(program)
     files = {path: fact_key for path, fact_key in store.indexed_keys(root).items() if in_program(path)}
-    how = "patched" if _patch(store, tables, files, last) else "resolved"
+    why = _patch(store, tables, files, last)
+    how = "patched" if not why else "resolved"
     if how == "resolved":
-        _resolve(tables, load(in_program), sound, progress)
+        _resolve(tables, load(in_program), sound, progress, "" if last is None else why)
     store.put_derived(key, "files", json.dumps(files).encode())
     store.put_derived(root, last_name, key.encode())
     return tables, how
 
 
-def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes | None) -> bool:
-    """Make `tables` an alias of the `last` graph when the files differ from its files only by moved lines;
-    return True when it did."""
+def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes | None) -> str:
+    """Make `tables` an alias of the `last` graph when the files differ from its files only by moved lines and by
+    prototypes no other fact reads (`graph.delta`); return "" when it did, else why not."""
     if last is None:
-        return False
+        return "no earlier graph"
     base = store.graph_tables(last.decode())
     try:
         before = json.loads(store.derived(last.decode(), "files") or b"null")
     except ValueError:
-        return False
-    if not base.exists() or not isinstance(before, dict) or before.keys() != files.keys():
-        return False
+        return "the earlier graph's file list is unreadable"
+    if not base.exists() or not isinstance(before, dict):
+        return "no earlier graph"
+    if before.keys() != files.keys():
+        return "files were added or removed"
     changed = [path for path, fact_key in files.items() if before[path] != fact_key]
     if len(changed) > _MOST_COMPARED:
-        return False
+        return f"{len(changed)} files changed"
     shifts: Shifts = {}
+    names: set[str] = set()
+    edited: list[FileFacts] = []
     for path in changed:
         pair = dict(store.iter_facts([before[path], files[path]]))
         old, new = pair.get(before[path]), pair.get(files[path])
-        moves = line_shift(old, new) if old is not None and new is not None else None
-        if moves is None:
-            return False
+        edit = prototype_edit(old, new) if old is not None and new is not None else None
+        if edit is None:
+            return f"the facts of {path} changed"
+        moves, unread = edit
         if moves:
             shifts[path] = moves
+        names |= unread
+        edited.append(new)
+    if names:  # a changed prototype is unread when no other fact names its function
+        texts = [other_text(facts, names) for facts in edited]
+        read = {name for name in names if any(name in text for text in texts)}
+        others = set(changed)
+        if names - read:
+            read |= store.mentioned((key for path, key in files.items() if path not in others), names - read)
+        if read:
+            return f"the prototype of {min(read)} changed"
     tables.alias(base.state, compose(base.shifts, shifts))
-    return True
+    return ""
 
 
-def _resolve(tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool) -> None:
-    """Resolve the graph of `facts` and save it in `tables`."""
+def _resolve(tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool, why: str = "") -> None:
+    """Resolve the graph of `facts` and save it in `tables` (`why` it could not be patched, for the progress line)."""
     from chaintrace.graph.build import build_graph
 
     started = time.monotonic()
     if progress:
-        print(f"resolving the call graph of {len(facts)} files ...", file=sys.stderr, end="", flush=True)
+        reason = f" ({why}: resolved in full)" if why else ""
+        print(f"resolving the call graph of {len(facts)} files{reason} ...", file=sys.stderr, end="", flush=True)
     tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
                 (read for file_facts in facts for read in file_facts.reads))
     if progress:

@@ -11,6 +11,7 @@ writes and reads, constant objects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.extract.facts import CallSite, Context, FileFacts, Loop, Prototype
+from chaintrace.extract.facts import CallSite, Context, Define, FileFacts, Loop, Prototype
 from chaintrace.graph.build import build_graph
-from chaintrace.graph.delta import prototype_edit
+from chaintrace.graph.delta import Edit, unread_edit
 from chaintrace.graph.model import graph_rows
 from chaintrace.graph.programs import program_filter
 from chaintrace.graph.shift import compose, line_shift, shift_json
@@ -108,7 +109,11 @@ FIXTURE_EDITS = [
     ("a function added", "migration/migration.c",
      lambda t: t + "\nvoid migration_added(void)\n{\n    migrate_init(migrate_get_current());\n}\n", "resolved"),
     ("a function removed", "migration/ram.c", lambda t: _without_cleanup(t), "resolved"),
-    ("a macro changed", "migration/migration.c", lambda t: t.replace("#define BUFFER_DELAY 100", "#define BUFFER_DELAY 50"), "resolved"),
+    # BUFFER_DELAY is only a number in an expression: no resolution asks about it
+    ("a macro no resolution reads changed", "migration/migration.c",
+     lambda t: t.replace("#define BUFFER_DELAY 100", "#define BUFFER_DELAY 50"), "patched"),
+    ("a macro added", "migration/migration.h", lambda t: _after_line(t, 2, "#define MIGRATION_SPARE(x) spare_call(x)\n"),
+     "patched"),
     ("a stored function pointer added", "migration/ram.c",
      lambda t: t.replace('    register_savevm_live("ram"', '    savevm_ram_handlers.save_cleanup = ram_save_cleanup;\n    register_savevm_live("ram"'), "resolved"),
     ("a stored function pointer removed", "migration/ram.c",
@@ -156,10 +161,11 @@ def test_a_real_qemu_edit_is_patched_to_the_full_graph(indexed_qemu, index_cache
         tg = api.tree_graph(store, copy)
         assert tg.made == "patched"
         assert graph_of(tg.tables) == resolved_in_full(store, copy)
-        # a prototype added to a header ~590 files include (bench/phases.py's edit): no other fact names it
+        # a prototype (bench/phases.py's edit) and a macro added to a header ~590 files include: no other fact
+        # names the one, no resolution reads the other
         name = f"chaintrace_test_edit_{uuid.uuid4().hex}"
-        edit(copy / "include" / "qemu" / "log.h",
-             lambda t: t[:t.rindex("#endif")] + f"void {name}(void);\n" + t[t.rindex("#endif"):])
+        added = f"void {name}(void);\n#define {name.upper()}(x) {name}()\n"
+        edit(copy / "include" / "qemu" / "log.h", lambda t: t[:t.rindex("#endif")] + added + t[t.rindex("#endif"):])
         tg = api.tree_graph(store, copy)
         assert tg.made == "patched"
         assert graph_of(tg.tables) == resolved_in_full(store, copy)
@@ -218,15 +224,49 @@ def _prototype(name: str, line: int, return_type: str = "void") -> Prototype:
     return Prototype(name, "a.h", line, False, return_type, ())
 
 
-def test_prototype_edits_name_the_prototypes_that_changed():
-    old = FileFacts("a.h", prototypes=(_prototype("f", 3), _prototype("g", 4)), calls=(_call(9),))
+def test_an_unread_edit_names_the_prototypes_and_macros_that_changed():
+    old = FileFacts("a.h", prototypes=(_prototype("f", 3), _prototype("g", 4)), calls=(_call(9),),
+                    defines=(Define("M", None, "1", "a.h", 1),))
     added = FileFacts("a.h", prototypes=(_prototype("f", 3), _prototype("new", 4), _prototype("g", 5)),
-                      calls=(_call(10),))
-    assert prototype_edit(old, added) == ({9: 10}, {"new"})
-    assert prototype_edit(added, old) == ({10: 9}, {"new"})
-    retyped = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("g", 4)), calls=(_call(9),))
-    assert prototype_edit(old, retyped) == ({}, {"f"})
-    assert prototype_edit(old, FileFacts("a.h", prototypes=old.prototypes, calls=(_call(9, callee="h"),))) is None
-    # two prototypes of one name swapped: the first, which the resolver keeps, is another
+                      calls=(_call(10),), defines=(Define("M", None, "1", "a.h", 1), Define("N", ("x",), "x", "a.h", 2)))
+    assert unread_edit(old, added) == Edit({9: 10}, frozenset({"new"}), frozenset({"N"}))
+    assert unread_edit(added, old) == Edit({10: 9}, frozenset({"new"}), frozenset({"N"}))
+    retyped = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("g", 4)), calls=(_call(9),),
+                        defines=(Define("M", None, "2", "a.h", 1),))
+    assert unread_edit(old, retyped) == Edit({}, frozenset({"f"}), frozenset({"M"}))
+    assert unread_edit(old, dataclasses.replace(old, calls=(_call(9, callee="h"),))) is None
+    # two prototypes (or macros) of one name swapped: the first, which the resolver may keep, is another
     two = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("f", 4, "long")))
-    assert prototype_edit(two, FileFacts("a.h", prototypes=(_prototype("f", 3, "long"), _prototype("f", 4, "int")))) is None
+    assert unread_edit(two, FileFacts("a.h", prototypes=(_prototype("f", 3, "long"), _prototype("f", 4, "int")))) is None
+    two = FileFacts("a.h", defines=(Define("M", None, "1", "a.h", 1), Define("M", None, "2", "a.h", 3)))
+    assert unread_edit(two, FileFacts("a.h", defines=(Define("M", None, "2", "a.h", 1), Define("M", None, "1", "a.h", 3)))) is None
+
+
+def test_a_macro_is_patched_only_when_no_resolution_read_it(tmp_path):
+    # fixtures/macro_scope: dev.c calls qemu_mutex_lock(), a macro of include/qemu/thread.h
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "macro_scope", tree)
+    header = tree / "include" / "qemu" / "thread.h"
+    with api.open_store(tmp_path / "cache") as store:
+        before = api.tree_graph(store, tree)
+        assert "qemu_mutex_lock_impl" in _direct_targets(before.tables, "dev.c")
+        edit(header, lambda t: t.replace("#endif", "#define qemu_mutex_spin(mutex) qemu_mutex_lock_impl(mutex, 0, 0)\n#endif"))
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "patched"
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+        # a macro a call expands: its call now goes to the unlock, which no patch would have found
+        edit(header, lambda t: t.replace("#define qemu_mutex_lock(mutex) qemu_mutex_lock_impl(",
+                                         "#define qemu_mutex_lock(mutex) qemu_mutex_unlock_impl("))
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "resolved"
+        assert "qemu_mutex_lock_impl" not in _direct_targets(tg.tables, "dev.c")
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+        edit(header, lambda t: "/* moved */\n" + t.replace("qemu_mutex_lock_impl(mutex, 0, 0)", "qemu_mutex_unlock_impl(mutex, 0, 0)"))
+        tg = api.tree_graph(store, tree)
+        assert tg.made == "patched"
+        assert graph_of(tg.tables) == resolved_in_full(store, tree)
+
+
+def _direct_targets(tables, file: str) -> set[str]:
+    whole = tables.whole()
+    return {dst for src, dst, kind in whole.graph.edges(keys=True) if kind == "direct" and whole.node(src)["file"] == file}

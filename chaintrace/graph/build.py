@@ -54,6 +54,7 @@ def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> Call
             if call.caller and call.via in ("name", "macro"):
                 _add_direct(cg, symbols, call)
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
+    cg.macros_read = scope.defines.read | symbols.macros.read
     return cg
 
 

@@ -77,6 +77,8 @@ class CallGraph:
     # constant objects holding functions, and who passes them on (graph.objects): object sensitivity's facts
     objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     passes: dict[str, list[str]] = field(default_factory=dict)
+    # the macro names resolution asked about (graph.scope.ReadNames): an edit of any other macro changes nothing
+    macros_read: set[str] = field(default_factory=set, repr=False)
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
     _adjacency: Adjacency | None = field(default=None, repr=False)

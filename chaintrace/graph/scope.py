@@ -86,17 +86,40 @@ def foreign(conditions: Iterable[str]) -> bool:
     return False
 
 
+class ReadNames(dict):
+    """A dict by macro name that records each name it is asked about (`get`, `in`) in `read`.
+
+    A resolution reads macros by name only: the names it asked about are all it depends on, so an edit of
+    any other macro leaves its graph as it was (`graph.delta`, `store.graphs`).
+    """
+
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, name, default=None):
+        """Return the entry of `name` (or `default`), recording that it was read."""
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __contains__(self, name) -> bool:
+        self.read.add(name)
+        return super().__contains__(name)
+
+
 class MacroScope:
     """The tree's includes and macro definitions, and what each file sees of them."""
 
     def __init__(self, facts: Iterable[FileFacts]) -> None:
-        self.defines: dict[str, list[Define]] = defaultdict(list)
+        self.defines: ReadNames = ReadNames()  # name -> [Define]
         raw: dict[str, tuple[Include, ...]] = {}
         for file_facts in facts:
             raw[file_facts.path] = file_facts.includes
             for define in file_facts.defines:
                 if not foreign(define.conditions):
-                    self.defines[define.name].append(define)
+                    self.defines.setdefault(define.name, []).append(define)
         self.builtin = builtin_defines()
         for define in self.builtin:
             self.defines.setdefault(define.name, []).append(define)

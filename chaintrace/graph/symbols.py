@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
-from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope
+from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
@@ -65,7 +65,7 @@ class Symbols:
         self._defs: dict[str, FunctionDef] = {}  # node id -> first definition
         self.external: dict[str, list[str]] = {}  # name -> ids, preferred first
         self.header_static: dict[str, list[str]] = defaultdict(list)  # statics outside .c files
-        self.macros: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        self.macros: ReadNames = ReadNames()  # name -> [(params, body)], the names asked about recorded
         self.types: set[str] = set()
         self.fnptr_types: set[str] = set()  # typedefs of function pointer types (`QEMUTimerCB *`'s are not)
         self.typedefs: dict[str, str] = {}
@@ -106,7 +106,7 @@ class Symbols:
         for prototype in facts.prototypes:
             self.returns.setdefault(prototype.name, prototype.return_type)
         for define in facts.defines:
-            self.macros[define.name].append((define.params or (), define.body))
+            self.macros.setdefault(define.name, []).append((define.params or (), define.body))
         for typedef in facts.typedefs:
             self.types.add(typedef.name)
             if typedef.is_fnptr:

@@ -5,9 +5,10 @@ about a minute on QEMU. Most edits leave it as it was: a file outside the
 program, a comment, code moved down by a few lines. `ready_graph` compares
 the program's files with those of the tree's last resolved graph (kept
 beside it in the store's `derived` table): when every changed file has the
-same facts but for lines that moved (`graph.shift.line_shift`) and for
-prototypes of functions no other fact names (`graph.delta`: a prototype
-added to a header included by 500 files), the new state becomes an alias
+same facts but for lines that moved (`graph.shift.line_shift`), for
+prototypes of functions no other fact names and for macros the last
+resolve never asked about (`graph.delta`: a prototype or a macro added to
+a header included by 500 files), the new state becomes an alias
 of the old graph with those lines moved (`GraphStore.alias`), in about a
 second; otherwise it is resolved in full, and the progress line says why.
 Either way the result is the graph a full resolve gives
@@ -19,19 +20,23 @@ from __future__ import annotations
 import json
 import sys
 import time
+import zlib
 from collections.abc import Callable
 
 from chaintrace.errors import ChaintraceError
 from chaintrace.extract.facts import FileFacts
 from chaintrace.graph.kinds import RESOLVER_VERSION
 from chaintrace.graph.programs import program_filter
-from chaintrace.graph.delta import other_text, prototype_edit
+from chaintrace.graph.delta import other_text, unread_edit
 from chaintrace.graph.shift import Shifts, compose
 from chaintrace.store.cache import Store
+from chaintrace.store.codec import seal, unseal
 from chaintrace.store.graph_tables import GraphStore
 
 # More changed files than this and a full resolve is the better bet (each is decoded twice to compare).
 _MOST_COMPARED = 200
+_MACROS_READ = "macros-read"  # derived(graph key): the macro names its resolve asked about, JSON, compressed
+_MACROS_SEAL = b"macros-read"
 
 
 def graph_key(state: str, program: str, sound: bool) -> str:
@@ -64,7 +69,7 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
     why = _patch(store, tables, files, last)
     how = "patched" if not why else "resolved"
     if how == "resolved":
-        _resolve(tables, load(in_program), sound, progress, "" if last is None else why)
+        _resolve(store, tables, load(in_program), sound, progress, "" if last is None else why)
     store.put_derived(key, "files", json.dumps(files).encode())
     store.put_derived(root, last_name, key.encode())
     return tables, how
@@ -72,7 +77,7 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
 
 def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes | None) -> str:
     """Make `tables` an alias of the `last` graph when the files differ from its files only by moved lines and by
-    prototypes no other fact reads (`graph.delta`); return "" when it did, else why not."""
+    prototypes and macros no resolution reads (`graph.delta`); return "" when it did, else why not."""
     if last is None:
         return "no earlier graph"
     base = store.graph_tables(last.decode())
@@ -88,32 +93,59 @@ def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes 
     if len(changed) > _MOST_COMPARED:
         return f"{len(changed)} files changed"
     shifts: Shifts = {}
-    names: set[str] = set()
+    prototypes: set[str] = set()
+    macros: set[str] = set()
     edited: list[FileFacts] = []
     for path in changed:
         pair = dict(store.iter_facts([before[path], files[path]]))
         old, new = pair.get(before[path]), pair.get(files[path])
-        edit = prototype_edit(old, new) if old is not None and new is not None else None
+        edit = unread_edit(old, new) if old is not None and new is not None else None
         if edit is None:
             return f"the facts of {path} changed"
-        moves, unread = edit
-        if moves:
-            shifts[path] = moves
-        names |= unread
+        if edit.moves:
+            shifts[path] = edit.moves
+        prototypes |= edit.prototypes
+        macros |= edit.defines
         edited.append(new)
-    if names:  # a changed prototype is unread when no other fact names its function
-        texts = [other_text(facts, names) for facts in edited]
-        read = {name for name in names if any(name in text for text in texts)}
-        others = set(changed)
-        if names - read:
-            read |= store.mentioned((key for path, key in files.items() if path not in others), names - read)
-        if read:
-            return f"the prototype of {min(read)} changed"
+    why = _macros_read(store, base.state, macros) or _prototypes_read(store, files, changed, edited, prototypes)
+    if why:
+        return why
     tables.alias(base.state, compose(base.shifts, shifts))
     return ""
 
 
-def _resolve(tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool, why: str = "") -> None:
+def _macros_read(store: Store, state: str, macros: set[str]) -> str:
+    """Return "" when the resolve of the graph `state` read none of `macros`, else why they may matter."""
+    if not macros:
+        return ""
+    try:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(unseal(store.derived(state, _MACROS_READ) or b"", state, _MACROS_SEAL), 256 << 20)
+        read = set(json.loads(text)) if inflater.eof else None
+    except (ValueError, TypeError, zlib.error):
+        read = None  # damaged, or resolved by a chaintrace that kept no record: resolve, and keep one
+    if read is None:
+        return "no record of the macros the last resolve read"
+    found = sorted(macros & read)
+    return f"the macro {found[0]}, which resolution reads, changed" if found else ""
+
+
+def _prototypes_read(store: Store, files: dict[str, str], changed: list[str], edited: list[FileFacts],
+                     prototypes: set[str]) -> str:
+    """Return "" when no fact but the prototypes names any of `prototypes` (their return types are then unread),
+    else why they may matter."""
+    if not prototypes:
+        return ""
+    texts = [other_text(facts, prototypes) for facts in edited]
+    read = {name for name in prototypes if any(name in text for text in texts)}
+    if prototypes - read:
+        others = set(changed)
+        read |= store.mentioned((key for path, key in files.items() if path not in others), prototypes - read)
+    return f"the prototype of {min(read)} changed" if read else ""
+
+
+def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool,
+             why: str = "") -> None:
     """Resolve the graph of `facts` and save it in `tables` (`why` it could not be patched, for the progress line)."""
     from chaintrace.graph.build import build_graph
 
@@ -121,7 +153,10 @@ def _resolve(tables: GraphStore, facts: list[FileFacts], sound: bool, progress: 
     if progress:
         reason = f" ({why}: resolved in full)" if why else ""
         print(f"resolving the call graph of {len(facts)} files{reason} ...", file=sys.stderr, end="", flush=True)
-    tables.save(build_graph(facts, sound=sound), (write for file_facts in facts for write in file_facts.writes),
+    cg = build_graph(facts, sound=sound)
+    tables.save(cg, (write for file_facts in facts for write in file_facts.writes),
                 (read for file_facts in facts for read in file_facts.reads))
+    read = zlib.compress(json.dumps(sorted(cg.macros_read)).encode(), 1)
+    store.put_derived(tables.state, _MACROS_READ, seal(read, tables.state, _MACROS_SEAL))
     if progress:
         print(f" {time.monotonic() - started:.1f} s", file=sys.stderr)

@@ -96,6 +96,17 @@ def test_missing_and_damaged_entries_yield_none_and_damage_is_dropped(store: Sto
     assert store.has_facts(["bad"]) == set()
 
 
+def test_the_words_stored_facts_mention_are_found_in_them(store: Store) -> None:
+    other = extract("b.c", b"void h(void) { k_init(); }\n")
+    store.put_facts([("k1", encode_facts(FACTS, "k1"), (1, 1, 0, 0)), ("k2", encode_facts(other, "k2"), (1, 1, 0, 0))])
+    assert store.mentioned(["k1", "k2"], ["g", "k_init", "k", "absent_name"]) == {"g", "k_init", "k"}
+    assert store.mentioned(["k1"], ["k_init", "absent_name"]) == set()
+    # an entry that is missing or damaged may name anything: every word counts as found
+    store.put_facts([("bad", encode_facts(other, "another key"), (0, 0, 0, 0))])
+    assert store.mentioned(["k1", "bad"], ["absent_name"]) == {"absent_name"}
+    assert store.mentioned(["k1", "missing"], ["absent_name"]) == {"absent_name"}
+
+
 def test_tree_file_list_is_replaced_whole(store: Store) -> None:
     rows = [FileRow("a.c", 10, 1, "sha-a", "ka"), FileRow("b.c", 20, 2, "sha-b", "kb")]
     store.replace_tree("/t", rows, "state1", "classes1")

@@ -1,26 +1,20 @@
 """A compact integer form of a call graph, for walks that must be fast on all of QEMU.
 
-A trace walks forward from its entry and backward from its targets over a
-graph of ~100,000 functions and ~280,000 edges. networkx is where the graph
-is built and resolved (`build.py`), but loading it whole takes seconds and
-importing networkx alone a third of a second; so each resolved graph state
-also keeps this form: node ids sorted (a node's index is its rank), and the
-edges in both directions as CSR arrays (per node, an offset into one array
-of neighbours and one of flags), sorted by neighbour. A flag is
-`kind code * 4 + undecided * 2 + low`, `low` being 1 for a low-confidence
-edge and `undecided` 1 for a call whose receiver picks among several
-targets (`kinds.undecided`: a trace takes it only where its path decides
-which). A third
-CSR (`simple_*`) has each successor once, without self-loops: the chop of
-an unfiltered trace is read from it. Each node
-also keeps the rank of its strongly connected component (over every edge),
-ranks ordered sinks first: a chop of an unfiltered trace holds whole
-components (a cycle through one of its nodes stays inside it), so counting
-its paths needs no component search of its own. The components themselves
-form a DAG, kept too (`comp_*`: each component's members, the components
-before and after it, the edges inside it): an unfiltered chop is found on
-that DAG (`chop_components`) in a few milliseconds, where walking its
-nodes would visit tens of thousands.
+A trace walks forward from its entry and backward from its targets over a graph of ~100,000
+functions and ~280,000 edges. networkx is where the graph is built and resolved (`build.py`), but
+loading it whole takes seconds and importing networkx alone a third of a second; so each resolved
+graph state also keeps this form: node ids sorted (a node's index is its rank), and the edges in
+both directions as CSR arrays (per node, an offset into one array of neighbours and one of flags),
+sorted by neighbour. A flag is `kind code * 4 + undecided * 2 + low`, `low` being 1 for a
+low-confidence edge and `undecided` 1 for a call whose receiver picks among several targets
+(`kinds.undecided`: a trace takes it only where its path decides which). A third CSR (`simple_*`)
+has each successor once, without self-loops: the chop of an unfiltered trace is read from it. Each
+node also keeps the rank of its strongly connected component (over every edge), ranks ordered sinks
+first: a chop of an unfiltered trace holds whole components (a cycle through one of its nodes stays
+inside it), so counting its paths needs no component search of its own. The components themselves
+form a DAG, kept too (`comp_*`: each component's members, the components before and after it, the
+edges inside it): an unfiltered chop is found on that DAG (`chop_components`) in a few milliseconds,
+where walking its nodes would visit tens of thousands.
 
 It round-trips through `to_bytes` / `from_bytes` (a header of lengths, then
 the ids as one UTF-8 string and the int32 arrays as they are in memory: no

@@ -11,8 +11,8 @@ graph into networkx instead would take seconds.
 it as they do on a `graph.CallGraph`; renderers read its `node` and
 `edges_between` for the nodes and hops of a trace.
 
-A state whose files differ from another's only by lines that moved (a
-comment added: `graph.shift`) is an alias of that state (`g_alias`): its
+A state whose facts differ from another's only by lines that moved and by
+facts no resolve reads (`graph.shift`, `graph.delta`) is an alias of that state (`g_alias`): its
 `GraphStore` reads the other's rows and moves their lines as it reads them.
 
 Nothing is trusted: every lookup checks the rows it read against the
@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING
 from chaintrace.graph.adjacency import Adjacency
 from chaintrace.graph.kinds import kind_order
 from chaintrace.errors import ChaintraceError, DamagedCache, close_matches
-from chaintrace.extract.facts import Context, FieldRead, FieldWrite, Guard, Loop
+from chaintrace.extract.facts import FieldRead, FieldWrite
 from chaintrace.graph.shift import Shifts, shift_fact, shift_json, shift_node_row
 from chaintrace.store import graph_sums
+from chaintrace.store.access_rows import access_from_row, access_row
 from chaintrace.store.codec import seal, unseal
 from chaintrace.store.graph_sums import columns, grouped
 from chaintrace.store.schema import GRAPH_STATE_TABLES, chunks
@@ -46,22 +47,6 @@ if TYPE_CHECKING:  # graph.py imports networkx: only saving and `whole` need it
 
 
 _ADJACENCY = b"adjacency"  # the kind of the adjacency blob's checksum
-
-
-def _access_row(access: FieldWrite | FieldRead) -> str:
-    """Return a field write or read as one JSON row: its fields in order, the context last."""
-    context = access.context
-    fields = [getattr(access, name) for name in access.__slots__ if name != "context"]
-    return json.dumps([
-        *fields, [[loop.kind, loop.condition, loop.line] for loop in context.loops], list(context.conditions),
-        [[guard.condition, guard.statement, guard.line] for guard in context.guards],
-    ])
-
-
-def _access_from_row(cls: type, text: str) -> FieldWrite | FieldRead:
-    *fields, loops, conditions, guards = json.loads(text)
-    context = Context(tuple(Loop(*loop) for loop in loops), tuple(conditions), tuple(Guard(*guard) for guard in guards))
-    return cls(*fields, context)
 
 
 class GraphStore:
@@ -175,11 +160,11 @@ class GraphStore:
             )
             self.db.executemany(
                 "INSERT INTO g_writes VALUES (?, ?, ?, ?, ?)",
-                ((state, w.field, w.function, w.file, _access_row(w)) for w in writes if w.function),
+                ((state, w.field, w.function, w.file, access_row(w)) for w in writes if w.function),
             )
             self.db.executemany(
                 "INSERT INTO g_reads VALUES (?, ?, ?, ?, ?)",
-                ((state, r.field, r.function, r.file, _access_row(r)) for r in reads if r.function),
+                ((state, r.field, r.function, r.file, access_row(r)) for r in reads if r.function),
             )
             self.db.executemany("INSERT INTO g_objects VALUES (?, ?, ?)",
                                 ((state, name, json.dumps(members)) for name, members in cg.objects.items()))
@@ -260,7 +245,7 @@ class GraphStore:
         return self._checked(table, part, self._rows(table, "AND field = ?", field), [field])
 
     def _access(self, cls: type, text: str) -> FieldWrite | FieldRead:
-        access = _access_from_row(cls, text)
+        access = access_from_row(cls, text)
         moves = self.shifts.get(access.file)
         return shift_fact(access, lambda line: moves.get(line, line)) if moves else access
 

@@ -238,6 +238,8 @@ def test_an_unread_edit_names_the_prototypes_and_macros_that_changed():
     # two prototypes (or macros) of one name swapped: the first, which the resolver may keep, is another
     two = FileFacts("a.h", prototypes=(_prototype("f", 3, "int"), _prototype("f", 4, "long")))
     assert unread_edit(two, FileFacts("a.h", prototypes=(_prototype("f", 3, "long"), _prototype("f", 4, "int")))) is None
+    # a macro left alone moves with the rest: moved past a call, the lines would reorder (a rename reads them)
+    assert unread_edit(old, dataclasses.replace(old, defines=(Define("M", None, "1", "a.h", 10),))) is None
     two = FileFacts("a.h", defines=(Define("M", None, "1", "a.h", 1), Define("M", None, "2", "a.h", 3)))
     assert unread_edit(two, FileFacts("a.h", defines=(Define("M", None, "2", "a.h", 1), Define("M", None, "1", "a.h", 3)))) is None
 

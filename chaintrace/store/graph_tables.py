@@ -315,7 +315,7 @@ class GraphStore:
             self._alive()
             row = self.db.execute("SELECT data FROM g_adjacency WHERE state = ?", (self.state,)).fetchone()
             try:  # rebuilding it from the edge rows would mean checking every one of them: the state is resolved again
-                self._adjacency = Adjacency.from_bytes(unseal(row[0], self.state, _ADJACENCY))
+                self._adjacency = Adjacency.from_bytes(unseal(row[0], self.state, _ADJACENCY), every_index=False)
             except (ValueError, TypeError):
                 raise self._damaged("the adjacency's bytes") from None
         return self._adjacency

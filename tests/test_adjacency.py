@@ -6,7 +6,8 @@ import networkx as nx
 import pytest
 
 from chaintrace.errors import DamagedCache
-from chaintrace.graph.adjacency import Adjacency, strongly_connected
+from chaintrace.graph.adjacency import Adjacency
+from chaintrace.graph.components import strongly_connected
 from chaintrace.graph.model import graph_from_rows
 from chaintrace.store.cache import Store
 

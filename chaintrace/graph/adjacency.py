@@ -34,6 +34,7 @@ from itertools import accumulate, chain
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from chaintrace.graph.components import strongly_connected
 from chaintrace.graph.kinds import EDGE_KINDS
 
 FORMAT = 7  # bump when the byte layout changes: old blobs are rebuilt, never misread
@@ -357,52 +358,3 @@ def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, 
     for node in sources:
         counts[node + 1] += 1
     return array("i", accumulate(counts)), array("i", neighbours), array("b", flags)
-
-
-def strongly_connected(succ: dict | list, nodes: Iterable) -> list[list]:
-    """Return the strongly connected components among `nodes` (edges `succ[node]`), sinks first (Tarjan, iterative).
-
-    Sinks first: every edge leaving a component goes to one listed before it.
-    """
-    members = nodes if isinstance(nodes, (set, dict, range)) else set(nodes)
-    index: dict = {}
-    low: dict = {}
-    stack: list = []
-    on_stack: set = set()
-    components: list[list] = []
-    for root in nodes:
-        if root in index:
-            continue
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        work = [(root, iter(succ[root]))]
-        while work:
-            node, children = work[-1]
-            for child in children:
-                if child not in members:
-                    continue
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(succ[child])))
-                    break
-                if child in on_stack and index[child] < low[node]:
-                    low[node] = index[child]
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    if low[node] < low[parent]:
-                        low[parent] = low[node]
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
-                    components.append(component)
-    return components

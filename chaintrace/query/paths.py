@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 
-from chaintrace.graph.adjacency import strongly_connected
+from chaintrace.graph.components import strongly_connected
 from chaintrace.query.results import PathCount
 
 COUNT_BUDGET = 200_000

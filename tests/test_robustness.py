@@ -25,6 +25,7 @@ import pickle
 import random
 import shutil
 import sqlite3
+import time
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -39,6 +40,7 @@ SCALE = int(os.environ.get("CHAINTRACE_FUZZ_SCALE", "1"))
 FUZZ_FILES = 1400 * SCALE  # written; a NUL or a byte that is not UTF-8 has about one in six skipped unparsed,
 FUZZ_PARSED = 1000 * SCALE  # so that at least this many reach the parser and the extractor
 DAMAGE_CASES = 50 * SCALE
+CASE_SECONDS = 10  # the issue's bound on every case (a file of the fuzzer, a damaged cache) on a small tree
 QUIET = [].append
 
 
@@ -100,6 +102,9 @@ def test_mutated_fixture_files_index_and_trace_without_an_exception(tmp_path: Pa
         folder.mkdir(parents=True, exist_ok=True)
         names.append(str((folder / _name(i, rng)).relative_to(tree)))
         (tree / names[-1]).write_bytes(mutate(rng.choice(sources), rng))
+    slowest = max((_extraction_seconds(tree / name), name) for name in names if _encodable(name))
+    print(f"fuzz: slowest file to normalise and extract on its own: {slowest[0]:.2f} s ({slowest[1]!r})")
+    assert slowest[0] < CASE_SECONDS, slowest  # no hang: every case well under the issue's 10 s
     with api.open_store(tmp_path / "cache", warn=QUIET) as store:
         summary = api.index(tree, store, jobs=2, warn=QUIET)
         assert summary.files + len(summary.skipped) == FUZZ_FILES
@@ -115,6 +120,21 @@ def test_mutated_fixture_files_index_and_trace_without_an_exception(tmp_path: Pa
         for name in names[:5]:
             api.neighbours(tg, name, callers=False, depth=3)
             api.neighbours(tg, name, callers=True, depth=3)
+
+
+def _extraction_seconds(path: Path) -> float:
+    """Return the seconds one file takes to normalise and extract by itself (what an index worker does)."""
+    from chaintrace.extract.extractor import extract
+    from chaintrace.source import normalize
+
+    data = path.read_bytes()
+    started = time.perf_counter()
+    classes = normalize.local_classes(data, {})
+    try:
+        extract(str(path), data, normalize.normalize(data, classes, normalize.used_macros(data, classes)))
+    except ValueError:  # too deep, not UTF-8 ...: skipped with its reason, as the index does
+        pass
+    return time.perf_counter() - started
 
 
 def _encodable(name: str) -> bool:
@@ -232,18 +252,23 @@ def test_a_damaged_cache_answers_as_a_clean_one(tmp_path: Path) -> None:
     marker.unlink(missing_ok=True)
     wrong = []
     compared: list[str] = []
+    slowest = 0.0
     for case in range(DAMAGE_CASES):
         cache = tmp_path / f"case{case}"
         shutil.copytree(clean_cache, cache)
         db = sqlite3.connect(cache / "index.sqlite", isolation_level=None)
         what = _damage(db, rng, used)
         db.close()
+        started = time.perf_counter()
         if _headline(tree, cache) != clean:
             wrong.append(what)
+        slowest = max(slowest, time.perf_counter() - started)
         compared.append(what.split()[0])
         shutil.rmtree(cache)
     assert len(compared) == DAMAGE_CASES >= 50  # the issue's floor per run
     print(f"cache damage: {len(compared)} cases (seed {SEED}) compared with a clean cache:",
           ", ".join(f"{kind} {compared.count(kind)}" for kind in sorted(set(compared))))
+    print(f"cache damage: the slowest case answered in {slowest:.2f} s")
+    assert slowest < CASE_SECONDS  # no hang: each damaged cache answers (rebuilding what it must) within the bound
     assert not wrong, f"answers that differ from a clean cache after: {wrong}"
     assert not marker.exists(), "a pickle in the cache ran code"

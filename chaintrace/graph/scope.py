@@ -32,6 +32,7 @@ from functools import cache
 from importlib import resources
 
 from chaintrace.extract.facts import Define, FileFacts, Include
+from chaintrace.graph.components import reachable
 from chaintrace.source.expand import Definition, definition, tokenize
 from chaintrace.source.macros import scan_defines
 
@@ -180,14 +181,7 @@ class MacroScope:
         """Return `file` and every file it includes, transitively."""
         found = self._closures.get(file)
         if found is None:
-            seen = {file}
-            todo = [file]
-            while todo:
-                for target in self.edges.get(todo.pop(), ()):
-                    if target not in seen:
-                        seen.add(target)
-                        todo.append(target)
-            found = self._closures[file] = frozenset(seen)
+            found = self._closures[file] = frozenset(reachable(file, self.edges))
         return found
 
     def visible(self, file: str) -> frozenset[str]:

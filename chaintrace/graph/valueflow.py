@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
+from chaintrace.graph.components import reachable
 from chaintrace.graph.types import Types
 
 Location = tuple
@@ -159,14 +160,7 @@ class ValueFlow:
 
     def reach(self, start: Location) -> set[Location]:
         """Return every location `start` flows to through copies (itself included)."""
-        seen = {start}
-        stack = [start]
-        while stack:
-            for destination in self.copies.get(stack.pop(), ()):
-                if destination not in seen:
-                    seen.add(destination)
-                    stack.append(destination)
-        return seen
+        return reachable(start, self.copies)
 
 
 def _arrival(origin: dict, how: str) -> str:

@@ -285,29 +285,9 @@ def _join_args(args: Sequence[str]) -> list[Token]:
     return tokens
 
 
-def _split_args(tokens: list[Token], start: int) -> tuple[list[list[Token]] | None, int]:
-    """Return (the arguments of the group opening at tokens[start], tokens used), or (None, 0) when unbalanced."""
-    args: list[list[Token]] = [[]]
-    depth = 0
-    for i in range(start, len(tokens)):
-        text = tokens[i][0]
-        if text == "(":
-            depth += 1
-            if depth == 1:
-                continue
-        elif text == ")":
-            depth -= 1
-            if depth == 0:
-                return args, i - start + 1
-        elif text == "," and depth == 1:
-            args.append([])
-            continue
-        args[-1].append(tokens[i])
-    return None, 0
-
-
 def _split_stack(stack: list[Token]) -> tuple[list[list[Token]] | None, int]:
-    """`_split_args` over a stack whose next token is its last (the group opens at stack[-1])."""
+    """Return (the arguments of the group opening at stack[-1], tokens used), or (None, 0) when unbalanced; the
+    stack's next token is its last, so it is read from the end."""
     args: list[list[Token]] = [[]]
     depth = 0
     for i in range(len(stack) - 1, -1, -1):

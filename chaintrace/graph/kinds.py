@@ -33,4 +33,4 @@ def undecided(kind: str, data: dict) -> bool:
 
 # Bump whenever resolution changes which edges a graph has: stored graphs of another version are
 # never read (the facts stay; only the graph is resolved again).
-RESOLVER_VERSION = 12  # 9: macros scoped and expanded (graph/scope, graph/macro_functions); 10, 11 (never landed), 12: a template calls its includers' statics, macro-defined functions pass functions by name, a macro's arguments flow to the calls it passes them to, a function pointer declared with a member as its value, the initializers a macro writes (OBJECT_DEFINE_TYPE's TypeInfo), a #define after a function (its #else) does not rename it
+RESOLVER_VERSION = 13  # 13: graph blobs and sums checksummed with xxh3-128; 9: macros scoped and expanded (graph/scope, graph/macro_functions); 10, 11 (never landed), 12: a template calls its includers' statics, macro-defined functions pass functions by name, a macro's arguments flow to the calls it passes them to, a function pointer declared with a member as its value, the initializers a macro writes (OBJECT_DEFINE_TYPE's TypeInfo), a #define after a function (its #else) does not rename it

@@ -31,6 +31,7 @@ from itertools import starmap
 from operator import attrgetter
 
 import msgpack
+import xxhash
 
 from chaintrace.extract.facts import (CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
                                       FunctionRef, Guard, Include, Loop, MacroUse, Param, ParseError, Prototype,
@@ -51,16 +52,25 @@ def _digest(key: str, payload: bytes, kind: bytes = b"chaintrace-facts") -> byte
     return hashlib.blake2b(payload, digest_size=_DIGEST, person=kind, key=key.encode()[:64]).digest()
 
 
+def _seal_digest(key: str, payload: bytes, kind: bytes) -> bytes:
+    # xxh3-128, not BLAKE2b: a warm trace unseals the 16 MB adjacency of QEMU, 25 ms of BLAKE2b (a twelfth of the
+    # trace) against 2 ms. Both catch damage; neither stops an author (see the module docstring).
+    digest = xxhash.xxh3_128()
+    digest.update(b"%s\0%s\0" % (kind, key.encode("utf-8", "surrogatepass")))
+    digest.update(payload)
+    return digest.digest()
+
+
 def seal(data: bytes, key: str, kind: bytes) -> bytes:
-    """Return `data` behind a checksum of itself, the row `key` it is stored under and its `kind` (16 bytes at most)."""
-    return _digest(key, data, kind) + data
+    """Return `data` behind a checksum of itself, the row `key` it is stored under and its `kind`."""
+    return _seal_digest(key, data, kind) + data
 
 
 def unseal(blob: bytes, key: str, kind: bytes) -> bytes:
     """Return the data `seal(data, key, kind)` was given; ValueError when the blob is damaged or foreign."""
     blob = blob if isinstance(blob, bytes) else bytes(blob)
     data = blob[_DIGEST:]
-    if len(blob) < _DIGEST or _digest(key, data, kind) != blob[:_DIGEST]:
+    if len(blob) < _DIGEST or _seal_digest(key, data, kind) != blob[:_DIGEST]:
         raise ValueError(f"damaged {kind.decode()} blob: checksum mismatch")
     return data
 

@@ -27,7 +27,9 @@ def names(adj: Adjacency, found) -> list[str]:
 def test_nodes_are_sorted_ids_and_edges_keep_kind_and_confidence(adj):
     assert adj.ids == ["a", "b", "c", "d", "e", "lonely"]
     a, b, d = adj.index("a"), adj.index("b"), adj.index("d")
-    assert adj.kinds_between(a, b) == [("direct", False), ("ops", True)]
+    assert adj.kinds_by_callee("a") == {"b": ["direct", "ops"]} and adj.kinds_by_callee("nope") == {}
+    assert list(adj.neighbours(a, True, adj.allowed(["ops"]))) == [b]
+    assert list(adj.neighbours(a, True, adj.allowed(["ops"], "high"))) == []  # a -> b by ops is low confidence
     assert adj.index("nope") is None
     assert list(adj.neighbours(a, True, adj.allowed())) == [b]  # two kinds, one neighbour
     assert list(adj.neighbours(d, False, adj.allowed())) == [adj.index("c"), d]

@@ -11,7 +11,7 @@ from chaintrace.graph.model import CallGraph
 from chaintrace.query.chop import ComponentChop
 from chaintrace.query.lookup import UnknownFunction
 from chaintrace.query.neighbours import callees, callers
-from chaintrace.query.paths import Distances, count_paths, iter_paths
+from chaintrace.query.paths import Distances, count_paths, every_path, iter_paths
 from chaintrace.query.results import PathCount
 from chaintrace.query.targets import find_targets
 from chaintrace.query.trace import trace
@@ -147,6 +147,18 @@ def test_count_with_cycles_is_exact_simple_paths():
     assert list(iter_paths(sub, "s", "t")) == sorted(brute, key=lambda path: (len(path), path))
     bounded = count_paths(sub, "s", "t", max_depth=3)
     assert bounded.total == sum(1 for p in brute if len(p) <= 4) and bounded.exact
+
+
+def test_every_path_lists_what_iter_paths_lists_in_its_order_or_gives_up():
+    sub = chop(toy(CYCLIC), "s", "t")
+    brute = sorted(nx.all_simple_paths(nx.DiGraph(sub), "s", "t"), key=lambda path: (len(path), path))
+    assert every_path(sub, "s", "t") == list(iter_paths(sub, "s", "t")) == brute
+    assert every_path(sub, "s", "t", max_depth=3) == [p for p in brute if len(p) <= 4]
+    no_b = every_path(sub, "s", "t", hop_ok=lambda path, node: node != "b")  # a hop check prunes like iter_paths'
+    assert no_b == list(iter_paths(sub, "s", "t", hop_ok=lambda path, node: node != "b")) == [p for p in brute if "b" not in p]
+    assert every_path(sub, "s", "t", limit=len(brute) - 1) is None  # more than asked for: iter_paths lists the shortest
+    assert every_path(sub, "s", "t", budget=5) is None
+    assert every_path(sub, "s", "s") == [["s"]] and every_path(sub, "s", "nowhere") == []
 
 
 def test_count_past_the_budget_is_a_lower_bound():

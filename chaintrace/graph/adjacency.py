@@ -117,9 +117,9 @@ class Adjacency:
     def from_bytes(cls, data: bytes, every_index: bool = True) -> Adjacency:
         """Return the adjacency stored by `to_bytes`; ValueError when the bytes are not one (or an older format).
 
-        Lengths, offsets' ends and the order of the ids are always checked;
-        `every_index` also reads every index of every array against its
-        limit (2.5 million on QEMU: a fifth of a warm trace). The store skips
+        Lengths and offsets' ends are always checked; `every_index` also
+        reads every index of every array against its limit (2.5 million on
+        QEMU: a fifth of a warm trace) and the order of the ids. The store skips
         that for a blob whose checksum it has just verified: damage cannot
         pass the checksum, and a blob crafted with a valid one can at worst
         give wrong answers or an internal error, as a crafted facts blob can.
@@ -145,7 +145,8 @@ class Adjacency:
         except ValueError as error:
             raise ValueError(f"not an adjacency: {error}") from None
         ids = joined.split("\0") if joined else []
-        if any(map(str.__ge__, ids, ids[1:])):  # a node's index is its rank: `index` bisects
+        # a node's index is its rank (`index` bisects): checked with every index, for the same reason
+        if every_index and any(map(str.__ge__, ids, ids[1:])):
             raise ValueError("adjacency ids are not sorted")
         _check(len(ids), arrays, every_index)
         return cls(ids, *arrays)
@@ -179,14 +180,15 @@ class Adjacency:
                 last = other
                 yield other
 
-    def kinds_between(self, src: int, dst: int) -> list[tuple[str, bool]]:
-        """Return [(kind, low)] of the edges from `src` to `dst`."""
-        return [(EDGE_KINDS[flag // 4], bool(flag % 2)) for flag in self.flags_between(src, dst)]
-
-    def flags_between(self, src: int, dst: int) -> list[int]:
-        """Return the flags of the edges from `src` to `dst` (see the module docstring)."""
-        return [self.out_flags[j] for j in range(self.out_offsets[src], self.out_offsets[src + 1])
-                if self.out_nodes[j] == dst]
+    def kinds_by_callee(self, src: str) -> dict[str, list[str]]:
+        """Return {callee id: [kinds of the edges to it]} of the edges out of `src` (empty when it has none)."""
+        grouped: dict[str, list[str]] = {}
+        node = self.index(src)
+        if node is not None:
+            ids, nodes, flags = self.ids, self.out_nodes, self.out_flags
+            for j in range(self.out_offsets[node], self.out_offsets[node + 1]):
+                grouped.setdefault(ids[nodes[j]], []).append(EDGE_KINDS[flags[j] // 4])
+        return grouped
 
     # -- walks --------------------------------------------------------------
     def reach(self, starts: Iterable[int], forward: bool, allowed: bytes, banned: frozenset[int] = frozenset(),

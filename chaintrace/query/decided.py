@@ -29,10 +29,11 @@ _OPS = EDGE_KINDS.index("ops")
 
 
 def decidable_hops(graph: GraphLookup, adj: Adjacency, entry: int, allowed: bytes,
-                   banned: frozenset[int] = frozenset()) -> dict[int, list[int]]:
-    """Return {caller: [callees]} of the undecided `ops` edges a path from `entry` may take (see the module
+                   banned: frozenset[int] = frozenset()) -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Return ({caller: [callees]} of the undecided `ops` edges a path from `entry` may take (see the module
     docstring), grown to a fixpoint: a hop taken reaches functions that hand on more objects, and callers
-    of what the objects already seen hold."""
+    of what the objects already seen hold; and the walk from `entry` with them: `adj.reach([entry], True,
+    allowed, banned, extra=those edges)`, which the trace's chops start from)."""
     extra: dict[int, list[int]] = defaultdict(list)
     added: set[tuple[int, int]] = set()
     seen_objects: set[str] = set()
@@ -53,7 +54,7 @@ def decidable_hops(graph: GraphLookup, adj: Adjacency, entry: int, allowed: byte
                     extra[caller].append(callee)
                     grew = True
         if not grew:
-            return dict(extra)
+            return dict(extra), reached
 
 
 def _undecided_callers(graph: GraphLookup, adj: Adjacency, function: str, member: str,

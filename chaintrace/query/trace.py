@@ -32,7 +32,7 @@ from chaintrace.query.chop import ComponentChop, layered_chop, layered_component
 from chaintrace.query.decided import closed_doors, decidable_hops
 from chaintrace.query.lookup import GraphLookup, find_function
 from chaintrace.query.objects import ObjectCheck
-from chaintrace.query.paths import count_paths, iter_paths
+from chaintrace.query.paths import count_paths, every_path, iter_paths
 from chaintrace.query.results import PathCount, TargetSite, TargetTrace, Trace
 
 DEFAULT_MAX_PATHS = 50
@@ -61,8 +61,10 @@ def trace(graph: GraphLookup, entry: str, targets: list[TargetSite], *, max_path
     banned = frozenset(i for i in map(adj.index, avoid) if i is not None)
     allowed = adj.allowed(kinds, min_confidence, undecided=undecided)
     start = adj.index(entry)
-    extra = None if undecided or start is None else decidable_hops(graph, adj, start, allowed, banned)
+    extra, reached = (None, None) if undecided or start is None else decidable_hops(graph, adj, start, allowed, banned)
     walk = _Walk(graph, adj, allowed, banned, max_paths, max_depth, extra)
+    if reached is not None:  # the fixpoint's last walk is the chops' forward walk: not walked twice
+        walk.forward[start] = reached
     results: list[TargetTrace] = []
     done: dict[str, tuple[list[list[str]], PathCount, int]] = {}
     for site in targets:
@@ -157,7 +159,13 @@ class _Walk:
 
         status: dict = {}
         found: list[list[str]] = []
-        for path in iter_paths(layered, start, end, depth, distance=distance, hop_ok=hop_ok, status=status):
+        # all of them in one search when there are few (to count them exactly is to list them all), else the
+        # shortest first, one length at a time
+        every = every_path(layered, start, end, depth, COUNT_LIMIT, distance=distance, hop_ok=hop_ok)
+        if every is not None:
+            status["complete"] = True
+        for path in every if every is not None else iter_paths(layered, start, end, depth, distance=distance,
+                                                               hop_ok=hop_ok, status=status):
             nodes = [node % size for node in path]
             nodes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
             if len(set(nodes)) == len(nodes):

@@ -77,6 +77,7 @@ class GraphStore:
         self._between: dict[tuple[str, str], list[tuple[str, dict]]] = {}
         self._keyed: dict[str, dict[str, object]] = {}  # table -> key -> its data (None: no row), read once
         self._grouped: dict[str, dict[str, list[tuple[str, str]]]] = {}  # src -> dst -> its (kind, data) rows
+        self._adjacency_kinds: dict[str, dict[str, list[str]]] = {}  # src -> dst -> the kinds the adjacency has
         self._dropped = False  # found damaged and dropped: every later lookup must fail, not find nothing
 
     def exists(self) -> bool:
@@ -95,6 +96,7 @@ class GraphStore:
 
     def _forget(self) -> None:
         self._adjacency, self._nodes, self._out, self._between, self._keyed, self._grouped = None, {}, {}, {}, {}, {}
+        self._adjacency_kinds = {}
 
     def drop(self) -> None:
         """Delete the graph whose rows this state reads (its own, or its alias's base), and the aliases of it."""
@@ -282,8 +284,11 @@ class GraphStore:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
         if (src, dst) not in self._between:  # from the checked rows of all of src's edges, read once per src
             found = sorted(self._out_by_dst(src).get(dst, ()), key=lambda edge: kind_order(edge[0]))
-            if self._adjacency is not None and self._kinds_in_adjacency(src, dst) != sorted(kind for kind, _ in found):
-                raise self._damaged(f"g_edges rows of src {src!r}")  # the rows of a whole group gone with its sum
+            if self._adjacency is not None:  # the rows of a whole group gone with its sum: the adjacency differs
+                if src not in self._adjacency_kinds:  # src's edges grouped by callee once, not scanned per callee
+                    self._adjacency_kinds[src] = self._adjacency.kinds_by_callee(src)
+                if sorted(self._adjacency_kinds[src].get(dst, ())) != sorted(kind for kind, _ in found):
+                    raise self._damaged(f"g_edges rows of src {src!r}")
             self._between[src, dst] = [(kind, self._data(data)) for kind, data in found]
         wanted = set(kinds) if kinds is not None else None
         return [(kind, data) for kind, data in self._between[src, dst] if wanted is None or kind in wanted]
@@ -297,11 +302,6 @@ class GraphStore:
                 grouped.setdefault(to, []).append((kind, data))
             self._grouped[src] = grouped
         return self._grouped[src]
-
-    def _kinds_in_adjacency(self, src: str, dst: str) -> list[str]:
-        adjacency = self._adjacency
-        ends = adjacency.index(src), adjacency.index(dst)
-        return [] if None in ends else sorted(kind for kind, _ in adjacency.kinds_between(*ends))
 
     def diagnostics_of(self, callers: set[str]) -> list[dict]:
         """Return the diagnostics of indirect calls made by `callers`."""

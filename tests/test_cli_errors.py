@@ -67,3 +67,13 @@ def test_bad_input_is_one_line_and_an_exit_code(argv: list[str], odd: dict[str, 
     assert "Traceback" not in captured.err and "internal error" not in captured.err, captured.err
     if code and argv:
         assert len(captured.err.strip().splitlines()) == 1, captured.err
+
+
+def test_an_unknown_program_is_named_with_the_known_ones_and_the_default_is_one_of_them(odd, capsys) -> None:
+    from chaintrace.graph.programs import DEFAULT_PROGRAM, load_programs
+
+    known = sorted(load_programs())
+    assert DEFAULT_PROGRAM in known  # api.tree_graph takes the default's presence for granted (no table read)
+    code = run_cli(["trace", str(MINI_QEMU), *QUERY, "--program", "nope", "--cache", str(odd["cache"])])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"chaintrace: error: unknown program 'nope' (known: {', '.join(known)})"

@@ -9,10 +9,8 @@ of the program `name`.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable
 from fnmatch import translate
-from importlib import resources
 
 from chaintrace.errors import UsageError
 
@@ -21,6 +19,9 @@ DEFAULT_PROGRAM = "system"
 
 def load_programs(text: str | None = None) -> dict[str, dict]:
     """Return {program name: {"description": str, "exclude": [glob, ...]}} (QEMU's table by default)."""
+    import tomllib  # here, not at the top: a warm trace of the default program never reads the table
+    from importlib import resources
+
     if text is None:
         text = (resources.files("chaintrace.queries") / "qemu" / "programs.toml").read_text()
     programs = tomllib.loads(text).get("program", {})

@@ -7,7 +7,6 @@ import functools
 import os
 import re
 import stat as _stat
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +188,8 @@ def read_options(tree: Path, excludes: list[str] | None = None, includes: list[s
     options_includes: list[str] = []
     config = tree / "chaintrace.toml"
     if config.is_file():
+        import tomllib  # here: a warm trace of a tree without one never pays for the import
+
         try:
             data = tomllib.loads(read_tree_file(tree, "chaintrace.toml", 1 << 20).decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

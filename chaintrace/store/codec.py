@@ -23,7 +23,6 @@ damage, not an author: the format is what makes a crafted blob harmless.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
 import zlib
 from collections.abc import Callable
@@ -49,6 +48,8 @@ _EMPTY = Context()
 
 
 def _digest(key: str, payload: bytes, kind: bytes = b"chaintrace-facts") -> bytes:
+    import hashlib  # here: its OpenSSL start-up is a sixth of a warm trace's imports, which read no facts
+
     return hashlib.blake2b(payload, digest_size=_DIGEST, person=kind, key=key.encode()[:64]).digest()
 
 

@@ -11,7 +11,6 @@ one `stat`. Everything read or written goes through `Store`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -111,6 +110,8 @@ def index_tree(tree: OpenTree, store: Store, jobs: int = 0, progress: bool = Fal
     summary.extracted, summary.reused = passes.extracted, passes.reused
     current = {f.path: f for f in files}
     rows = [FileRow(path, current[path].size, current[path].mtime_ns, shas[path], key) for path, key in sorted(keys.items())]
+    import hashlib  # here: a fresh tree (the warm path) hashes nothing, and OpenSSL's start-up is not free
+
     tree_state = hashlib.sha256("\n".join(f"{r.path}\0{r.key}" for r in rows).encode()).hexdigest()
     store.replace_tree(root, rows, tree_state, classes_hash)
     store.record_scan(root, options, _watchable(folders, skipped, scanned_ns))

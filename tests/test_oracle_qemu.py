@@ -29,24 +29,28 @@ SCORE_PATH = Path(__file__).resolve().parent.parent / "bench" / "oracle_score.py
 # macro uses in UTF-8 files and before a function the parser swallowed them into, variadic macros, module_init's
 # registrations and TypeInfo initializers, templates calling their includer's statics, value flow through
 # macros and local pointers: 95.12 / 95.32, migration/ 97.50 / 97.67, indirect 87.01 %, runtime 97.47 %
-# (97.4-98.2 per scenario).
+# (97.4-98.2 per scenario). With the default build's alternatives (queries/qemu/build.toml: the host's TCG
+# backend, the coroutine backend ...), a header's static inline beside the external definition, and the
+# runtime pairs of calls gcc inlined counted through the function they were inlined into (oracle_score's
+# inlined_pairs): 95.37 / 95.30, migration/ 98.32 / 97.69, indirect 87.01 %, runtime 98.48 % (98.31-99.05 per
+# scenario); these floors are those less 0.3 point.
 # (recall, precision) of direct edges on (caller, callee, file, line).
-DIRECT_FLOORS = {"tree": (94.6, 94.8), "migration": (97.0, 97.1)}
-INDIRECT_RECALL_FLOOR = 86.5
+DIRECT_FLOORS = {"tree": (95.0, 95.0), "migration": (98.0, 97.3)}
+INDIRECT_RECALL_FLOOR = 86.7
 # Runtime-edge recall (any edge kind) per scenario.
 RUNTIME_FLOORS: dict[str, float] = {
-    "block-stream": 97.5,
-    "blockdev-backup": 97.4,
-    "device-add-del-e1000": 97.0,
-    "migrate-background-snapshot": 96.9,
-    "migrate-exec": 96.8,
-    "migrate-file": 96.8,
-    "migrate-multifd": 96.8,
-    "migrate-postcopy": 96.9,
-    "migrate-tcp": 96.8,
-    "qom-set": 97.7,
-    "query-status": 96.9,
-    "savevm-loadvm": 97.0,
+    "block-stream": 98.7,
+    "blockdev-backup": 98.5,
+    "device-add-del-e1000": 98.0,
+    "migrate-background-snapshot": 98.0,
+    "migrate-exec": 98.0,
+    "migrate-file": 98.0,
+    "migrate-multifd": 98.0,
+    "migrate-postcopy": 98.0,
+    "migrate-tcp": 98.0,
+    "qom-set": 98.7,
+    "query-status": 98.0,
+    "savevm-loadvm": 98.1,
 }
 
 
@@ -108,3 +112,16 @@ def test_indirect_call_sites_hold_their_floor(figures) -> None:
 def test_runtime_edges_hold_their_floors(figures, scenario) -> None:
     got = figures["runtime"][scenario]
     assert got["recall"] >= RUNTIME_FLOORS[scenario], got
+
+
+def test_a_call_gcc_inlined_counts_through_the_function_it_was_inlined_into() -> None:
+    # -finstrument-functions reports an always_inline callee from the caller of the function it was inlined
+    # into: the recorder's x -> c is the graph's x -> f -> c, for a callee gcc never calls (nor takes the address of)
+    score = oracle_score()
+    oracle = score.Oracle(direct=set(), direct_cols={}, indirect=set(), indirect_callers={}, compiled_files=set(),
+                          defined={"x", "f", "g", "c", "h"}, external=set(), address_taken={"h"}, called={"f", "g"},
+                          runtime={"s": {("x", "c"), ("x", "h"), ("x", "g")}})
+    pairs = {("x", "f"), ("f", "c"), ("f", "g"), ("x", "k"), ("k", "h")}
+    assert score.inlined_pairs(oracle, pairs) == {("x", "c")}
+    figures = score.score_runtime(oracle, score.GraphFacts({}, set(), {}, set(), pairs))
+    assert (figures["s"]["found"], figures["(all scenarios)"]["found_through_inlined"]) == (1, 1)

@@ -4,7 +4,8 @@ A macro defined in one file does not exist in another: libdecnumber's
 `#define free(a) decFree(a)` must not turn every `free()` of the tree into a
 macro. `MacroScope` resolves each `#include` as the build would find it (the
 including file's folder first, then `include/` and the root, then any file
-the path names the end of), and gives each file a `lookup` of the macro
+the path names the end of: the nearest, and of several the build's, as
+`queries/qemu/build.toml` says), and gives each file a `lookup` of the macro
 definitions it sees:
 
 * its own definitions, then those of every header it includes, transitively;
@@ -32,6 +33,7 @@ from functools import cache
 from importlib import resources
 
 from chaintrace.extract.facts import Define, FileFacts, Include
+from chaintrace.graph.alternatives import Preference
 from chaintrace.graph.components import reachable
 from chaintrace.source.expand import Definition, definition, tokenize
 from chaintrace.source.macros import scan_defines
@@ -113,7 +115,8 @@ class ReadNames(dict):
 class MacroScope:
     """The tree's includes and macro definitions, and what each file sees of them."""
 
-    def __init__(self, facts: Iterable[FileFacts]) -> None:
+    def __init__(self, facts: Iterable[FileFacts], preference: Preference | None = None) -> None:
+        self.preference = preference if preference is not None else Preference()
         self.defines: ReadNames = ReadNames()  # name -> [Define]
         raw: dict[str, tuple[Include, ...]] = {}
         for file_facts in facts:
@@ -158,10 +161,11 @@ class MacroScope:
         ends = [p for p in self._by_base.get(posixpath.basename(target), ()) if p.endswith("/" + target)]
         if len(ends) <= 1:
             return tuple(ends)
-        # several: those nearest the including file (`cpu.h` from target/i386/ is target/i386/cpu.h)
+        # several: those nearest the including file (`cpu.h` from target/i386/ is target/i386/cpu.h), and of
+        # those the build's (`tcg-target.c.inc` from tcg/ is the host's backend: alternatives.Preference)
         shared = {p: _shared_prefix(folder, posixpath.dirname(p)) for p in ends}
         near = max(shared.values())
-        return tuple(p for p in ends if shared[p] == near)
+        return self.preference.choose(p for p in ends if shared[p] == near)
 
     def _prelude(self, raw: dict[str, tuple[Include, ...]]) -> frozenset[str]:
         firsts = Counter()

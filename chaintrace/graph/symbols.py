@@ -2,9 +2,13 @@
 
 `Symbols` gives each function definition its node id (see `model`) and
 resolves a called name much as the linker would: the file's own definition
-first, then the external one (a non-stub file preferred, the others kept as
-candidates), then a header's `static inline`; a macro resolves to the
-defined functions its body calls. It also answers the types the indirect
+first, then the external one (a non-stub file preferred, then the build's
+of several alternatives, `queries/qemu/build.toml`; the others kept as
+candidates), then a header's `static inline`. A header the file includes
+that defines a `static inline` of an external name (`stat64_get` under
+`#ifdef CONFIG_ATOMIC64`, the external one in util/stats64.c otherwise) is
+an alternative the `#if` picks: the call binds to both. A macro resolves to
+the defined functions its body calls. It also answers the types the indirect
 resolver needs: locals, globals, struct members, typedefs, return types.
 """
 
@@ -83,13 +87,15 @@ class Symbols:
         for file_facts in facts:
             self._index(file_facts, externals)
         for name, defs in externals.items():
-            defs.sort(key=lambda d: (is_stub(d.file), d.file))
+            defs.sort(key=lambda d: (is_stub(d.file), scope.preference.rank(d.file), d.file))
             ids = []
             for rank, definition in enumerate(defs):
                 node_id = name if rank == 0 else f"{definition.file}::{name}"
                 self._define(definition, node_id)
                 ids.append(self._ids[definition.file, name])
             self.external[name] = list(dict.fromkeys(ids))
+        for ids in self.header_static.values():  # the build's header first (host/include/x86_64/ before aarch64/)
+            ids.sort(key=lambda i: scope.preference.rank(self._defs[i].file))
 
     def _index(self, facts: FileFacts, externals: dict[str, list[FunctionDef]]) -> None:
         for definition in facts.functions:
@@ -197,10 +203,22 @@ class Symbols:
         """
         target = self.resolve_function(file, name)
         if target is not None:
-            return [target]
+            return [target, *self._included_alternatives(file, name, target)]
         if self.scope.sees(file, name):
             return self.macro_targets(file, name, args)
         return [Target(name, external=True)] if self._library_function(file, name) else []
+
+    def _included_alternatives(self, file: str, name: str, target: Target) -> list[Target]:
+        """Return the `static` definitions of `name` in headers `file` sees when `target` is the external one:
+        which of them the build compiles, an `#if` decides (`stat64_get`: inline with CONFIG_ATOMIC64)."""
+        statics = self.header_static.get(name)
+        if not statics or (file, name) in self._ids or target.id not in self.external.get(name, ()):
+            return []
+        visible = self.scope.visible(file)
+        found = [i for i in statics if self._defs[i].file in visible]
+        both = (target.id, *found)
+        return [Target(i, candidates=both, reason="an #if picks the header's static or the external one")
+                for i in found[:1]]
 
     def macro_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         """Return the defined functions the expansion of the macro use `name(args)` in `file` calls, marked `macro`.

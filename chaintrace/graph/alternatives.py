@@ -1,0 +1,50 @@
+"""Which of a tree's alternatives the build compiles (`queries/qemu/build.toml`).
+
+QEMU holds several definitions of some functions and several files of some
+`#include` names, of which one build compiles one: the coroutine backend,
+the TCG backend of the host (`#include "tcg-target.c.inc"` finds
+`tcg/<host>/`), the crypto library. Reading every branch, chaintrace cannot
+tell them apart; the build table names the default build's, and `Preference`
+ranks paths by it so that `Symbols` and `MacroScope` pick those first.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from fnmatch import translate
+from importlib import resources
+
+
+def load_preferred(text: str | None = None) -> list[str]:
+    """Return the `prefer` globs of a build table (QEMU's, `queries/qemu/build.toml`, by default), in order."""
+    if text is None:
+        text = (resources.files("chaintrace.queries") / "qemu" / "build.toml").read_text()
+    return [str(glob) for glob in tomllib.loads(text).get("prefer", [])]
+
+
+class Preference:
+    """Ranks paths by the first `prefer` glob they match (lower first; unmatched paths rank last)."""
+
+    def __init__(self, globs: Iterable[str] | None = None) -> None:
+        globs = load_preferred() if globs is None else list(globs)
+        self._patterns = [re.compile(translate(glob)) for glob in globs]
+        self.last = len(self._patterns)
+        self._ranks: dict[str, int] = {}
+
+    def rank(self, path: str) -> int:
+        """Return the index of the first glob `path` matches, or `last` when it matches none."""
+        found = self._ranks.get(path)
+        if found is None:
+            found = self._ranks[path] = next(
+                (i for i, pattern in enumerate(self._patterns) if pattern.match(path)), self.last)
+        return found
+
+    def choose(self, paths: Iterable[str]) -> tuple[str, ...]:
+        """Return the paths of the best rank among `paths` when one is listed, else all of them (order kept)."""
+        paths = tuple(paths)
+        if len(paths) < 2:
+            return paths
+        best = min(self.rank(p) for p in paths)
+        return paths if best == self.last else tuple(p for p in paths if self.rank(p) == best)

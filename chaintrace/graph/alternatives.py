@@ -11,14 +11,14 @@ ranks paths by it so that `Symbols` and `MacroScope` pick those first.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from fnmatch import translate
-from importlib import resources
 
 
 def load_preferred(text: str | None = None) -> list[str]:
     """Return the `prefer` globs of a build table (QEMU's, `queries/qemu/build.toml`, by default), in order."""
+    import tomllib  # loaded where used: a warm trace resolves nothing (tests/test_startup.py)
+    from importlib import resources
     if text is None:
         text = (resources.files("chaintrace.queries") / "qemu" / "build.toml").read_text()
     return [str(glob) for glob in tomllib.loads(text).get("prefer", [])]

@@ -82,9 +82,13 @@ class CallGraph:
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _by_file: dict[str, list[str]] | None = field(default=None, repr=False)
     _adjacency: Adjacency | None = field(default=None, repr=False)
-    # (id(edge data), "sites"/"proofs", file, line, col) -> the item there, or a list when several are (edges are
-    # never removed: ids stay theirs); one item is the rule, and a list per position cost QEMU 50 MB
-    _seen: dict[tuple, dict | list[dict] | None] = field(default_factory=dict, repr=False)
+    # (id(edge data), "sites"/"proofs") -> {(file, line, col): the item there, or a list when several are}, made
+    # only for a list longer than _SCANNED (edges are never removed: ids stay theirs); most lists hold one or
+    # two items, and an index entry per item cost QEMU 200 MB
+    _seen: dict[tuple, dict] = field(default_factory=dict, repr=False)
+    # the `conditions` and `loops` lists of the sites, one shared list per distinct value: most sites have none,
+    # and an empty list per site cost QEMU 100 MB (nothing edits a site once it is in the graph)
+    _lists: dict[tuple, list] = field(default_factory=dict, repr=False)
 
     # -- building ---------------------------------------------------------
     def add_function(self, node_id: str, name: str, file: str, line: int, end_line: int,
@@ -117,32 +121,39 @@ class CallGraph:
     def _append_new(self, edge: dict, name: str, item: dict) -> None:
         """Append `item` to the list `edge[name]` unless an equal item is in it, in time independent of its length.
 
-        Items are looked up by position (file, line, col) in `_seen`, so one
-        caller calling one callee 100,000 times costs 100,000 lookups, not a
-        scan of the list per site; only items at the same position are compared.
+        A short list is scanned; a longer one is indexed by position (file,
+        line, col) once, so one caller calling one callee 100,000 times costs
+        100,000 lookups, not a scan of the list per site; only items at the
+        same position are compared.
         """
-        items = edge.setdefault(name, [])
-        if (id(edge), name) not in self._seen:  # an edge made elsewhere (graph_from_rows): its items, once
-            self._seen[id(edge), name] = None
+        items = edge.get(name)
+        if items is None:
+            items = edge[name] = []
+        if name == "sites":
+            self._share_lists(item)
+        index = self._seen.get((id(edge), name))
+        if index is None:
+            if len(items) < _SCANNED:
+                if item not in items:
+                    items.append(item)
+                return
+            index = self._seen[id(edge), name] = {}
             for old in items:
-                self._remember((id(edge), name, old.get("file"), old.get("line"), old.get("col")), old)
-        if self._remember((id(edge), name, item.get("file"), item.get("line"), item.get("col")), item):
+                _remember(index, (old.get("file"), old.get("line"), old.get("col")), old)
+        if _remember(index, (item.get("file"), item.get("line"), item.get("col")), item):
             items.append(item)
 
-    def _remember(self, position: tuple, item: dict) -> bool:
-        """Record `item` at `position` in `_seen`; return False when an equal item is there already."""
-        here = self._seen.get(position)
-        if here is None:
-            self._seen[position] = item
-        elif type(here) is list:
-            if item in here:
-                return False
-            here.append(item)
-        elif here == item:
-            return False
-        else:
-            self._seen[position] = [here, item]
-        return True
+    def _share_lists(self, site: dict) -> None:
+        """Point the site's `conditions` and `loops` at the graph's one list of each value."""
+        try:
+            conditions = site.get("conditions")
+            if type(conditions) is list:
+                site["conditions"] = self._lists.setdefault(("c", *conditions), conditions)
+            loops = site.get("loops")
+            if type(loops) is list and all(type(loop) is dict for loop in loops):
+                site["loops"] = self._lists.setdefault(("l", *(tuple(loop.items()) for loop in loops)), loops)
+        except TypeError:  # a value that cannot be a key (no site made here has one): the site keeps its own
+            pass
 
     # -- lookups (what `query.GraphLookup` asks for) -------------------------
     def has(self, node_id: str) -> bool:
@@ -207,6 +218,25 @@ class CallGraph:
         found = self.graph.get_edge_data(src, dst) or {}
         wanted = set(kinds) if kinds is not None else None
         return [(kind, found[kind]) for kind in sorted(found, key=kind_order) if wanted is None or kind in wanted]
+
+
+_SCANNED = 8  # items of an edge's list compared one by one before the list gets an index by position
+
+
+def _remember(index: dict, position: tuple, item: dict) -> bool:
+    """Record `item` at `position` in `index`; return False when an equal item is there already."""
+    here = index.get(position)
+    if here is None:
+        index[position] = item
+    elif type(here) is list:
+        if item in here:
+            return False
+        here.append(item)
+    elif here == item:
+        return False
+    else:
+        index[position] = [here, item]
+    return True
 
 
 def site_of(file: str, line: int, col: int, context: Context, **extra: object) -> dict:

@@ -32,7 +32,7 @@ def lines(cache: Path, tree: Path, program: str) -> list[str]:
     from chaintrace.graph.programs import program_filter
 
     with api.open_store(cache) as store:
-        facts = api.load_facts(store, tree, paths=program_filter(program))
+        facts = api.load_facts(store, tree, paths=program_filter(program), graph=True)
     cg = build_graph(facts)
     nodes, edges = graph_rows(cg)
     out = [json.dumps(["node", *row]) for row in nodes]

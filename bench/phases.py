@@ -202,6 +202,7 @@ def resolve_phases(tree: Path, cache: Path, profile: bool) -> int:
     from chaintrace import api
     from chaintrace.graph.build import build_graph
     from chaintrace.graph.programs import program_filter
+    from chaintrace.store.graphs import save_graph
 
     def step(name: str, function):
         wall, cpu = time.monotonic(), time.process_time()
@@ -213,7 +214,7 @@ def resolve_phases(tree: Path, cache: Path, profile: bool) -> int:
 
     with api.open_store(cache) as store:
         api.index(tree, store)
-        facts = step("load", lambda: api.load_facts(store, tree, paths=program_filter("system")))
+        facts = step("load", lambda: api.load_facts(store, tree, paths=program_filter("system"), graph=True))
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
@@ -221,7 +222,8 @@ def resolve_phases(tree: Path, cache: Path, profile: bool) -> int:
         if profiler:
             profiler.disable()
         tables = store.graph_tables("bench-phases-resolve")
-        step("save", lambda: tables.save(cg, (w for f in facts for w in f.writes), (r for f in facts for r in f.reads)))
+        keys = store.indexed_keys(str(tree))
+        step("save", lambda: save_graph(store, tables, cg, facts, [keys[f.path] for f in facts]))
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return 0

@@ -57,8 +57,9 @@ def index(
 
 
 def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True,
-               paths: Callable[[str], bool] | None = None) -> list[FileFacts]:
-    """Return the facts of every indexed file of `tree` (or of those whose path passes `paths`), sorted by path.
+               paths: Callable[[str], bool] | None = None, graph: bool = False) -> list[FileFacts]:
+    """Return the facts of every indexed file of `tree` (or of those whose path passes `paths`), sorted by path;
+    `graph=True`: as the call graph reads them, without what it never reads (`store.codec.decode_facts`).
 
     A damaged entry is dropped as it is read (`Store.iter_facts`); when any was, the tree is indexed again,
     which extracts just those files, and read once more (`repair=False` raises ChaintraceError instead).
@@ -68,7 +69,7 @@ def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True,
     facts, lost = [], 0
     # filtered before decoding: a program's graph leaves out a third of QEMU's files, decoded for nothing
     wanted = sorted(path for path in keys if paths is None or paths(path))
-    for _, found in store.iter_facts(keys[path] for path in wanted):
+    for _, found in store.iter_facts((keys[path] for path in wanted), graph):
         if found is None:
             lost += 1
         else:
@@ -76,7 +77,7 @@ def load_facts(store: Store, tree: Path | OpenTree, repair: bool = True,
     if lost and repair and not store.read_only:  # a missing entry leaves the recorded scan in place: forget it, or the index is a no-op
         store.forget_scan(str(opened.root))
         index_tree(opened, store, warn=store.warn)
-        return load_facts(store, opened, repair=False, paths=paths)
+        return load_facts(store, opened, repair=False, paths=paths, graph=graph)
     if lost:
         raise ChaintraceError(f"the cache lost facts of {opened.root}: run `chaintrace index {opened.root}` again")
     return facts
@@ -231,7 +232,7 @@ def tree_graph(store: Store, tree: Path | OpenTree, jobs: int = 0, progress: boo
     opened = open_tree(tree)
     summary = index(opened, store, jobs=jobs, progress=progress, warn=warn)
     tables, made = ready_graph(store, str(opened.root), summary.state,
-                               lambda paths: load_facts(store, opened, paths=paths), program, sound, progress)
+                               lambda paths: load_facts(store, opened, paths=paths, graph=True), program, sound, progress)
     return TreeGraph(opened, summary.state, tables, program=program, sound=sound, summary=summary, made=made,
                      store=store)
 

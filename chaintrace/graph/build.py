@@ -53,6 +53,7 @@ def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> Call
         for call in file_facts.calls:
             if call.caller and call.via in ("name", "macro"):
                 _add_direct(cg, symbols, call)
+    symbols.forget_expansions()
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     cg.macros_read = scope.defines.read | symbols.macros.read
     return cg

@@ -108,6 +108,8 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
         return target.id if target is not None else None
 
     flow, indirect = build_flow(Types(symbols), facts, direct_callee, registrars.get("tables", {}))
+    symbols.forget_expansions()  # nothing below expands a macro: what the flow remembered is freed for the rest
+    symbols.scope.forget()
     resolution = _resolution(flow, symbols, registrars, indirect, sound)
     cg.objects, cg.passes = object_facts(symbols, facts, flow.initialized)
     calls_by_function: dict[tuple[str, str], list[CallSite]] = defaultdict(list)

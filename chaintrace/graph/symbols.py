@@ -246,6 +246,13 @@ class Symbols:
                     found.setdefault(word, Target(word, True, macro=name))
         return list(found.values())
 
+    def forget_expansions(self) -> None:
+        """Drop the remembered macro expansions (made again when asked for): each pass that expands keeps them only
+        while it runs."""
+        self._expanded.clear()
+        self._forwards.clear()
+        self._expander = ("", None)
+
     def macro_forwards(self, file: str, name: str, count: int) -> tuple[tuple[int, str, int], ...]:
         """Return (argument index, function called, its argument index) for each argument of the macro use
         `name(...)` with `count` arguments that its expansion in `file` passes whole to a call

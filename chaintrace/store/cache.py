@@ -240,15 +240,18 @@ class Store:
             totals = [t + (v or 0) for t, v in zip(totals, row)]
         return tuple(totals)  # type: ignore[return-value]
 
-    def iter_facts(self, keys: Iterable[str]) -> Iterator[tuple[str, FileFacts | None]]:
-        """Yield (key, facts) for `keys`; facts is None for a missing or damaged entry (which is deleted)."""
+    def iter_facts(self, keys: Iterable[str], graph: bool = False, only: frozenset[str] | None = None
+                   ) -> Iterator[tuple[str, FileFacts | None]]:
+        """Yield (key, facts) for `keys`; facts is None for a missing or damaged entry (which is deleted).
+        `graph=True` gives the facts as the call graph reads them, `only` just the lists it names
+        (`codec.decode_facts`)."""
         for key in keys:
             row = self.db.execute("SELECT data FROM facts WHERE key = ?", (key,)).fetchone()
             if row is None:
                 yield key, None
                 continue
             try:
-                yield key, decode_facts(row[0], key)
+                yield key, decode_facts(row[0], key, graph, only)
             except ValueError as error:
                 if self.read_only:
                     raise ChaintraceError(f"cache entry {key[:12]} of {self.path} is damaged ({error}) and the cache "

@@ -26,7 +26,7 @@ import dataclasses
 import sys
 import zlib
 from collections.abc import Callable
-from itertools import starmap
+from itertools import repeat, starmap
 from operator import attrgetter
 
 import msgpack
@@ -84,8 +84,23 @@ def _members(items: tuple) -> list:
     return [(item.name, item.type, item.is_fnptr) for item in items]
 
 
+# One Param object per distinct (name, type) read back (`Error **errp`, `void *opaque` recur in thousands of
+# functions: a copy each was 30 MB of QEMU's facts); dropped when it grows past _MOST_PARAMS.
+_PARAMS: dict[tuple, Param] = {}
+_MOST_PARAMS = 1 << 18
+
+
+def _param(row: tuple) -> Param:
+    found = _PARAMS.get(row)
+    if found is None:
+        if len(_PARAMS) >= _MOST_PARAMS:
+            _PARAMS.clear()
+        found = _PARAMS[row] = Param(*map(sys.intern, row))  # TypeError for a row that is not text: damaged
+    return found
+
+
 def _params(rows: tuple) -> tuple[Param, ...]:
-    return tuple(starmap(Param, rows))
+    return tuple(map(_param, rows))
 
 
 def _struct_fields(rows: tuple) -> tuple[StructField, ...]:
@@ -121,6 +136,15 @@ _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LI
 # memory a graph's facts take).
 _TEXT = {(cls, f.name) for _, cls in _LISTS for f in dataclasses.fields(cls) if f.type == "str"}
 _GETTERS = {cls: tuple(map(attrgetter, names)) for cls, names in _FIELDS.items()}
+# Line and column numbers, likewise: msgpack makes a new int object for each one past 256 (28 bytes apiece,
+# 45 MB over QEMU's facts); read back, each is the one object of its value.
+_NUMBER = {(cls, f.name) for _, cls in _LISTS for f in dataclasses.fields(cls) if f.type == "int"}
+_NUMBERS: dict[int, int] = {}
+# What the call graph never reads (graph.build), left out of the facts it is given (`decode_facts(graph=True)`):
+# the comment above each function, and the early-return guards of every site but the field writes and reads
+# (their rows keep them); a third of a function's facts and a fifth of a context's.
+_GRAPH_BLANK = {(FunctionDef, "comment")}
+_GUARDED = (FieldWrite, FieldRead)
 
 
 def encode_facts(facts: FileFacts, key: str = "") -> bytes:
@@ -150,11 +174,17 @@ def encode_facts(facts: FileFacts, key: str = "") -> bytes:
     return MAGIC + _digest(key, data) + data
 
 
-def decode_facts(blob: bytes, key: str = "") -> FileFacts:
-    """Return the facts stored by `encode_facts(facts, key)`; ValueError when the blob is damaged, foreign or malformed."""
+def decode_facts(blob: bytes, key: str = "", graph: bool = False, only: frozenset[str] | None = None) -> FileFacts:
+    """Return the facts stored by `encode_facts(facts, key)`; ValueError when the blob is damaged, foreign or malformed.
+
+    `graph=True` returns them as the call graph reads them: what it never reads (`_GRAPH_BLANK`, the guards of
+    sites other than field writes and reads, the field reads but declarations' initializers: graph.valueflow)
+    is left out, which the graph resolved from them does not show. `only` names the lists to read (the others
+    are left empty).
+    """
     raw = packed_facts(blob, key)
     try:
-        return _rebuild(msgpack.unpackb(raw, use_list=False, strict_map_key=True))
+        return _rebuild(msgpack.unpackb(raw, use_list=False, strict_map_key=True), graph, only)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError,
             msgpack.UnpackException) as error:
         raise ValueError(f"damaged facts: {type(error).__name__}: {error}") from None
@@ -180,24 +210,42 @@ def packed_facts(blob: bytes, key: str = "") -> bytes:
         raise ValueError(f"damaged facts: {type(error).__name__}: {error}") from None
 
 
-def _rebuild(payload: tuple) -> FileFacts:
-    """Return the facts of an unpacked payload; any shape error raises (the caller turns it into ValueError)."""
+def _rebuild(payload: tuple, graph: bool = False, only: frozenset[str] | None = None) -> FileFacts:
+    """Return the facts of an unpacked payload (`graph`: as `decode_facts` says); any shape error raises (the
+    caller turns it into ValueError)."""
     path, lists, context_rows = payload
     if not isinstance(path, str) or len(lists) != len(_LISTS):
         raise TypeError("not a facts payload")
     contexts = list(map(_context, context_rows))
+    bare = [(Context(c.loops, c.conditions) if c.loops or c.conditions else _EMPTY) if c.guards else c
+            for c in contexts] if graph else contexts
+    if not _NUMBERS:
+        _NUMBERS.update((n, n) for n in range(1 << 16))
+    numbers = _NUMBERS.get
     built = []
-    for (_, cls), (count, columns) in zip(_LISTS, lists):
+    for (name, cls), (count, columns) in zip(_LISTS, lists):
+        if only is not None and name not in only:
+            built.append(())
+            continue
         fields = _FIELDS[cls]
         if len(columns) != len(fields) or any(len(column) != count for column in columns):
             raise ValueError(f"{cls.__name__} columns do not match")  # map() would stop at the shortest
         columns = list(columns)
         for i, field in enumerate(fields):
             if field == "context":
-                columns[i] = map(contexts.__getitem__, columns[i])
+                columns[i] = map((contexts if cls in _GUARDED else bare).__getitem__, columns[i])
             elif (cls, field) in _NESTED:
                 columns[i] = map(_NESTED[cls, field][1], columns[i])
+            elif graph and (cls, field) in _GRAPH_BLANK:
+                if not all(type(value) is str for value in columns[i]):
+                    raise TypeError(f"{cls.__name__}.{field} is not text")
+                columns[i] = repeat("", count)
+            elif (cls, field) in _NUMBER:
+                columns[i] = map(numbers, columns[i], columns[i])
             elif (cls, field) in _TEXT:
                 columns[i] = map(sys.intern, columns[i])  # TypeError for a non-text value: damaged
-        built.append(tuple(map(cls, *columns)))
+        items = tuple(map(cls, *columns))
+        if graph and cls is FieldRead:  # the rest are rows of the graph tables only, read again to save them
+            items = tuple(read for read in items if read.how == "initializer")
+        built.append(items)
     return FileFacts(path, *built)

@@ -37,6 +37,7 @@ from chaintrace.store.graph_tables import GraphStore
 _MOST_COMPARED = 200
 _MACROS_READ = "macros-read"  # derived(graph key): the macro names its resolve asked about, JSON, compressed
 _MACROS_SEAL = b"macros-read"
+_READS = frozenset({"reads"})
 
 
 def graph_key(state: str, program: str, sound: bool) -> str:
@@ -69,7 +70,8 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
     why = _patch(store, tables, files, last)
     how = "patched" if not why else "resolved"
     if how == "resolved":
-        _resolve(store, tables, load(in_program), sound, progress, "" if last is None else why)
+        _resolve(store, tables, load(in_program), [files[path] for path in sorted(files)], sound, progress,
+                 "" if last is None else why)
     store.put_derived(key, "files", json.dumps(files).encode())
     store.put_derived(root, last_name, key.encode())
     return tables, how
@@ -144,9 +146,23 @@ def _prototypes_read(store: Store, files: dict[str, str], changed: list[str], ed
     return f"the prototype of {min(read)} changed" if read else ""
 
 
-def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], sound: bool, progress: bool,
-             why: str = "") -> None:
-    """Resolve the graph of `facts` and save it in `tables` (`why` it could not be patched, for the progress line)."""
+def save_graph(store: Store, tables: GraphStore, cg, facts: list[FileFacts], keys: list[str]) -> None:
+    """Save the graph `cg` resolved from `facts` (read with `graph=True` from the fact `keys`, in path order) in
+    `tables`, with the field writes of `facts` and the field reads read again from the store (the graph's
+    facts hold only those it reads: the rest wait here, after the resolver's own tables are freed); return None."""
+    reads = []
+    for key, found in store.iter_facts(keys, only=_READS):  # before the save's transaction: a damaged entry is
+        if found is None:                                     # deleted in one of its own
+            raise ChaintraceError(f"the cache lost the facts {key[:12]} while the call graph was resolved: "
+                                  "run the command again")
+        reads += found.reads
+    tables.save(cg, (write for file_facts in facts for write in file_facts.writes), reads)
+
+
+def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], keys: list[str], sound: bool,
+             progress: bool, why: str = "") -> None:
+    """Resolve the graph of `facts` (read with `graph=True` from the fact `keys`, in path order) and save it in
+    `tables` (`why` it could not be patched, for the progress line)."""
     from chaintrace.graph.build import build_graph
 
     started = time.monotonic()
@@ -154,8 +170,7 @@ def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], sound: bo
         reason = f" ({why}: resolved in full)" if why else ""
         print(f"resolving the call graph of {len(facts)} files{reason} ...", file=sys.stderr, end="", flush=True)
     cg = build_graph(facts, sound=sound)
-    tables.save(cg, (write for file_facts in facts for write in file_facts.writes),
-                (read for file_facts in facts for read in file_facts.reads))
+    save_graph(store, tables, cg, facts, keys)
     read = zlib.compress(json.dumps(sorted(cg.macros_read)).encode(), 1)
     store.put_derived(tables.state, _MACROS_READ, seal(read, tables.state, _MACROS_SEAL))
     if progress:

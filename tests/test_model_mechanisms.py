@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chaintrace.model.memory import Bitmap
-from chaintrace.model.migration import ModelError, Scenario, simulate
+from chaintrace.model.migration import SWEEP_STARTS, ModelError, Scenario, simulate
 from chaintrace.model.rules import Rules
 from chaintrace.model.writes import Writer, distinct_share, writes_for_distinct
 
@@ -119,3 +119,22 @@ def test_throttled_windows_last_as_long_as_the_host_makes_them() -> None:
 def test_write_pattern_must_be_known() -> None:
     with pytest.raises(ModelError, match="--write-pattern"):
         simulate(Scenario(ram=GiB, dirty_rate=1e6, wss=MiB, bandwidth=1e8, write_pattern="bursty"), NEWEST)
+
+
+def test_an_unknown_sweep_start_gives_the_median_of_evenly_spaced_starts() -> None:
+    # Near the convergence edge, where the sweep stands when migration starts moves the run by rounds.
+    base = Scenario(ram=128 * MiB, dirty_rate=26e6, wss=48 * MiB, bandwidth=300e6, max_bandwidth=32 * MiB,
+                    nonzero=8 * MiB, time_limit=40)
+    result = simulate(base, NEWEST)
+    each = [simulate(dataclasses.replace(base, sweep_start=k / SWEEP_STARTS), NEWEST)
+            for k in range(SWEEP_STARTS)]
+    assert [(start, total, syncs) for start, _, total, syncs in result.starts] == [
+        (r.scenario.sweep_start, r.total_time, r.dirty_sync_count) for r in each]
+    times = sorted(r.total_time for r in each)
+    assert max(r.dirty_sync_count for r in each) > min(r.dirty_sync_count for r in each)
+    assert result.total_time == times[SWEEP_STARTS // 2]
+    assert result.scenario.sweep_start in [k / SWEEP_STARTS for k in range(SWEEP_STARTS)]
+    # Random writes have no start: one run.
+    assert simulate(dataclasses.replace(base, write_pattern="random"), NEWEST).starts == ()
+    with pytest.raises(ModelError, match="--sweep-start"):
+        simulate(dataclasses.replace(base, sweep_start=1.0), NEWEST)

@@ -24,9 +24,13 @@ QEMU_72 = dataclasses.replace(
 
 
 def _no_rate_limit(ram: int, dirty_rate: float, bandwidth: float, downtime: float) -> Scenario:
-    """Return a scenario in the closed form's world: all RAM dirtied uniformly, no zero pages, no rate limit."""
+    """Return a scenario in the closed form's world: all RAM dirtied uniformly, no zero pages, no rate limit.
+
+    Every write dirties a page already sent: the guest sweeps from the first
+    page, right behind the scan, which starts there too (sweep_start 0).
+    """
     return Scenario(ram=ram, dirty_rate=dirty_rate, wss=ram, bandwidth=bandwidth, max_bandwidth=1e15,
-                    downtime_limit=downtime)
+                    downtime_limit=downtime, sweep_start=0.0)
 
 
 # The closed form sends each round to the last page. QEMU ends a round once

@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: all of it, less --zero-fraction)")
     parser.add_argument("--write-pattern", default="sweep", choices=("sweep", "random", "hot-cold"),
                         help="how the guest writes its working set (default: sweep)")
+    parser.add_argument("--sweep-start", metavar="FRACTION",
+                        help="with --write-pattern sweep: where the sweep stands in the working set when the "
+                             "migration starts, e.g. 0 or 50%% (default: unknown, the median of 9 starts)")
     parser.add_argument("--throttled-bandwidth", metavar="RATE",
                         help="what a window that spent its max-bandwidth budget measures, where the host wakes "
                              "the migration thread late (default: the budget over exactly 100 ms)")
@@ -107,6 +110,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         throttled_bandwidth=parse_rate(args.throttled_bandwidth) if args.throttled_bandwidth else None,
         stopped_bandwidth=parse_rate(args.stopped_bandwidth) if args.stopped_bandwidth else None,
         stop_cost=parse_duration(args.stop_cost) if args.stop_cost else 0.0,
+        sweep_start=parse_fraction(args.sweep_start) if args.sweep_start else None,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chaintrace.model.live import Poll
@@ -22,21 +23,21 @@ DONE = ("completed", "failed", "cancelled")
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Model against QEMU for one migration; a value is None where that side has none (e.g. not converged)."""
+    """Model against QEMU for one migration (or the medians of repeated ones); None where a side has no value."""
 
     model_converged: bool
     qemu_converged: bool
     model_time: float | None
     qemu_time: float | None
-    model_syncs: int
-    qemu_syncs: int
+    model_syncs: float
+    qemu_syncs: float
     model_downtime: float | None
     qemu_downtime: float | None
     model_bytes: float
-    qemu_bytes: int
+    qemu_bytes: float
     threshold_error: float | None
     model_final: float | None = None
-    qemu_final: int | None = None
+    qemu_final: float | None = None
 
     @property
     def outcome_right(self) -> bool:
@@ -93,6 +94,48 @@ def compare(result: Result, polls: list[Poll]) -> Comparison:
         model_final=result.final_bytes if result.converged else None,
         qemu_final=last.downtime_bytes if done else None,
     )
+
+
+def _median(values: list) -> float | None:
+    """Return the median of the values that are not None, or None when there are none."""
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def median_comparison(comparisons: Sequence[Comparison]) -> Comparison:
+    """Return one Comparison for repeated runs of a case: each side's figures are its medians over the runs.
+
+    A side's outcome is that of most of its runs (converged on a tie: that
+    side then has figures to show); its time, downtime and final copy are the
+    medians over its converged runs, its syncs and bytes over the runs of that
+    outcome, and the threshold error is the median of the runs' errors. So one
+    run that a loaded host made slow, or a dirty rate measured high once,
+    moves nothing.
+    """
+    if not comparisons:
+        raise ValueError("no runs to take the median of")
+    model_done = 2 * sum(c.model_converged for c in comparisons) >= len(comparisons)
+    qemu_done = 2 * sum(c.qemu_converged for c in comparisons) >= len(comparisons)
+    model = [c for c in comparisons if c.model_converged == model_done]
+    qemu = [c for c in comparisons if c.qemu_converged == qemu_done]
+    return Comparison(
+        model_converged=model_done, qemu_converged=qemu_done,
+        model_time=_median([c.model_time for c in model]), qemu_time=_median([c.qemu_time for c in qemu]),
+        model_syncs=_median([c.model_syncs for c in model]), qemu_syncs=_median([c.qemu_syncs for c in qemu]),
+        model_downtime=_median([c.model_downtime for c in model]),
+        qemu_downtime=_median([c.qemu_downtime for c in qemu]),
+        model_bytes=_median([c.model_bytes for c in model]), qemu_bytes=_median([c.qemu_bytes for c in qemu]),
+        threshold_error=_median([c.threshold_error for c in comparisons]),
+        model_final=_median([c.model_final for c in model]), qemu_final=_median([c.qemu_final for c in qemu]),
+    )
+
+
+def spread(values: Sequence[float | None]) -> float | None:
+    """Return half the range of the values over their median ((max - min) / 2 / median), None with fewer than two."""
+    present = [value for value in values if value is not None]
+    if len(present) < 2 or statistics.median(present) == 0:
+        return None
+    return (max(present) - min(present)) / 2 / statistics.median(present)
 
 
 def format_watch_line(result: Result, poll: Poll) -> str:

@@ -42,6 +42,8 @@ def format_scenario(result: Result) -> str:
     if sc.stop_cost:
         parts.append(f"stop cost {format_duration(sc.stop_cost)}")
     parts.append(f"writes: {sc.write_pattern}")
+    if sc.sweep_start is not None and not result.starts:
+        parts.append(f"sweep starting at {sc.sweep_start:.0%} of the working set")
     if sc.nonzero:
         parts.append(f"non-zero outside wss {format_size(sc.nonzero)}")
     if sc.zero_fraction:
@@ -89,7 +91,19 @@ def format_outcome(result: Result) -> str:
             f"{format_size(result.samples[-1].threshold)}; QEMU's expected_downtime "
             f"{format_duration(result.expected_downtime)} (limit {format_duration(sc.downtime_limit)})",
         ]
-    return "\n".join(lines)
+    return "\n".join(lines + _starts(result))
+
+
+def _starts(result: Result) -> list[str]:
+    """Return the line saying how the sweep's unknown start moves the run, when the model tried several."""
+    if not result.starts:
+        return []
+    times = [total for _, converged, total, _ in result.starts if converged]
+    syncs = [count for *_, count in result.starts]
+    done = f"{len(times)} of {len(result.starts)} converge" if len(times) < len(result.starts) else "all converge"
+    span = f", in {format_duration(min(times))}-{format_duration(max(times))}" if times else ""
+    return [f"the sweep's start is unknown: this is the median of {len(result.starts)} starts ({done}{span}, "
+            f"dirty-sync-count {min(syncs)}-{max(syncs)}); --sweep-start picks one"]
 
 
 def _plain(value: Any) -> Any:
@@ -124,6 +138,8 @@ def result_to_dict(result: Result, anchors: list[AnchorResult] | None = None) ->
             "total_bytes": result.total_bytes,
             "final_bytes": result.final_bytes,
         },
+        "starts": [{"sweep_start": start, "converged": converged, "total_time": total, "dirty_sync_count": syncs}
+                   for start, converged, total, syncs in result.starts],
         "rounds": [dataclasses.asdict(r) for r in result.rounds],
         "samples": [dataclasses.asdict(s) for s in result.samples],
     }

@@ -45,7 +45,10 @@ def writes_for_distinct(distinct: float, pages: float) -> float:
 
 @dataclass(slots=True)
 class Writer:
-    """The guest: `rate` page writes per second over a working set of `pages` pages in `chunks` equal chunks."""
+    """The guest: `rate` page writes per second over a working set of `pages` pages in `chunks` equal chunks.
+
+    `position` is the page a sweep writes next (the others have none).
+    """
 
     pattern: str
     rate: float

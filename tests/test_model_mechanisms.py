@@ -104,6 +104,21 @@ def test_the_stopped_copy_runs_at_its_own_speed() -> None:
     assert costly.downtime == pytest.approx(0.005 + result.final_bytes / 2e9)
 
 
+def test_what_the_socket_buffers_take_of_the_stopped_copy_costs_no_time() -> None:
+    scenario = Scenario(ram=GiB, dirty_rate=20e6, wss=128 * MiB, bandwidth=100e6, max_bandwidth=32 * MiB,
+                        stopped_bandwidth=400e6, stop_cost=0.002)
+    plain = simulate(scenario, NEWEST)
+    assert plain.final_bytes > 4 * MiB
+    buffered = simulate(dataclasses.replace(scenario, stopped_buffer=4 * MiB), NEWEST)
+    assert buffered.final_bytes == plain.final_bytes  # the same run up to the stop
+    assert buffered.downtime == pytest.approx(0.002 + (plain.final_bytes - 4 * MiB) / 400e6)
+    # A final copy smaller than the buffers costs only the stop.
+    whole = simulate(dataclasses.replace(scenario, stopped_buffer=plain.final_bytes * 2), NEWEST)
+    assert whole.downtime == pytest.approx(0.002)
+    with pytest.raises(ModelError, match="--stopped-buffer"):
+        simulate(dataclasses.replace(scenario, stopped_buffer=-1), NEWEST)
+
+
 def test_throttled_windows_last_as_long_as_the_host_makes_them() -> None:
     # A loaded host wakes the migration thread late: the window that spent its budget lasts
     # longer than BUFFER_DELAY, and what it measures (QEMU's mbps) is the throttled bandwidth.

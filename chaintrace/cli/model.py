@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the migration thread late (default: the budget over exactly 100 ms)")
     parser.add_argument("--stopped-bandwidth", metavar="RATE",
                         help="speed of the stopped copy, the downtime's (default: --bandwidth)")
+    parser.add_argument("--stopped-buffer", metavar="SIZE",
+                        help="what the socket buffers take of the stopped copy at once; the rest goes at "
+                             "--stopped-bandwidth (default: 0)")
     parser.add_argument("--stop-cost", metavar="TIME",
                         help="downtime besides the final copy: stopping the guest, device state (default: 0)")
     parser.add_argument("--calc-repeat", default=1, type=int, metavar="N",
@@ -111,6 +114,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         stopped_bandwidth=parse_rate(args.stopped_bandwidth) if args.stopped_bandwidth else None,
         stop_cost=parse_duration(args.stop_cost) if args.stop_cost else 0.0,
         sweep_start=parse_fraction(args.sweep_start) if args.sweep_start else None,
+        stopped_buffer=parse_size(args.stopped_buffer) if args.stopped_buffer else 0.0,
     )
 
 

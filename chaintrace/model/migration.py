@@ -50,7 +50,9 @@ class Scenario:
     `throttled_bandwidth`, what a window that spent its max-bandwidth budget
     measures (QEMU's mbps), left as None means such a window lasts exactly
     BUFFER_DELAY; `stop_cost` is the downtime besides the final copy
-    (stopping the guest, device state). `sweep_start` is where a sweeping
+    (stopping the guest, device state); the first `stopped_buffer` bytes of
+    the final copy land in the socket buffers at once, the rest goes at
+    `stopped_bandwidth`. `sweep_start` is where a sweeping
     guest stands in its working set when the migration starts (a share of
     it, 0 = its first page); None means unknown: `simulate` then runs
     SWEEP_STARTS evenly spaced starts and gives the median run.
@@ -71,6 +73,7 @@ class Scenario:
     stopped_bandwidth: float | None = None
     stop_cost: float = 0.0
     sweep_start: float | None = None
+    stopped_buffer: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +153,9 @@ def resolve(scenario: Scenario, rules: Rules) -> Scenario:
         (scenario.write_pattern in PATTERNS, f"--write-pattern must be one of {', '.join(PATTERNS)}"),
         (scenario.sweep_start is None or 0 <= scenario.sweep_start < 1, "--sweep-start must be at least 0 and below 1"),
         ((scenario.throttled_bandwidth is None or scenario.throttled_bandwidth > 0)
-         and scenario.stopped_bandwidth > 0 and scenario.stop_cost >= 0,
-         "--throttled-bandwidth and --stopped-bandwidth must be more than 0, --stop-cost 0 or more"),
+         and scenario.stopped_bandwidth > 0 and scenario.stop_cost >= 0 and scenario.stopped_buffer >= 0,
+         "--throttled-bandwidth and --stopped-bandwidth must be more than 0, --stop-cost and --stopped-buffer "
+         "0 or more"),
         (scenario.switchover_bandwidth == 0 or rules.has_switchover_bandwidth,
          f"QEMU {rules.version} has no avail-switchover-bandwidth parameter; drop --switchover-bandwidth"),
     )
@@ -333,8 +337,9 @@ class _Run:
 
         On completion, as migration_completion() does, the VM is stopped, the
         bitmap synced a last time and the rest sent at the stopped copy's
-        speed (the rate limit lifted, or kept where the source keeps it):
-        that transfer is the downtime.
+        speed (the rate limit lifted, or kept where the source keeps it),
+        less what the socket buffers take at once: that transfer and the
+        stop's cost are the downtime.
         """
         converged = self.t < self.sc.time_limit
         stop_time = downtime = None
@@ -347,7 +352,8 @@ class _Run:
             final_bytes = self.bitmap.final_wire()
             final_rate = sc.stopped_bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
                 sc.stopped_bandwidth, sc.max_bandwidth)
-            downtime = sc.stop_cost + final_bytes / final_rate
+            # What fits in the socket buffers is written at memory speed; the rest waits for the receiver.
+            downtime = sc.stop_cost + max(0.0, final_bytes - sc.stopped_buffer) / final_rate
             self._sample()
             self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
             self.t += downtime

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.ci import require_tool
 
 from chaintrace.model.compare import Comparison, median_comparison, spread
 from chaintrace.model.live import LiveInputs, Poll, scenario_from_live
@@ -117,12 +118,17 @@ def test_the_median_of_repeats_ignores_one_slow_run_and_a_minority_outcome() -> 
         median_comparison([])
 
 
-def test_the_rig_starts_qemu_at_the_priority_it_is_given() -> None:
+def _rig():
     sys.path.insert(0, str(RUN.parent))
     try:
         import rig
     finally:
         sys.path.remove(str(RUN.parent))
+    return rig
+
+
+def test_the_rig_starts_qemu_at_the_priority_it_is_given() -> None:
+    rig = _rig()
     assert rig.priority_prefix("none") == []
     assert rig.priority_prefix("rr")[:2] == ["chrt", "--rr"]
     if os.geteuid() != 0:
@@ -130,3 +136,30 @@ def test_the_rig_starts_qemu_at_the_priority_it_is_given() -> None:
     # nice(1) is relative to the caller: the prefix lands on rig.NICE whatever the caller's own niceness.
     command = [*rig.priority_prefix("nice"), sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
     assert subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip() == str(rig.NICE)
+
+
+def test_a_real_pair_runs_raised_in_its_own_autogroup_with_the_vcpu_lowered(tmp_path: Path) -> None:
+    require_tool(("qemu-system-x86_64",), "qemu-system-x86", "the bench's rig must be tested on a real QEMU")
+    require_tool(("gcc",), "gcc", "the bench's guest is built with gcc")
+    if os.geteuid() != 0:
+        pytest.skip("raising a priority needs root (the bench runs as root)")
+    rig = _rig()
+    image = rig.build_guest(tmp_path)
+    pair = rig.start_pair(rig.qemu_binary(), image, rig.Guest(16, MiB, 1e6), tmp_path / "pair", priority="nice")
+    try:
+        for process in pair.processes:
+            niceness = {}
+            for task in Path(f"/proc/{process.pid}/task").iterdir():
+                niceness[(task / "comm").read_text().strip()] = os.getpriority(os.PRIO_PROCESS, int(task.name))
+            autogroup = Path(f"/proc/{process.pid}/autogroup")
+            if autogroup.exists():
+                assert autogroup.read_text().split()[-1] == str(rig.NICE)
+            vcpus = {name: value for name, value in niceness.items() if name.endswith("/TCG")}
+            assert vcpus, niceness
+            others = {name: value for name, value in niceness.items() if name not in vcpus}
+            assert set(others.values()) == {rig.NICE}, others
+            # The source's vCPU spins and is put below the migration's threads; the destination's waits.
+            expected = rig.VCPU_NICE if process is pair.processes[1] else rig.NICE
+            assert set(vcpus.values()) == {expected}, vcpus
+    finally:
+        pair.close()

@@ -58,12 +58,17 @@ CASES = (
 
 @dataclass(frozen=True, slots=True)
 class Loopback:
-    """What this host's loopback does: speeds in bytes/s, the throttled window's lateness and the stop's cost in s."""
+    """What this host's loopback does: speeds in bytes/s, the throttled window's lateness and the stop's cost in s.
+
+    `buffer` is what the socket buffers take of a stopped copy at once, in
+    bytes (0 in results files written before it was calibrated).
+    """
 
     precopy: float
     stopped: float
     lateness: float
     stop_cost: float
+    buffer: float = 0.0
 
     def throttled(self, max_bandwidth: float) -> float | None:
         """Return what a window that spent its budget measures here: the budget over 100 ms plus the lateness."""
@@ -76,7 +81,7 @@ def model_run(case: Case, live: LiveInputs, loopback: Loopback, rules: Rules) ->
     """Return the model's run of `case` from what QEMU told (`live`), the stated working set and pattern, the loopback."""
     stated = Scenario(ram=0, dirty_rate=0.0, wss=case.wss_mib * MiB, bandwidth=loopback.precopy,
                       stopped_bandwidth=loopback.stopped, stop_cost=loopback.stop_cost,
-                      throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
+                      stopped_buffer=loopback.buffer, throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
                       write_pattern=case.pattern, time_limit=case.time_limit)
     return simulate(scenario_from_live(live, stated), rules)
 

@@ -39,7 +39,7 @@ from chaintrace.model.qmp import QmpClient  # noqa: E402
 from chaintrace.model.rules import Rules  # noqa: E402
 from chaintrace.model.units import parse_duration, parse_rate  # noqa: E402
 
-CALC_REPEAT = 3  # dirty-rate measurements averaged per run: page sampling is noisy on a small guest
+CALC_REPEAT = 6  # dirty-rate measurements averaged per run: page sampling of a small guest is ±7 % each
 
 
 def _rules() -> Rules:
@@ -78,37 +78,58 @@ def _calibration(binary: str, image: Path, work: Path, guest: rig.Guest, max_ban
         pair.close()
 
 
-def calibrate(binary: str, image: Path, work: Path) -> Loopback:
-    """Return this loopback's speeds, from three migrations of the bench guest.
+def _precopy(info: dict) -> float:
+    """Return the precopy speed of a finished unthrottled migration: bytes sent before the stop over its time."""
+    ram = info["ram"]
+    return (ram["transferred"] - ram["downtime-bytes"]) / ((info["total-time"] - info["setup-time"] - info["downtime"])
+                                                           / 1000)
 
-    Precopy: the median `mbps` migrating 96 MiB of non-zero pages unthrottled.
-    Stopped copy: a guest that re-dirties its 12 MiB working set faster than
-    max-bandwidth 32 MiB/s can send it never converges; 3 s in, the
-    downtime-limit becomes 60 s and QEMU stops it and copies the working set,
-    the size and kind (non-zero pages, the zero pages long sent) of the
-    cases' final copies; downtime-bytes over downtime is the speed.
-    The idle guest's own stop, with almost nothing left to copy, gives the
-    stop's fixed cost (stopping the TCG vCPU, device state, the last sync):
-    the two stops fit cost + bytes / speed. Lateness: at max-bandwidth
-    32 MiB/s a window should last 100 ms; the mean over the polls of budget /
-    measured bandwidth says how much longer the host makes it.
+
+def _stop(binary: str, image: Path, work: Path, wss_mib: int, tries: int = 2) -> tuple[float, float]:
+    """Return (bytes, seconds) of the quickest of `tries` stopped copies of a working set of `wss_mib` MiB.
+
+    The guest re-dirties it faster than max-bandwidth 32 MiB/s can send it,
+    so it never converges; 3 s in, the downtime-limit becomes 60 s and QEMU
+    stops it and copies the working set: non-zero pages, as the cases' final
+    copies are. The quickest of two: a stall of the host adds to a downtime
+    (20-25 ms, now and then), it never takes from one.
+    """
+    busy = rig.Guest(RAM_MIB, wss_mib * MiB, 200e6)
+    stops = []
+    for _ in range(tries):
+        _, info = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
+        stops.append((info["ram"]["downtime-bytes"], info["downtime"] / 1000))
+    return min(stops, key=lambda stop: stop[1])
+
+
+def calibrate(binary: str, image: Path, work: Path) -> Loopback:
+    """Return this loopback's speeds, socket buffers and stop cost, from nine migrations of the bench guest.
+
+    Precopy: the median over three unthrottled migrations of 96 MiB of
+    non-zero pages of the bytes sent before the stop over the time before
+    it. Stopped copy: the idle guest's own stop, with almost nothing left to
+    copy, is the stop's fixed cost (stopping the TCG vCPU, device state, the
+    last sync); stops of 12 and 40 MiB working sets (`_stop`) give the speed
+    of the copy past the socket buffers (the slope between them) and the
+    buffers (what the 12 MiB stop sent faster than that speed): the cases'
+    final copies are 3-30 MB, and a few MB of them land in the loopback's
+    buffers at memory speed. Lateness: at max-bandwidth 32 MiB/s a window
+    should last 100 ms; the mean over the polls of budget / measured
+    bandwidth says how much longer the host makes it.
     """
     idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
-    polls, quiet = _calibration(binary, image, work, idle, 100 * 2**30)
-    precopy = statistics.median(p.mbps for p in polls if p.mbps > 0) * 1e6 / 8
-    busy = rig.Guest(RAM_MIB, 12 * MiB, 200e6)
-    _, loaded = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
-    # Two stops: the idle guest's (almost nothing left) and the busy one's (12 MiB): cost and speed.
-    (bytes0, time0), (bytes1, time1) = ((info["ram"]["downtime-bytes"], info["downtime"] / 1000)
-                                        for info in (quiet, loaded))
-    if time1 > time0 and bytes1 > bytes0:
-        stopped = (bytes1 - bytes0) / (time1 - time0)
-        stop_cost = max(0.0, time0 - bytes0 / stopped)
-    else:
-        stopped, stop_cost = bytes1 / time1, 0.0
+    quiet = [_calibration(binary, image, work, idle, 100 * 2**30)[1] for _ in range(3)]
+    precopy = statistics.median(_precopy(info) for info in quiet)
+    stop_cost = statistics.median(info["downtime"] / 1000 for info in quiet)
+    (bytes1, time1), (bytes2, time2) = _stop(binary, image, work, 12), _stop(binary, image, work, 40)
+    if time2 > time1 and bytes2 > bytes1:
+        stopped = (bytes2 - bytes1) / (time2 - time1)
+        buffer = min(bytes1, max(0.0, bytes1 - (time1 - stop_cost) * stopped))
+    else:  # the larger stop was not slower: no sign of a buffer, one speed
+        stopped, buffer = bytes2 / max(1e-3, time2 - stop_cost), 0.0
     polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
     windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
-    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1), stop_cost)
+    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1), stop_cost, buffer)
 
 
 def predict(pair: rig.Pair, case: Case, loopback: Loopback, rules: Rules) -> tuple[Result, LiveInputs]:
@@ -160,7 +181,8 @@ def sweep(args: argparse.Namespace, cases: list[Case]) -> int:
         else:
             loopback = calibrate(binary, image, work)
         print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, stopped copy "
-              f"{loopback.stopped / 1e6:.0f} MB/s after a {loopback.stop_cost * 1000:.1f} ms stop, a throttled window "
+              f"{loopback.stopped / 1e6:.0f} MB/s past {loopback.buffer / 1e6:.1f} MB of socket buffers after a "
+              f"{loopback.stop_cost * 1000:.1f} ms stop, a throttled window "
               f"{loopback.lateness * 1000:.1f} ms late; priority {args.priority}, {args.repeat} runs a case",
               flush=True)
         records: list[dict] = []

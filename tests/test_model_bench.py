@@ -127,6 +127,28 @@ def _rig():
     return rig
 
 
+def _run_module():
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(RUN.parent))
+    return run
+
+
+def test_the_stopped_copy_is_fitted_from_two_stops() -> None:
+    fit = _run_module()._stopped_copy
+    # 12.6 MB in 10 ms, 42 MB in 20 ms: 2.94 GB/s, and the line meets zero bytes at the stop's cost.
+    speed, buffer, cost = fit((12.6e6, 0.010), (42e6, 0.020))
+    assert speed == pytest.approx(2.94e9) and buffer == 0 and cost == pytest.approx(0.010 - 12.6e6 / 2.94e9)
+    # A line that meets zero bytes below zero: the socket buffers took the start of the copy at once.
+    speed, buffer, cost = fit((12.6e6, 0.002), (42e6, 0.012))
+    assert cost == 0 and buffer == pytest.approx(12.6e6 - 0.002 * 2.94e9)
+    # The same downtime at either size: the size costs at most a millisecond, the stop is the cost.
+    speed, buffer, cost = fit((12.6e6, 0.010), (42e6, 0.009))
+    assert cost == 0.009 and buffer == 0 and (42e6 - 12.6e6) / speed <= 1e-3
+
+
 def test_the_rig_starts_qemu_at_the_priority_it_is_given() -> None:
     rig = _rig()
     assert rig.priority_prefix("none") == []

@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -85,48 +86,59 @@ def _precopy(info: dict) -> float:
                                                            / 1000)
 
 
-def _stop(binary: str, image: Path, work: Path, wss_mib: int, tries: int = 2) -> tuple[float, float]:
-    """Return (bytes, seconds) of the quickest of `tries` stopped copies of a working set of `wss_mib` MiB.
+def _stop(binary: str, image: Path, work: Path, wss_mib: int, tries: int = 3) -> tuple[float, float]:
+    """Return the median (bytes, seconds) of `tries` stopped copies of a working set of `wss_mib` MiB.
 
     The guest re-dirties it faster than max-bandwidth 32 MiB/s can send it,
     so it never converges; 3 s in, the downtime-limit becomes 60 s and QEMU
     stops it and copies the working set: non-zero pages, as the cases' final
-    copies are. The quickest of two: a stall of the host adds to a downtime
-    (20-25 ms, now and then), it never takes from one.
+    copies are, from a guest as busy as theirs. The median of three: a stall
+    of the host adds 20-25 ms to a downtime now and then.
     """
     busy = rig.Guest(RAM_MIB, wss_mib * MiB, 200e6)
     stops = []
     for _ in range(tries):
         _, info = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
         stops.append((info["ram"]["downtime-bytes"], info["downtime"] / 1000))
-    return min(stops, key=lambda stop: stop[1])
+    return statistics.median(b for b, _ in stops), statistics.median(t for _, t in stops)
+
+
+def _stopped_copy(small: tuple[float, float], large: tuple[float, float]) -> tuple[float, float, float]:
+    """Return (speed, socket buffers, cost) of the stopped copy from two stops of a busy guest: (bytes, seconds).
+
+    The line through the two stops gives the speed; where it meets zero
+    bytes, the stop's fixed cost (stopping the TCG vCPU, device state, the
+    last sync). A line that meets it below zero says the socket buffers took
+    the start of the copy at once: that many bytes, and no cost. (An idle
+    guest's own stop is no measure of the cost: on a loaded host it took
+    2 ms in one sweep's calibration and 104 ms in the next.)
+    """
+    (bytes1, time1), (bytes2, time2) = small, large
+    if not (time2 > time1 and bytes2 > bytes1):  # no slope to measure: size costs at most a millisecond
+        return max(bytes2 - bytes1, bytes2) / 1e-3, 0.0, min(time1, time2)
+    speed = (bytes2 - bytes1) / (time2 - time1)
+    intercept = time1 - bytes1 / speed
+    if intercept >= 0:
+        return speed, 0.0, intercept
+    return speed, -intercept * speed, 0.0
 
 
 def calibrate(binary: str, image: Path, work: Path) -> Loopback:
-    """Return this loopback's speeds, socket buffers and stop cost, from nine migrations of the bench guest.
+    """Return this loopback's speeds, socket buffers and stop cost, from ten migrations of the bench guest.
 
     Precopy: the median over three unthrottled migrations of 96 MiB of
     non-zero pages of the bytes sent before the stop over the time before
-    it. Stopped copy: the idle guest's own stop, with almost nothing left to
-    copy, is the stop's fixed cost (stopping the TCG vCPU, device state, the
-    last sync); stops of 12 and 40 MiB working sets (`_stop`) give the speed
-    of the copy past the socket buffers (the slope between them) and the
-    buffers (what the 12 MiB stop sent faster than that speed): the cases'
-    final copies are 3-30 MB, and a few MB of them land in the loopback's
-    buffers at memory speed. Lateness: at max-bandwidth 32 MiB/s a window
+    it. Stopped copy (`_stopped_copy`): stops of 12 and 40 MiB working sets
+    (`_stop`, the cases' final copies are 3-30 MB) give the speed of the
+    copy (the slope between them), and the stop's fixed cost or the socket
+    buffers (where the line meets zero bytes). Lateness: at max-bandwidth 32 MiB/s a window
     should last 100 ms; the mean over the polls of budget / measured
     bandwidth says how much longer the host makes it.
     """
     idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
     quiet = [_calibration(binary, image, work, idle, 100 * 2**30)[1] for _ in range(3)]
     precopy = statistics.median(_precopy(info) for info in quiet)
-    stop_cost = statistics.median(info["downtime"] / 1000 for info in quiet)
-    (bytes1, time1), (bytes2, time2) = _stop(binary, image, work, 12), _stop(binary, image, work, 40)
-    if time2 > time1 and bytes2 > bytes1:
-        stopped = (bytes2 - bytes1) / (time2 - time1)
-        buffer = min(bytes1, max(0.0, bytes1 - (time1 - stop_cost) * stopped))
-    else:  # the larger stop was not slower: no sign of a buffer, one speed
-        stopped, buffer = bytes2 / max(1e-3, time2 - stop_cost), 0.0
+    stopped, buffer, stop_cost = _stopped_copy(_stop(binary, image, work, 12), _stop(binary, image, work, 40))
     polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
     windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
     return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1), stop_cost, buffer)
@@ -168,6 +180,8 @@ def sweep(args: argparse.Namespace, cases: list[Case]) -> int:
         print(f"model_vs_qemu: {error}", file=sys.stderr)
         return 1
     PRIORITY[0] = args.priority
+    # A sweep killed (SIGTERM; in the background SIGINT is ignored) still ends the two QEMUs it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rig.raise_own_priority(args.priority)
     args.out.mkdir(parents=True, exist_ok=True)
     rules = _rules()

@@ -56,6 +56,9 @@ def functions(file: FileScope, definitions: list[tuple[Node, Node]]) -> tuple[li
 def prototypes(file: FileScope, matches: list[dict]) -> tuple[Prototype, ...]:
     """Return the function declarations at file scope (a declaration inside a body is skipped)."""
     found = []
+    # per declaration: one declaration may declare thousands of functions (`f(a, g(b), g(b), ...)` at file
+    # scope reads as one), and its words and type are read from all its children
+    shared: dict[int, tuple[set[str], str]] = {}
     for captures in matches:
         node = captures["definition.prototype"][0]
         if file.enclosing(node.start_byte, node.end_byte)[0]:
@@ -68,14 +71,15 @@ def prototypes(file: FileScope, matches: list[dict]) -> tuple[Prototype, ...]:
         while parent is not None and parent.type == "pointer_declarator":
             depth += 1
             parent = up(parent)
-        words = storage_words(file.source, node)
+        words, base = shared.get(node.id) or shared.setdefault(
+            node.id, (storage_words(file.source, node), type_text(file.source, node, node.child_by_field_name("type"))))
         found.append(
             Prototype(
                 name=file.source.text(name_node),
                 file=file.path,
                 line=node.start_point[0] + 1,
                 is_static="static" in words,
-                return_type=full_type(type_text(file.source, node, node.child_by_field_name("type")), depth),
+                return_type=full_type(base, depth),
                 params=params(file.source, declarator)[0],
             )
         )

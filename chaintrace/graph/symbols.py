@@ -75,6 +75,8 @@ class Symbols:
         self.typedefs: dict[str, str] = {}
         self.structs: dict[str, list] = defaultdict(list)
         self.locals: dict[tuple[str, str, str], str] = {}  # (file, function, name) -> type
+        # (file, function, name) -> [(line, type)] of a local declared again with another type in another block
+        self.redeclared: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         self.globals: dict[tuple[str, str], str] = {}  # (file, name) -> type
         self.global_types: dict[str, str] = {}  # name -> type, any file
         self.returns: dict[str, str] = {}  # function name -> return type
@@ -123,7 +125,11 @@ class Symbols:
             self.structs[struct.name].append(struct)
         for var in facts.variables:
             if var.function:
-                self.locals[var.file, var.function, var.name] = var.type
+                key = (var.file, var.function, var.name)
+                known = self.locals.get(key)
+                if known is not None and known != var.type:
+                    self.redeclared.setdefault(key, [(0, known)]).append((var.line, var.type))
+                self.locals[key] = var.type
             else:
                 self.globals[var.file, var.name] = var.type
                 if not var.file.endswith(".c"):  # declared in a header: visible everywhere
@@ -146,6 +152,14 @@ class Symbols:
     def id_of(self, file: str, name: str) -> str | None:
         """Return the node id of the function `name` defined in `file`, or None."""
         return self._ids.get((file, name))
+
+    def local_type(self, file: str, function: str, name: str, line: int = 0) -> str | None:
+        """Return the declared type of the local `name` of `function`, or None: with `line`, of its last declaration
+        at or before that line (`const TCGOutOpBinary *out` in one `case` block, `TCGOutOpUnary *out` in the next)."""
+        declarations = self.redeclared.get((file, function, name)) if line else None
+        if declarations:
+            return next((kind for at, kind in reversed(sorted(declarations)) if at <= line), declarations[0][1])
+        return self.locals.get((file, function, name))
 
     def is_variable(self, file: str, function: str, name: str) -> bool:
         """Return True when `name` is a local of `function` or a variable of `file` (not a function)."""

@@ -48,10 +48,11 @@ class Types:
         candidates = self.infer_types(expr, file, function, depth)
         return next(iter(candidates)) if len(candidates) == 1 else ""
 
-    def infer_types(self, expr: str, file: str, function: str, depth: int = 0) -> set[str]:
+    def infer_types(self, expr: str, file: str, function: str, depth: int = 0, line: int = 0) -> set[str]:
         """Return the struct types a C expression may have: one when its declarations say it, else the
         types its member chain allows (`X->ops` with X unknown: the types of every member named `ops`).
-        Casts of casts deeper than MAX_NESTING give no type (a bound, not recursion on the input's depth)."""
+        Casts of casts deeper than MAX_NESTING give no type (a bound, not recursion on the input's depth).
+        With `line`, a local declared in several blocks has the type of its declaration nearest before it."""
         expr = expr.strip()
         while expr[:1] in ("&", "*"):
             expr = expr[1:].strip()
@@ -76,7 +77,8 @@ class Types:
                 base = self._call_type(name, rest[1:end])
                 rest = rest[end + 1:]
             else:
-                declared = self.symbols.locals.get((file, function, name)) or self.symbols.globals.get((file, name)) or self.symbols.global_types.get(name, "")
+                declared = (self.symbols.local_type(file, function, name, line) or self.symbols.globals.get((file, name))
+                            or self.symbols.global_types.get(name, ""))
                 base = self.canonical(bare_type(declared))
         candidates = {base} if base else set()
         unknown = not base

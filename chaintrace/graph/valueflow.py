@@ -294,7 +294,7 @@ def indirect_location(flow: ValueFlow, call: CallSite) -> tuple[Location | None,
     """Return (location, kind) an indirect call loads its callee from: ops through a member, fnptr through a variable."""
     if call.via == "field":
         # the receiver's types that have this member: one, or the call's type is unknown
-        candidates = [t for t in flow.types.infer_types(call.receiver, call.file, call.caller)
+        candidates = [t for t in flow.types.infer_types(call.receiver, call.file, call.caller, line=call.line)
                       if flow.types.field_type(t, call.field) is not None]
         struct = candidates[0] if len(candidates) == 1 else ""
         return flow.field_location(struct, call.field), "ops"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import statistics
@@ -118,26 +119,17 @@ def test_the_median_of_repeats_ignores_one_slow_run_and_a_minority_outcome() -> 
         median_comparison([])
 
 
-def _rig():
+def _bench_module(name: str):
+    """Return the bench's module `name` (`rig`, `run`), imported from its folder."""
     sys.path.insert(0, str(RUN.parent))
     try:
-        import rig
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(RUN.parent))
-    return rig
-
-
-def _run_module():
-    sys.path.insert(0, str(RUN.parent))
-    try:
-        import run
-    finally:
-        sys.path.remove(str(RUN.parent))
-    return run
 
 
 def test_the_stopped_copy_is_fitted_from_two_stops() -> None:
-    fit = _run_module()._stopped_copy
+    fit = _bench_module("run")._stopped_copy
     # 12.6 MB in 10 ms, 42 MB in 20 ms: 2.94 GB/s, and the line meets zero bytes at the stop's cost.
     speed, buffer, cost = fit((12.6e6, 0.010), (42e6, 0.020))
     assert speed == pytest.approx(2.94e9) and buffer == 0 and cost == pytest.approx(0.010 - 12.6e6 / 2.94e9)
@@ -150,7 +142,7 @@ def test_the_stopped_copy_is_fitted_from_two_stops() -> None:
 
 
 def test_the_rig_starts_qemu_at_the_priority_it_is_given() -> None:
-    rig = _rig()
+    rig = _bench_module("rig")
     assert rig.priority_prefix("none") == []
     assert rig.priority_prefix("rr")[:2] == ["chrt", "--rr"]
     if os.geteuid() != 0:
@@ -165,7 +157,7 @@ def test_a_real_pair_runs_raised_in_its_own_autogroup_with_the_vcpu_lowered(tmp_
     require_tool(("gcc",), "gcc", "the bench's guest is built with gcc")
     if os.geteuid() != 0:
         pytest.skip("raising a priority needs root (the bench runs as root)")
-    rig = _rig()
+    rig = _bench_module("rig")
     image = rig.build_guest(tmp_path)
     pair = rig.start_pair(rig.qemu_binary(), image, rig.Guest(16, MiB, 1e6), tmp_path / "pair", priority="nice")
     try:

@@ -297,36 +297,22 @@ def every_path(succ: Succ, source, target, max_depth: int | None = None, limit: 
     if source not in known:
         return []
     found: list[list] = []
-    path, on_path, stack = [source], {source}, [iter(succ[source])]
-    while stack:
-        budget -= 1
-        if budget < 0:
+    remaining = [budget]
+    for path in _paths_of_length(succ, source, target, longest, known, hop_ok, remaining, exact=False):
+        found.append(path)
+        if len(found) > limit:
             return None
-        nxt = next(stack[-1], None)
-        if nxt is None:
-            stack.pop()
-            on_path.discard(path.pop())
-        elif nxt in on_path:
-            continue
-        elif nxt == target:
-            if hop_ok is None or hop_ok(path, nxt):
-                found.append([*path, target])
-                if len(found) > limit:
-                    return None
-        elif (left := known.get(nxt)) is not None and len(path) + left <= longest \
-                and (hop_ok is None or hop_ok(path, nxt)):
-            path.append(nxt)
-            on_path.add(nxt)
-            stack.append(iter(succ[nxt]))
+    if remaining[0] < 0:  # out of steps
+        return None
     found.sort(key=len)
     return found
 
 
 def _paths_of_length(succ: Succ, source, target, length: int, known: Mapping, hop_ok: Callable | None,
-                     remaining: list[int]) -> Iterator[list]:
-    """Yield the simple paths of `length` edges (a depth-first search pruned by `known` distances to `target`
-    and by `hop_ok`); return whether the distances pruned anything (a longer path may exist), or None when
-    `remaining` steps ran out."""
+                     remaining: list[int], exact: bool = True) -> Iterator[list]:
+    """Yield the simple paths of `length` edges (of at most `length` unless `exact`: a depth-first search pruned
+    by `known` distances to `target` and by `hop_ok`); return whether the distances pruned anything (a longer
+    path may exist), or None when `remaining` steps ran out."""
     path, on_path = [source], {source}
     stack = [iter(succ[source])]
     pruned = False
@@ -342,7 +328,7 @@ def _paths_of_length(succ: Succ, source, target, length: int, known: Mapping, ho
         if nxt in on_path:
             continue
         if nxt == target:
-            if len(path) != length:
+            if exact and len(path) != length:
                 pruned = True
             elif hop_ok is None or hop_ok(path, nxt):
                 yield [*path, target]

@@ -119,6 +119,25 @@ def test_what_the_socket_buffers_take_of_the_stopped_copy_costs_no_time() -> Non
         simulate(dataclasses.replace(scenario, stopped_buffer=-1), NEWEST)
 
 
+def test_an_unthrottled_migration_stops_at_no_more_than_its_precopy_speed() -> None:
+    # Unthrottled, the receiver is what limits precopy (bench case `unthrottled`: 25-28 MB
+    # stopped in 83-101 ms on a loopback whose throttled runs stopped at 1.1 GB/s): at the
+    # stop it is behind with the socket buffers full, so they take nothing at once and the
+    # final copy goes at the precopy speed.
+    scenario = Scenario(ram=128 * MiB, dirty_rate=40e6, wss=48 * MiB, bandwidth=500e6, max_bandwidth=4 * GiB,
+                        nonzero=16 * MiB, stopped_bandwidth=1.1e9, stopped_buffer=4 * MiB, sweep_start=0.0)
+    unthrottled = simulate(scenario, NEWEST)
+    assert unthrottled.converged and unthrottled.final_bytes > 4 * MiB
+    assert unthrottled.downtime == pytest.approx(unthrottled.final_bytes / 500e6)
+    # Rate-limited, the receiver keeps up while the thread sleeps: the stopped copy's own speed and buffers.
+    throttled = simulate(dataclasses.replace(scenario, max_bandwidth=32 * MiB, dirty_rate=20e6), NEWEST)
+    assert throttled.converged and throttled.final_bytes > 4 * MiB
+    assert throttled.downtime == pytest.approx((throttled.final_bytes - 4 * MiB) / 1.1e9)
+    # A stopped copy slower than precopy stays as slow.
+    slow = simulate(dataclasses.replace(scenario, stopped_bandwidth=300e6), NEWEST)
+    assert slow.downtime == pytest.approx(slow.final_bytes / 300e6)
+
+
 def test_throttled_windows_last_as_long_as_the_host_makes_them() -> None:
     # A loaded host wakes the migration thread late: the window that spent its budget lasts
     # longer than BUFFER_DELAY, and what it measures (QEMU's mbps) is the throttled bandwidth.

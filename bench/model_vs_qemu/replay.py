@@ -90,9 +90,13 @@ def replay_run(record: dict, loopback: Loopback, rules: Rules) -> tuple[str, Com
     return case.name, compare(model_run(case, live, loopback, rules), polls)
 
 
-def comparisons(data: dict, rules: Rules, names: list[str] | None) -> dict[str, list[Comparison]]:
-    """Return, per case name in the file's order, today's model against each recorded run of it."""
-    loopback = Loopback(**data["loopback"])
+def comparisons(data: dict, rules: Rules, names: list[str] | None,
+                loopback: Loopback | None = None) -> dict[str, list[Comparison]]:
+    """Return, per case name in the file's order, today's model against each recorded run of it.
+
+    `loopback` stands in for the recorded calibration when given.
+    """
+    loopback = loopback or Loopback(**data["loopback"])
     by_case: dict[str, list[Comparison]] = {}
     for index, record in enumerate(data["runs"]):
         try:
@@ -104,18 +108,20 @@ def comparisons(data: dict, rules: Rules, names: list[str] | None) -> dict[str, 
     return by_case
 
 
-def main(path: Path, tree: Path | None, names: list[str] | None) -> int:
-    """Print the replayed table and acceptance figures of `path`; return 0, or 2 for a file it cannot replay."""
+def main(path: Path, tree: Path | None, names: list[str] | None, loopback: Loopback | None = None) -> int:
+    """Print the replayed table and acceptance figures of `path` (with `loopback` instead of the recorded
+    calibration when given); return 0, or 2 for a file it cannot replay."""
     try:
         data = load(path)
         rules, origin = choose_rules(data, tree)
-        by_case = comparisons(data, rules, names)
+        by_case = comparisons(data, rules, names, loopback)
     except (ReplayError, ModelError) as error:
         print(f"model_vs_qemu: {error}", file=sys.stderr)
         return 2
     if not by_case:
         print(f"model_vs_qemu: {path}: no runs" + (f" of {', '.join(names)}" if names else ""), file=sys.stderr)
         return 2
-    print(f"replay of {path} ({sum(map(len, by_case.values()))} runs)\n{origin}")
+    print(f"replay of {path} ({sum(map(len, by_case.values()))} runs)\n{origin}"
+          + ("\nloopback: as given, not as recorded" if loopback else ""))
     print(report(list(by_case), by_case))
     return 0

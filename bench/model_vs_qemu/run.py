@@ -86,62 +86,72 @@ def _precopy(info: dict) -> float:
                                                            / 1000)
 
 
-def _stop(binary: str, image: Path, work: Path, wss_mib: int, tries: int = 3) -> tuple[float, float]:
-    """Return the median (bytes, seconds) of `tries` stopped copies of a working set of `wss_mib` MiB.
+def _stops(binary: str, image: Path, work: Path, wss_mib: int, tries: int = 3) -> list[tuple[float, float]]:
+    """Return (bytes, seconds) of `tries` stopped copies of a working set of `wss_mib` MiB.
 
     The guest re-dirties it faster than max-bandwidth 32 MiB/s can send it,
     so it never converges; 3 s in, the downtime-limit becomes 60 s and QEMU
     stops it and copies the working set: non-zero pages, as the cases' final
-    copies are, from a guest as busy as theirs. The median of three: a stall
-    of the host adds 20-25 ms to a downtime now and then.
+    copies are, from a guest as busy as theirs.
     """
     busy = rig.Guest(RAM_MIB, wss_mib * MiB, 200e6)
     stops = []
     for _ in range(tries):
         _, info = _calibration(binary, image, work, busy, 32 * MiB, switch_limit_after=3.0)
         stops.append((info["ram"]["downtime-bytes"], info["downtime"] / 1000))
-    return statistics.median(b for b, _ in stops), statistics.median(t for _, t in stops)
+    return stops
 
 
-def _stopped_copy(small: tuple[float, float], large: tuple[float, float]) -> tuple[float, float, float]:
-    """Return (speed, socket buffers, cost) of the stopped copy from two stops of a busy guest: (bytes, seconds).
+def _stopped_copy(stops: list[tuple[float, float]]) -> float:
+    """Return the stopped copy's speed: the median over `stops` ((bytes, seconds) each) of bytes over seconds.
 
-    The line through the two stops gives the speed; where it meets zero
-    bytes, the stop's fixed cost (stopping the TCG vCPU, device state, the
-    last sync). A line that meets it below zero says the socket buffers took
-    the start of the copy at once: that many bytes, and no cost. (An idle
-    guest's own stop is no measure of the cost: on a loaded host it took
-    2 ms in one sweep's calibration and 104 ms in the next.)
+    A speed through zero, no fixed cost and no socket buffers: the cases'
+    own downtimes (five sweeps, 150 runs, final copies of 2.5-25 MB) are
+    proportional to their final copies (a line's intercept came out between
+    -1.8 and +3.7 ms from sweep to sweep, no sign kept), while the line
+    through the medians of two stop sizes moved between 1.1 and 5.9 GB/s and
+    read a stall of a few ms as 4 MB of socket buffers (or as a 6 ms cost),
+    which zeroed the downtime of every small final copy. The median of the
+    ratios ignores a stall of the host in one stop or two.
     """
-    (bytes1, time1), (bytes2, time2) = small, large
-    if not (time2 > time1 and bytes2 > bytes1):  # no slope to measure: size costs at most a millisecond
-        return max(bytes2 - bytes1, bytes2) / 1e-3, 0.0, min(time1, time2)
-    speed = (bytes2 - bytes1) / (time2 - time1)
-    intercept = time1 - bytes1 / speed
-    if intercept >= 0:
-        return speed, 0.0, intercept
-    return speed, -intercept * speed, 0.0
+    speeds = [size / seconds for size, seconds in stops if size > 0 and seconds > 0]
+    if not speeds:  # every stop under QEMU's millisecond: at least a byte per nanosecond
+        return max((size for size, _ in stops), default=1.0) / 1e-3
+    return statistics.median(speeds)
 
 
-def calibrate(binary: str, image: Path, work: Path) -> Loopback:
-    """Return this loopback's speeds, socket buffers and stop cost, from ten migrations of the bench guest.
+def _lateness(windows: list[float]) -> float:
+    """Return how late the host makes a throttled window: the median of the windows' lengths (s) less 100 ms.
+
+    QEMU times a window by its millisecond clock and wakes the thread at the
+    window's end (`qemu_sem_timedwait` for the rest of BUFFER_DELAY), so most
+    windows measure exactly 100 ms and a few, where the host was busy, 5-11 ms
+    more. The model gives every window the same length: the median is what
+    QEMU's threshold_size shows in most windows (the mean, 1.6 ms, had put
+    the model's threshold 1.6 % below QEMU's in every throttled case).
+    """
+    return max(0.0, statistics.median(windows) - 0.1) if windows else 0.0
+
+
+def calibrate(binary: str, image: Path, work: Path) -> tuple[Loopback, dict]:
+    """Return this loopback's speeds and the throttled window's lateness, from ten migrations of the bench guest,
+    and what they were computed from (precopy speeds, stops as (bytes, seconds), window lengths).
 
     Precopy: the median over three unthrottled migrations of 96 MiB of
     non-zero pages of the bytes sent before the stop over the time before
-    it. Stopped copy (`_stopped_copy`): stops of 12 and 40 MiB working sets
-    (`_stop`, the cases' final copies are 3-30 MB) give the speed of the
-    copy (the slope between them), and the stop's fixed cost or the socket
-    buffers (where the line meets zero bytes). Lateness: at max-bandwidth 32 MiB/s a window
-    should last 100 ms; the mean over the polls of budget / measured
-    bandwidth says how much longer the host makes it.
+    it. Stopped copy (`_stopped_copy`): three stops each of 12 and 40 MiB
+    working sets (`_stops`, the cases' final copies are 3-30 MB) give its
+    speed, the median of their bytes over their downtimes. Lateness: at max-bandwidth 32 MiB/s a window
+    should last 100 ms; budget / measured bandwidth over the polls gives
+    the windows' lengths (`_lateness`).
     """
     idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
-    quiet = [_calibration(binary, image, work, idle, 100 * 2**30)[1] for _ in range(3)]
-    precopy = statistics.median(_precopy(info) for info in quiet)
-    stopped, buffer, stop_cost = _stopped_copy(_stop(binary, image, work, 12), _stop(binary, image, work, 40))
+    precopies = [_precopy(_calibration(binary, image, work, idle, 100 * 2**30)[1]) for _ in range(3)]
+    stops = _stops(binary, image, work, 12) + _stops(binary, image, work, 40)
     polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
     windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
-    return Loopback(precopy, stopped, max(0.0, statistics.fmean(windows) - 0.1), stop_cost, buffer)
+    loopback = Loopback(statistics.median(precopies), _stopped_copy(stops), _lateness(windows), 0.0, 0.0)
+    return loopback, {"precopy": precopies, "stops": stops, "windows": windows}
 
 
 def predict(pair: rig.Pair, case: Case, loopback: Loopback, rules: Rules) -> tuple[Result, LiveInputs]:
@@ -171,8 +181,8 @@ def run_case(binary: str, image: Path, work: Path, case: Case, loopback: Loopbac
 PRIORITY = ["nice"]
 
 
-def sweep(args: argparse.Namespace, cases: list[Case]) -> int:
-    """Calibrate, run every case `args.repeat` times (the cases in turn, so a change of load hits them alike),
+def sweep(args: argparse.Namespace, cases: list[Case], loopback: Loopback | None) -> int:
+    """Calibrate (unless `loopback` is given), run every case `args.repeat` times (the cases in turn, so a change of load hits them alike),
     write results.json and print the report; return 0, or 1 when QEMU or gcc is missing."""
     try:
         binary = rig.qemu_binary()
@@ -189,11 +199,9 @@ def sweep(args: argparse.Namespace, cases: list[Case]) -> int:
     with tempfile.TemporaryDirectory(prefix="model-vs-qemu-") as scratch:
         work = Path(scratch)
         image = rig.build_guest(work)
-        if args.loopback:
-            loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
-                                parse_duration(args.loopback[2]), parse_duration(args.loopback[3]))
-        else:
-            loopback = calibrate(binary, image, work)
+        measured: dict = {}
+        if loopback is None:
+            loopback, measured = calibrate(binary, image, work)
         print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, stopped copy "
               f"{loopback.stopped / 1e6:.0f} MB/s past {loopback.buffer / 1e6:.1f} MB of socket buffers after a "
               f"{loopback.stop_cost * 1000:.1f} ms stop, a throttled window "
@@ -208,7 +216,7 @@ def sweep(args: argparse.Namespace, cases: list[Case]) -> int:
                 print("  ".join(row(f"{case.name} #{repeat + 1}", Comparison(**record["comparison"])).values()),
                       flush=True)
     (args.out / "results.json").write_text(json.dumps(
-        {"loopback": dataclasses.asdict(loopback), "rules": dataclasses.asdict(rules), "priority": args.priority,
+        {"loopback": dataclasses.asdict(loopback), "calibration": measured, "rules": dataclasses.asdict(rules), "priority": args.priority,
          "repeat": args.repeat, "load": load, "runs": records}, indent=1))
     by_case: dict[str, list[Comparison]] = {}
     for record in records:
@@ -227,17 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--priority", choices=rig.PRIORITIES, default="nice",
                         help="QEMU's and the poller's priority: nice -15 (default), real-time round robin, none")
     parser.add_argument("--loopback", nargs=4, metavar=("PRECOPY", "STOPPED", "LATENESS", "STOP_COST"),
-                        help="skip the calibration: e.g. 103MB/s 1.3GB/s 3ms 5ms")
+                        help="skip the calibration (with --replay: instead of the recorded one): e.g. 103MB/s 1.3GB/s 3ms 5ms")
     parser.add_argument("--replay", type=Path, metavar="RESULTS",
                         help="recompute the model's predictions from a results.json's recorded inputs; no QEMU runs")
     parser.add_argument("--tree", type=Path, help="with --replay: read the rules from this QEMU tree, not the file")
     args = parser.parse_args(argv)
     names = args.cases.split(",") if args.cases else None
+    loopback = None
+    if args.loopback:
+        loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
+                            parse_duration(args.loopback[2]), parse_duration(args.loopback[3]))
     if args.replay:
-        return replay.main(args.replay, args.tree, names)
+        return replay.main(args.replay, args.tree, names, loopback)
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
-    return sweep(args, [c for c in CASES if names is None or c.name in names])
+    return sweep(args, [c for c in CASES if names is None or c.name in names], loopback)
 
 
 if __name__ == "__main__":

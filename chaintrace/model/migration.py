@@ -260,6 +260,10 @@ class _Run:
         quantum = self.rules.rate_limit_quantum(self.bitmap.normal_share())
         return (math.floor(self.budget_per_window / quantum) + 1) * quantum
 
+    def unthrottled(self) -> bool:
+        """Return whether the rate limit never binds: a window's budget is more than the precopy speed sends in it."""
+        return self.budget_per_window >= self.speed * self.window
+
     def _sample(self) -> None:
         """Record the loop's state now: pending bytes, threshold_size and the measured bandwidth."""
         self.samples.append(Sample(self.t, self.pending(), self.threshold, self.measured))
@@ -352,8 +356,13 @@ class _Run:
             final_bytes = self.bitmap.final_wire()
             final_rate = sc.stopped_bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
                 sc.stopped_bandwidth, sc.max_bandwidth)
+            buffer = sc.stopped_buffer
+            if self.unthrottled():
+                # The receiver was the bottleneck up to the stop: it is behind, the socket buffers
+                # are full, and the final copy can go no faster than precopy did.
+                final_rate, buffer = min(final_rate, sc.bandwidth), 0.0
             # What fits in the socket buffers is written at memory speed; the rest waits for the receiver.
-            downtime = sc.stop_cost + max(0.0, final_bytes - sc.stopped_buffer) / final_rate
+            downtime = sc.stop_cost + max(0.0, final_bytes - buffer) / final_rate
             self._sample()
             self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
             self.t += downtime

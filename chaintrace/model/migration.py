@@ -31,7 +31,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from chaintrace.model.memory import Bitmap
-from chaintrace.model.rules import FINAL_UNLIMITED, Rules
+from chaintrace.model.rules import Rules
+from chaintrace.model.stop import stopped_copy
 from chaintrace.model.writes import PATTERNS, Writer
 
 
@@ -340,10 +341,7 @@ class _Run:
         """Return the run's Result, completing the migration first if the loop stopped before the time limit.
 
         On completion, as migration_completion() does, the VM is stopped, the
-        bitmap synced a last time and the rest sent at the stopped copy's
-        speed (the rate limit lifted, or kept where the source keeps it),
-        less what the socket buffers take at once: that transfer and the
-        stop's cost are the downtime.
+        bitmap synced a last time and the rest sent (`stop.stopped_copy`).
         """
         converged = self.t < self.sc.time_limit
         stop_time = downtime = None
@@ -354,15 +352,7 @@ class _Run:
             self._mark_writes()
             self.syncs += 1
             final_bytes = self.bitmap.final_wire()
-            final_rate = sc.stopped_bandwidth if self.rules.final_stage_rate_limit == FINAL_UNLIMITED else min(
-                sc.stopped_bandwidth, sc.max_bandwidth)
-            buffer = sc.stopped_buffer
-            if self.unthrottled():
-                # The receiver was the bottleneck up to the stop: it is behind, the socket buffers
-                # are full, and the final copy can go no faster than precopy did.
-                final_rate, buffer = min(final_rate, sc.bandwidth), 0.0
-            # What fits in the socket buffers is written at memory speed; the rest waits for the receiver.
-            downtime = sc.stop_cost + max(0.0, final_bytes - buffer) / final_rate
+            downtime, final_rate = stopped_copy(final_bytes, sc, self.rules, self.unthrottled())
             self._sample()
             self.samples.append(Sample(self.t + downtime, 0.0, self.threshold, final_rate))
             self.t += downtime

@@ -79,12 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what a window that spent its max-bandwidth budget measures, where the host wakes "
                              "the migration thread late (default: the budget over exactly 100 ms)")
     parser.add_argument("--stopped-bandwidth", metavar="RATE",
-                        help="speed of the stopped copy, the downtime's; a migration the rate limit never slows "
-                             "stops at no more than --bandwidth (default: --bandwidth)")
+                        help="speed of the stopped copy, the downtime's (default and, unthrottled, most: --bandwidth)")
     parser.add_argument("--stopped-buffer", metavar="SIZE",
-                        help="what the socket buffers take of the stopped copy at once; the rest goes at "
-                             "--stopped-bandwidth (default: 0; none where the rate limit never binds: "
-                             "the buffers are full at the stop)")
+                        help="what the socket buffers take of the stopped copy at once, unless unthrottled; the "
+                             "rest goes at --stopped-bandwidth (default: 0)")
     parser.add_argument("--stop-cost", metavar="TIME",
                         help="downtime besides the final copy: stopping the guest, device state (default: 0)")
     parser.add_argument("--calc-repeat", default=1, type=int, metavar="N",

@@ -8,7 +8,9 @@ function pointers.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from chaintrace.extract.facts import CallSite, FileFacts
 from chaintrace.graph import indirect
@@ -49,11 +51,15 @@ def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> Call
     for node_id, definition in symbols.nodes():
         cg.add_function(node_id, definition.name, definition.file, definition.line,
                         definition.end_line, definition.is_static)
+    through_pointers: dict[str, list[CallSite]] = defaultdict(list)  # file -> calls through pointers macros make
     for file_facts in facts:
         for call in file_facts.calls:
             if call.caller and call.via in ("name", "macro"):
                 _add_direct(cg, symbols, call)
+                through_pointers[call.file] += _pointer_sites(symbols, call)
     symbols.forget_expansions()
+    facts = [replace(f, calls=f.calls + tuple(through_pointers[f.path])) if through_pointers.get(f.path) else f
+             for f in facts]
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     cg.macros_read = scope.defines.read | symbols.macros.read
     return cg
@@ -76,3 +82,21 @@ def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:
         if target.candidates:
             data = {"ambiguous": list(target.candidates), "preferred": target.reason}
         cg.add_site(caller, target.id, "direct", call_site(call, **extra), **data)
+
+
+def _pointer_sites(symbols: Symbols, call: CallSite) -> list[CallSite]:
+    """Return the calls through a pointer that the macro expanded at `call` makes, as call sites of its own for the
+    indirect resolver: `_l->begin(...)` through a member, `_f(...)` through a variable the expansion declares (the
+    global pointer it loads when its initializer takes one address, `&lock_func`; else an unresolved expression)."""
+    sites = []
+    for pointer in symbols.expansion_pointer_calls(call.file, call.callee, call.args):
+        if pointer.member:
+            sites.append(replace(call, callee=pointer.callee, via="field", args=(), field=pointer.member,
+                                 receiver=pointer.receiver))
+            continue
+        loaded = [name for name in pointer.addressed if symbols.is_pointer_variable(call.file, name)]
+        if len(loaded) == 1:
+            sites.append(replace(call, callee=loaded[0], via="name", args=()))
+        else:
+            sites.append(replace(call, callee=pointer.callee, via="expr", args=()))
+    return sites

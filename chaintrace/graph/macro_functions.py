@@ -22,7 +22,7 @@ from chaintrace.extract.context import EMPTY
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.scope import MacroScope
-from chaintrace.source.expand import Expander, Token, calls_made
+from chaintrace.source.expand import Expander, PointerCall, Token, calls_made, pointer_calls
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _USE = re.compile(r"\s*([A-Za-z_]\w*)\s*(?=\()", re.S)
@@ -78,6 +78,7 @@ def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], li
                 known.add(name)
                 functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "", ()))
                 calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS)]
+                calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS)]
                 refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
                          for callee, index, passed in names_passed(body)]
     return functions, calls, list(dict.fromkeys(refs))  # each variant of an expansion initialises the same
@@ -267,3 +268,12 @@ def _matching(tokens: list[Token], i: int, opening: str, closing: str) -> int:
             if depth == 0:
                 return j
     return -1
+
+
+def _pointer_call(use: MacroUse, caller: str, pointer: PointerCall) -> CallSite:
+    """Return the call site of a call through a pointer in a function a macro defines: through a member, or an
+    expression (a local of the definition: `fn(...)` after `SSEFunc fn = s->w ? a : b;`, left unresolved)."""
+    if pointer.member:
+        return CallSite(caller, use.file, use.line, use.col, pointer.callee, "field", (), EMPTY,
+                        field=pointer.member, receiver=pointer.receiver)
+    return CallSite(caller, use.file, use.line, use.col, pointer.callee, "expr", (), EMPTY)

@@ -24,7 +24,7 @@ from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
-from chaintrace.source.expand import Expander, calls_made
+from chaintrace.source.expand import Expander, PointerCall, calls_made, pointer_calls
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
@@ -83,6 +83,7 @@ class Symbols:
         self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
+        self._pointer_calls: dict[tuple[str, str, tuple[str, ...]], list[PointerCall]] = {}
         self._forwards: dict[tuple[str, str, int], tuple[tuple[int, str, int], ...]] = {}
         self._expander: tuple[str, Expander | None] = ("", None)  # the last file's (its invocations remembered)
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
@@ -251,19 +252,29 @@ class Symbols:
         found: dict[str, Target] = {}
         if self._expander[0] != file:  # one per file, kept while its calls are resolved (they come file by file)
             self._expander = (file, Expander(self.scope.lookup(file)))
+        pointers: dict[PointerCall, None] = {}
         for tokens in self._expander[1].expand_use(name, args):
+            pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS)))
             for word in calls_made(tokens, _MACRO_KEYWORDS):
                 t = self.resolve_function(file, word)
                 if t is not None:
                     found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, name))
                 elif self._library_function(file, word):
                     found.setdefault(word, Target(word, True, macro=name))
+        if pointers:
+            self._pointer_calls[file, name, args] = list(pointers)
         return list(found.values())
+
+    def expansion_pointer_calls(self, file: str, name: str, args: tuple[str, ...]) -> list[PointerCall]:
+        """Return the calls through a pointer the expansion of the macro use `name(args)` in `file` makes (after
+        `macro_targets` expanded it, until `forget_expansions`)."""
+        return self._pointer_calls.get((file, name, args), [])
 
     def forget_expansions(self) -> None:
         """Drop the remembered macro expansions (made again when asked for): each pass that expands keeps them only
         while it runs."""
         self._expanded.clear()
+        self._pointer_calls.clear()
         self._forwards.clear()
         self._expander = ("", None)
 

@@ -22,7 +22,8 @@ from chaintrace.extract.context import EMPTY
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.scope import MacroScope
-from chaintrace.source.expand import Expander, PointerCall, Token, calls_made, pointer_calls
+from chaintrace.source.expand import Expander, Token, calls_made
+from chaintrace.source.pointer_calls import PointerCall, pointer_calls
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _USE = re.compile(r"\s*([A-Za-z_]\w*)\s*(?=\()", re.S)

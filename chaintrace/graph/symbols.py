@@ -24,7 +24,8 @@ from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
-from chaintrace.source.expand import Expander, PointerCall, calls_made, pointer_calls
+from chaintrace.source.expand import Expander, calls_made
+from chaintrace.source.pointer_calls import PointerCall, pointer_calls
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give

@@ -81,6 +81,7 @@ class Symbols:
         self.globals: dict[tuple[str, str], str] = {}  # (file, name) -> type
         self.global_types: dict[str, str] = {}  # name -> type, any file
         self.returns: dict[str, str] = {}  # function name -> return type
+        self.declared: dict[str, set[str]] = defaultdict(set)  # function name -> files with a prototype of it
         self._shared: dict[str, Target | None] = {}  # name -> what it means outside its own file
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
@@ -115,6 +116,7 @@ class Symbols:
                 externals[definition.name].append(definition)
         for prototype in facts.prototypes:
             self.returns.setdefault(prototype.name, prototype.return_type)
+            self.declared[prototype.name].add(prototype.file)
         for define in facts.defines:
             self.macros.setdefault(define.name, []).append((define.params or (), define.body))
         for typedef in facts.typedefs:
@@ -210,15 +212,17 @@ class Symbols:
     def direct_targets(self, file: str, name: str, args: tuple[str, ...] = ()) -> list[Target]:
         """Return what a plain-name call `name(args)` in `file` calls.
 
-        A defined function; else, for a macro the file sees (its own, or one
-        of a header it includes), the defined functions its expansion calls
-        (marked `macro`); else an external leaf, except for type names (a cast
+        A defined function, unless a macro of that name the file or a header
+        it includes defines hides another file's function (cpp expands it
+        first); else, for a macro the file sees (its own, or one of a header
+        it includes), the defined functions its expansion calls (marked
+        `macro`); else an external leaf, except for type names (a cast
         the parser read as a call), builtins and global variables (calls
         through a global pointer are `fnptr`, not direct). A macro defined
         only in files `file` does not see means nothing there (`free`).
         """
         target = self.resolve_function(file, name)
-        if target is not None:
+        if target is not None and not self._macro_first(file, name, target):
             return [target, *self._included_alternatives(file, name, target)]
         if self.scope.sees(file, name):
             return self.macro_targets(file, name, args)
@@ -235,6 +239,22 @@ class Symbols:
         both = (target.id, *found)
         return [Target(i, candidates=both, reason="an #if picks the header's static or the external one")
                 for i in found[:1]]
+
+    def _macro_first(self, file: str, name: str, target: Target) -> bool:
+        """Return True when cpp would expand `name(` in `file` and no function of that name is in sight: the file
+        or a header it includes defines a macro `name`, while neither the function's definition nor a prototype
+        of it is among them (ati_int.h's `DPRINTF` macro hides rocker.h's `static inline int DPRINTF(...)` from
+        ati_2d.c). A function `file` sees beside the macro is the other branch of a configuration
+        (`#ifdef CONFIG_TPM int tpm_init(void); #else #define tpm_init() (0)`): both are kept, as before."""
+        defs = self.scope.defines.get(name)
+        if not defs:
+            return False
+        definition = self._defs.get(target.id)
+        home = definition.file if definition is not None else ""
+        seen = self.scope.closure(file) | self.scope.prelude
+        if home == file or home in seen or any(f in seen for f in self.declared.get(name, ())):
+            return False
+        return any(d.file == file or d.file in seen for d in defs)
 
     def macro_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         """Return the defined functions the expansion of the macro use `name(args)` in `file` calls, marked `macro`.

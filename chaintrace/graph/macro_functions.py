@@ -22,6 +22,7 @@ from chaintrace.extract.context import EMPTY
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.scope import MacroScope
+from chaintrace.graph.templates import Env, Instances, instance_lookup
 from chaintrace.source.expand import Expander, Token, calls_made
 from chaintrace.source.pointer_calls import PointerCall, pointer_calls
 
@@ -38,8 +39,14 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
     """Return the facts with, in each file, the functions its file-scope macro uses define, their calls and the
     functions they pass by name (`type_init(f)` hands `f` to `register_module_init`), and each function whose
     name a macro makes (`void HELPER(add)(...)`) under the names it expands to."""
+    facts = list(facts)
+    instances = Instances(facts, scope)
     out = []
     for file_facts in facts:
+        envs = instances.envs(file_facts.path)
+        if envs:
+            out.append(_instantiated(file_facts, scope, instances, envs))
+            continue
         if any(not _IDENTIFIER.fullmatch(f.name) or f.name in scope.defines for f in file_facts.functions):
             file_facts = _renamed(file_facts, scope)
         if file_facts.macro_uses:
@@ -52,15 +59,74 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
     return out
 
 
-def _defined(facts: FileFacts, scope: MacroScope) -> tuple[list[FunctionDef], list[CallSite], list[FunctionRef]]:
-    """Return the functions the macro uses of one file define, the calls they make and the names they pass."""
-    strict = Expander(scope.lookup(facts.path))
+def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, envs: list[Env]) -> FileFacts:
+    """Return a template's facts as gcc compiles them: once per inclusion (`templates`), each function under the
+    name that inclusion's macros give it, each call of a macro expanded with them (the calls it makes, at the
+    use), the functions its file-scope macro uses define."""
+    base = scope.lookup(facts.path, fallback=True)
+    functions: dict[tuple[str, int], FunctionDef] = {}
+    calls: dict[CallSite, None] = {}
+    refs: dict[FunctionRef, None] = {}
+    renamed: dict[str, list] = {"writes": [], "reads": [], "variables": []}
+    for env in envs:
+        expander = Expander(instance_lookup(instances, facts.path, env, base))
+        names = {f.name: _instance_name(expander, f.name) for f in facts.functions}
+        for function in facts.functions:
+            name = names[function.name]
+            functions.setdefault((name, function.line), dataclasses.replace(function, name=name))
+        for call in facts.calls:
+            caller = names.get(call.caller, call.caller)
+            if call.via == "name" and expander.lookup(call.callee):
+                for callee in dict.fromkeys(word for tokens in expander.expand_use(call.callee, call.args)
+                                            for word in calls_made(tokens, KEYWORDS)):
+                    calls[dataclasses.replace(call, caller=caller, callee=callee, args=())] = None
+            elif call.via == "expr" and _USE.match(call.callee):
+                # `glue(scale_, OP_NAME)(v)`: the name this inclusion's macros make is called
+                callee = _instance_name(expander, call.callee)
+                via = "name" if _IDENTIFIER.fullmatch(callee) else call.via
+                calls[dataclasses.replace(call, caller=caller, callee=callee, via=via)] = None
+            else:
+                calls[dataclasses.replace(call, caller=caller)] = None
+        for ref in facts.refs:
+            refs[dataclasses.replace(ref, function=names.get(ref.function, ref.function))] = None
+        for field in renamed:
+            renamed[field] += [dataclasses.replace(item, function=names.get(item.function, item.function))
+                               for item in getattr(facts, field)]
+        made, made_calls, made_refs = _defined(facts, scope, expander, {n for n, _ in functions})
+        for function in made:
+            functions.setdefault((function.name, function.line), function)
+        calls.update(dict.fromkeys(made_calls))
+        refs.update(dict.fromkeys(made_refs))
+    return dataclasses.replace(facts, functions=tuple(functions.values()), calls=tuple(calls), refs=tuple(refs),
+                               **{field: tuple(dict.fromkeys(items)) for field, items in renamed.items()})
+
+
+def _instance_name(expander: Expander, name: str) -> str:
+    """Return what a function's name (`ZRLE_ENCODE`, `glue(rop_8_, ROP_NAME)`) expands to in one inclusion, or the
+    name itself when that is no single identifier."""
+    use = _USE.match(name)
+    if _IDENTIFIER.fullmatch(name):
+        results = [expander.expand([(name, frozenset(), False)])] if expander.lookup(name) else []
+    else:
+        args = arguments(name, use.end()) if use else None
+        results = expander.expand_use(use.group(1), args) if args is not None else []
+    for tokens in results:
+        if len(tokens) == 1 and _IDENTIFIER.fullmatch(tokens[0][0]):
+            return tokens[0][0]
+    return name
+
+
+def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = None,
+             known: set[str] | None = None) -> tuple[list[FunctionDef], list[CallSite], list[FunctionRef]]:
+    """Return the functions the macro uses of one file define, the calls they make and the names they pass (with
+    `expander`: those of one inclusion of a template)."""
+    strict = expander or Expander(scope.lookup(facts.path))
     # A header is read under the macros of whoever includes it, even through `#include MACRO`: a use whose
     # macro the header does not see takes any header's; one it sees is expanded as cpp would, where a name no
     # visible macro defines (`USB_DEVICE` of `OBJECT_DECLARE_TYPE(USBDevice, USBDeviceClass, USB_DEVICE)`) is
     # a name, not some other header's macro of that name.
-    loose = strict if facts.path.endswith(".c") else Expander(scope.lookup(facts.path, fallback=True))
-    known = {f.name for f in facts.functions}
+    loose = strict if facts.path.endswith(".c") or expander else Expander(scope.lookup(facts.path, fallback=True))
+    known = {f.name for f in facts.functions} if known is None else set(known)
     functions: list[FunctionDef] = []
     calls: list[CallSite] = []
     refs: list[FunctionRef] = []

@@ -12,7 +12,10 @@ The oracle data (made once by `make oracle`, see bench/oracle/10.2/README.md):
   function it defined; not subprojects/, which chaintrace skips), for callees defined in the tree
   (by gcc's build, or by chaintrace's node file when gcc never calls that name as a library
   function), and for callers the build compiled: a call in a function the configuration left out
-  cannot be judged and is only counted (`extras_uncompiled_callers`).  Whole tree and migration/.
+  cannot be judged and is only counted (`extras_uncompiled_callers`); so is a call on a line of an `#if`
+  branch the build skipped (`extras_skipped_branches`): chaintrace reads every branch, and the build's
+  preprocessed units (live-lines.tsv.gz: the lines `gcc -E` kept) show that no unit compiled that branch
+  (`skipped_branch`).  `precision_all` counts those as wrong.  Whole tree and migration/.
 - indirect call sites: every call through a pointer gcc saw; found when chaintrace has an `ops` or
   `fnptr` edge site, or an unresolved-call diagnostic, at that file:line.
 - runtime edges: caller -> callee pairs of tree functions recorded while the instrumented build ran
@@ -30,6 +33,7 @@ applies), each with a count and one example.  `--json` prints the figures as JSO
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import json
 import re
@@ -84,6 +88,7 @@ class Oracle:
     runtime: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # scenario -> {(caller, callee)}
     scenarios: dict = field(default_factory=dict)       # runtime-scenarios.json
     build: dict = field(default_factory=dict)           # build.json
+    live: dict = field(default_factory=dict)            # file -> sorted (first, last) line ranges gcc -E kept
 
 
 def load_oracle(data: Path = DATA_DIR, program: str = "system") -> Oracle:
@@ -140,10 +145,14 @@ def load_oracle(data: Path = DATA_DIR, program: str = "system") -> Oracle:
     if (data / "runtime-scenarios.json").exists():
         scenarios = json.loads((data / "runtime-scenarios.json").read_text())
     build = json.loads((data / "build.json").read_text()) if (data / "build.json").exists() else {}
+    live = {}
+    if (data / "live-lines.tsv.gz").exists():
+        for row in read_tsv(data / "live-lines.tsv.gz"):
+            live[row["file"]] = [tuple(int(n) for n in part.split("-")) for part in row["lines"].split(",") if part]
     address_taken = {node_id(a["function"], a["function_file"], a["function_linkage"])
                      for a in read_tsv(data / "address-taken.tsv.gz") if in_tree(a["function_file"])}
     return Oracle(direct, cols, indirect, indirect_callers, compiled, defined, external, address_taken,
-                  called, dict(runtime), scenarios, build)
+                  called, dict(runtime), scenarios, build, live)
 
 
 @dataclass
@@ -220,6 +229,55 @@ class Source:
         return self._macros
 
 
+_DIRECTIVE_RE = re.compile(r"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
+
+
+def skipped_branch(oracle: Oracle, source: Source, file: str, line: int) -> bool:
+    """Return True when `line` of `file` lies in an `#if` branch the build skipped: the file was compiled (some
+    unit's `gcc -E` kept lines of it) and no line of the innermost branch around `line` was kept."""
+    ranges = oracle.live.get(file)
+    if not ranges or source.tree is None:
+        return False
+    source.line(file, 1)  # reads the file
+    lines = source.lines.get(file, [])
+    start = end = None
+    depth = 0
+    for n in range(line - 1, 0, -1):  # the directive opening the branch: the nearest one above at this depth
+        match = _DIRECTIVE_RE.match(lines[n - 1])
+        if not match:
+            continue
+        kind = match.group(1)
+        if kind == "endif":
+            depth += 1
+        elif depth == 0:
+            start = n
+            break
+        elif kind.startswith("if"):
+            depth -= 1
+    depth = 0
+    for n in range(line + 1, len(lines) + 1):  # the directive closing it
+        match = _DIRECTIVE_RE.match(lines[n - 1])
+        if not match:
+            continue
+        kind = match.group(1)
+        if kind.startswith("if"):
+            depth += 1
+        elif depth == 0:
+            end = n
+            break
+        elif kind == "endif":
+            depth -= 1
+    if start is None or end is None:
+        return False
+    i = bisect.bisect_right(ranges, (start, 1 << 30)) - 1  # the last range starting at or before `start`
+    for first, last in ranges[max(i, 0):]:
+        if first >= end:
+            break
+        if last > start:
+            return False  # some line of the branch was compiled
+    return True
+
+
 def _name(node: str) -> str:
     return node.rsplit("::", 1)[-1]
 
@@ -250,7 +308,8 @@ def score_direct(oracle: Oracle, facts: GraphFacts, source: Source, prefix: str 
     uncompiled = ours_all - ours
     hits = gold & ours
     misses = gold - ours
-    extras = ours - gold
+    skipped = {e for e in ours - gold if skipped_branch(oracle, source, e[2], e[3])}
+    extras = ours - gold - skipped
     ours_by_site = defaultdict(set)
     ours_by_pair_file = defaultdict(set)
     for e in facts.direct:
@@ -308,11 +367,14 @@ def score_direct(oracle: Oracle, facts: GraphFacts, source: Source, prefix: str 
 
     return {
         "gold": len(gold),
-        "graph": len(ours),
+        "graph": len(ours) - len(skipped),
         "matched": len(hits),
         "recall": round(100.0 * len(hits) / len(gold), 2) if gold else 0.0,
-        "precision": round(100.0 * len(hits) / len(ours), 2) if ours else 0.0,
+        "precision": round(100.0 * len(hits) / (len(ours) - len(skipped)), 2) if len(ours) > len(skipped) else 0.0,
+        "precision_all": round(100.0 * len(hits) / len(ours), 2) if ours else 0.0,
         "extras_uncompiled_callers": len(uncompiled),
+        "extras_skipped_branches": len(skipped),
+        "skipped_example": "{2}:{3}  {0} -> {1}".format(*min(skipped)) if skipped else "",
         "misses": _classes(misses, miss_reason),
         "extras": _classes(extras, extra_reason),
     }
@@ -421,7 +483,9 @@ def print_report(figures: dict) -> None:
         print(f"direct edges, {'whole tree' if scope == 'tree' else scope + '/'}: "
               f"recall {d['recall']:.2f} % ({d['matched']}/{d['gold']}), "
               f"precision {d['precision']:.2f} % ({d['matched']}/{d['graph']}); "
-              f"{d['extras_uncompiled_callers']} more graph edges in callers the build did not compile")
+              f"{d['extras_uncompiled_callers']} more graph edges in callers the build did not compile, "
+              f"{d['extras_skipped_branches']} in #if branches it skipped (precision counting them: "
+              f"{d['precision_all']:.2f} %){'; e.g. ' + d['skipped_example'] if d['skipped_example'] else ''}")
         for title, classes in (("misses", d["misses"]), ("extras", d["extras"])):
             print(f"  {title}:")
             for why, c in classes.items():

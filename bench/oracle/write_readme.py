@@ -20,7 +20,7 @@ def write(tree: Path, build: Path, out: Path) -> Path:
     scenarios = {}
     if (out / "runtime-scenarios.json").exists():
         scenarios = json.loads((out / "runtime-scenarios.json").read_text())
-    files = ["direct-edges", "indirect-sites", "address-taken", "functions", "units", "runtime-edges"]
+    files = ["direct-edges", "indirect-sites", "address-taken", "functions", "units", "runtime-edges", "live-lines"]
     lines = [
         f"# Oracle data: QEMU {facts['qemu_version']} built by gcc",
         "",
@@ -57,6 +57,7 @@ def write(tree: Path, build: Path, out: Path) -> Path:
         "functions": "name file line linkage unit",
         "units": "unit",
         "runtime-edges": "scenario caller caller_file callee callee_file caller_linkage callee_linkage",
+        "live-lines": "file lines",
     }
     for name in files:
         lines.append(f"| `{name}.tsv.gz` | {count_rows(out / (name + '.tsv.gz'))} | {columns[name]} |")
@@ -67,6 +68,10 @@ def write(tree: Path, build: Path, out: Path) -> Path:
         "table): see the docstring of `extract_static.py`.  `__cyg_profile_func_*` calls and",
         "`<built-in>` targets are dropped; the two references each function makes to its own",
         "address for the instrumentation are not counted as address-taken.",
+        "",
+        "Compiled lines (`live-lines.tsv.gz`, `live_lines.py`): each unit's compile command rerun with",
+        "`-E`; a tree line counts when some unit's preprocessed output has text on it, so an `#if`",
+        "branch with no such line is one the build skipped (ranges `a-b`, comma-separated).",
         "",
         "## Runtime scenarios",
         "",

@@ -8,6 +8,8 @@ import subprocess
 import pytest
 
 from chaintrace.extract.facts import Define, FileFacts, Include
+from chaintrace.graph.alternatives import load_config
+from chaintrace.graph.conditions import BuildConfig
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.templates import Instances, decide, instance_lookup, layered
 from chaintrace.source.expand import definition
@@ -60,6 +62,23 @@ def test_undecided_conditions() -> None:
     assert decide("1 / 0", env, lookup) is None
     env = {"ZRLE_COMPACT_PIXEL": None}  # an includer defines it, below this inclusion
     assert decide("defined(ZRLE_COMPACT_PIXEL)", env, layered(env, lambda name: [])) is False
+
+
+def test_build_config_rules_out_only_the_branches_its_values_decide() -> None:
+    config = BuildConfig(load_config("[config]\nTARGET_LONG_BITS = 64\nTARGET_BIG_ENDIAN = 0\nCONFIG_USER_ONLY = false\n"))
+    assert config.rules_out(["!defined(TCG_OP_H)", "TARGET_LONG_BITS == 32"])
+    assert not config.rules_out(["!defined(TCG_OP_H)", "TARGET_LONG_BITS == 64"])
+    assert config.rules_out(["TARGET_BIG_ENDIAN"]) and not config.rules_out(["!(TARGET_BIG_ENDIAN)"])
+    assert config.rules_out(["defined(CONFIG_USER_ONLY)"]) and not config.rules_out(["!defined(CONFIG_USER_ONLY)"])
+    assert not config.rules_out(["CONFIG_KVM", "defined(CONFIG_TRACE)"])  # no value of the table: read both ways
+    assert not config.rules_out(["TARGET_LONG_BITS == CONFIG_X"])  # undecided stays in
+    # a header's own #define of a configuration macro is not the table's: only the table's values decide
+    facts = [_facts("tcg-op.h", [_define("TCG_TEMP", "new_i32", "tcg-op.h", 2, conditions=["TARGET_LONG_BITS == 32"]),
+                                 _define("TCG_TEMP", "new_i64", "tcg-op.h", 4, conditions=["!(TARGET_LONG_BITS == 32)"])]),
+             _facts("t.c", includes=[Include("tcg-op.h", False, "t.c", 1)])]
+    scope = MacroScope(facts, config=config)
+    assert [d.body for d in scope.defines["TCG_TEMP"]] == ["new_i64"]
+    assert len(MacroScope(facts, config=BuildConfig({})).defines["TCG_TEMP"]) == 2
 
 
 def _facts(path: str, defines=(), includes=()) -> FileFacts:

@@ -15,13 +15,24 @@ from collections.abc import Iterable
 from fnmatch import translate
 
 
-def load_preferred(text: str | None = None) -> list[str]:
-    """Return the `prefer` globs of a build table (QEMU's, `queries/qemu/build.toml`, by default), in order."""
+def _build_table(text: str | None) -> dict:
     import tomllib  # loaded where used: a warm trace resolves nothing (tests/test_startup.py)
     from importlib import resources
     if text is None:
         text = (resources.files("chaintrace.queries") / "qemu" / "build.toml").read_text()
-    return [str(glob) for glob in tomllib.loads(text).get("prefer", [])]
+    return tomllib.loads(text)
+
+
+def load_preferred(text: str | None = None) -> list[str]:
+    """Return the `prefer` globs of a build table (QEMU's, `queries/qemu/build.toml`, by default), in order."""
+    return [str(glob) for glob in _build_table(text).get("prefer", [])]
+
+
+def load_config(text: str | None = None) -> dict[str, int | None]:
+    """Return the `[config]` values of a build table (QEMU's by default): macro name -> its integer value, or None
+    for a macro the build leaves undefined (`false` in the table)."""
+    values = _build_table(text).get("config", {})
+    return {str(name): None if value is False else int(value) for name, value in values.items()}
 
 
 class Preference:

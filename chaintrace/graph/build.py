@@ -54,7 +54,8 @@ def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> Call
     through_pointers: dict[str, list[CallSite]] = defaultdict(list)  # file -> calls through pointers macros make
     for file_facts in facts:
         for call in file_facts.calls:
-            if call.caller and call.via in ("name", "macro"):
+            # a call in an #if branch the default build's configuration rules out is another build's
+            if call.caller and call.via in ("name", "macro") and not scope.outside(call.context.conditions):
                 _add_direct(cg, symbols, call)
                 through_pointers[call.file] += _pointer_sites(symbols, call)
     symbols.forget_expansions()

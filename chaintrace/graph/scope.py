@@ -20,7 +20,10 @@ definitions it sees:
 Includes and definitions under a condition only other hosts or builds meet
 (`#ifdef _WIN32`, `#ifdef BUILD_DSO`) are left out: chaintrace reads every
 `#if` branch, but a tree built for Linux never sees `os-win32.h`'s
-`#define close qemu_close_wrap`.
+`#define close qemu_close_wrap`. So are those in a branch the default
+build's configuration values rule out (`queries/qemu/build.toml`'s
+`[config]`): on a 64-bit target `tcg_gen_mov_tl` is `tcg_gen_mov_i64`, not
+also `tcg_gen_mov_i32`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from importlib import resources
 from chaintrace.extract.facts import Define, FileFacts, Include
 from chaintrace.graph.alternatives import Preference
 from chaintrace.graph.components import reachable
+from chaintrace.graph.conditions import BuildConfig
 from chaintrace.source.expand import Definition, definition, tokenize
 from chaintrace.source.macros import scan_defines
 
@@ -115,14 +119,16 @@ class ReadNames(dict):
 class MacroScope:
     """The tree's includes and macro definitions, and what each file sees of them."""
 
-    def __init__(self, facts: Iterable[FileFacts], preference: Preference | None = None) -> None:
+    def __init__(self, facts: Iterable[FileFacts], preference: Preference | None = None,
+                 config: BuildConfig | None = None) -> None:
         self.preference = preference if preference is not None else Preference()
+        self.config = config if config is not None else BuildConfig()
         self.defines: ReadNames = ReadNames()  # name -> [Define]
         raw: dict[str, tuple[Include, ...]] = {}
         for file_facts in facts:
             raw[file_facts.path] = file_facts.includes
             for define in file_facts.defines:
-                if not foreign(define.conditions):
+                if not self.outside(define.conditions):
                     self.defines.setdefault(define.name, []).append(define)
         self.builtin = builtin_defines()
         for define in self.builtin:
@@ -132,7 +138,7 @@ class MacroScope:
         for path in sorted(self.paths):
             self._by_base[posixpath.basename(path)].append(path)
         self._resolved: dict[tuple[str, str, bool], tuple[str, ...]] = {}
-        self.edges = {path: [r for inc in includes if not foreign(inc.conditions)
+        self.edges = {path: [r for inc in includes if not self.outside(inc.conditions)
                              for r in self.resolve(path, inc.target, inc.system)] for path, includes in raw.items()}
         self.includers: dict[str, list[str]] = defaultdict(list)
         for path, targets in self.edges.items():
@@ -144,6 +150,11 @@ class MacroScope:
         self._lookups: dict[tuple[str, str, bool], list[Definition]] = {}
         self._defines_memo: dict[str, bool] = {}
         self._calls_memo: dict[str, bool] = {}
+
+    def outside(self, conditions: tuple[str, ...]) -> bool:
+        """Return True when `#if` conditions keep their lines out of the default build: another host's
+        (`defined(_WIN32)`) or a branch the build's configuration values rule out (`TARGET_LONG_BITS == 32`)."""
+        return bool(conditions) and (foreign(conditions) or self.config.rules_out(conditions))
 
     def forget(self) -> None:
         """Drop what each file sees and its lookups (made again when asked for): once the value flow is built,

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chaintrace.extract.context import EMPTY
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
+from chaintrace.graph.conditions import Env, decide
 from chaintrace.graph.scope import MacroScope
-from chaintrace.graph.templates import Env, Instances, instance_lookup
-from chaintrace.source.expand import Expander, Token, calls_made
+from chaintrace.graph.templates import Instances, instance_lookup
+from chaintrace.source.expand import Expander, Lookup, Token, calls_made
 from chaintrace.source.pointer_calls import PointerCall, pointer_calls
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -69,12 +70,17 @@ def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, env
     refs: dict[FunctionRef, None] = {}
     renamed: dict[str, list] = {"writes": [], "reads": [], "variables": []}
     for env in envs:
-        expander = Expander(instance_lookup(instances, facts.path, env, base))
+        lookup = instance_lookup(instances, facts.path, env, base)
+        expander = Expander(lookup)
+        holds = _branches(env, lookup)
         names = {f.name: _instance_name(expander, f.name) for f in facts.functions}
         for function in facts.functions:
             name = names[function.name]
-            functions.setdefault((name, function.line), dataclasses.replace(function, name=name))
+            if holds(function.conditions):
+                functions.setdefault((name, function.line), dataclasses.replace(function, name=name))
         for call in facts.calls:
+            if not holds(call.context.conditions):  # an #if branch this inclusion's macros leave out
+                continue
             caller = names.get(call.caller, call.caller)
             if call.via == "name" and expander.lookup(call.callee):
                 for callee in dict.fromkeys(word for tokens in expander.expand_use(call.callee, call.args)
@@ -99,6 +105,21 @@ def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, env
         refs.update(dict.fromkeys(made_refs))
     return dataclasses.replace(facts, functions=tuple(functions.values()), calls=tuple(calls), refs=tuple(refs),
                                **{field: tuple(dict.fromkeys(items)) for field, items in renamed.items()})
+
+
+def _branches(env: Env, lookup: Lookup) -> Callable[[tuple[str, ...]], bool]:
+    """Return a test of `#if` conditions for one inclusion: False when its macros decide one of them false
+    (`#if DATA_SIZE > 1` where the includer defined DATA_SIZE 1); undecided ones hold."""
+    verdicts: dict[str, bool | None] = {}
+
+    def holds(conditions: tuple[str, ...]) -> bool:
+        for condition in conditions:
+            if condition not in verdicts:
+                verdicts[condition] = decide(condition, env, lookup)
+            if verdicts[condition] is False:
+                return False
+        return True
+    return holds
 
 
 def _instance_name(expander: Expander, name: str) -> str:

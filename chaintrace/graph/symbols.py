@@ -193,15 +193,28 @@ class Symbols:
         return self._shared[name]
 
     def _includers_static(self, file: str, name: str) -> str | None:
-        """Return the id of a `static` function `name` that one of the few files including `file` defines, or None:
-        a template (`emit.c.inc`, `tcg-target.c.inc`) is compiled inside its includer and calls its statics."""
-        includers = self.scope.includers.get(file, ())
-        if len(includers) > FEW_INCLUDERS:
-            return None
-        for includer in includers:
-            found = self._ids.get((includer, name))
-            if found is not None and self._defs[found].is_static:
-                return found
+        """Return the id of a `static` function `name` that a file including `file` defines, or None: a template
+        (`emit.c.inc`, `tcg-target.c.inc`) is compiled inside its includer and calls its statics, and one a
+        template includes (`cirrus_vga_rop2.h` in `cirrus_vga_rop.h`) inside that template's includer. The
+        nearest includer first; a header more than a few files include is no template and is not climbed (one file
+        including it many times, as `cirrus_vga.c` does `cirrus_vga_rop.h` per `ROP_NAME`, is one includer)."""
+        seen, frontier = {file}, [file]
+        while frontier:
+            above = []
+            for current in frontier:
+                includers = tuple(dict.fromkeys(self.scope.includers.get(current, ())))  # once per #include
+                if len(includers) > FEW_INCLUDERS:
+                    continue
+                for includer in includers:
+                    if includer in seen:
+                        continue
+                    seen.add(includer)
+                    found = self._ids.get((includer, name))
+                    if found is not None and self._defs[found].is_static:
+                        return found
+                    if not includer.endswith(".c"):
+                        above.append(includer)
+            frontier = above
         return None
 
     def is_pointer_variable(self, file: str, name: str) -> bool:

@@ -38,9 +38,12 @@ SCORE_PATH = Path(__file__).resolve().parent.parent / "bench" / "oracle_score.py
 # templates read once per inclusion and a macro in sight hiding a function out of sight, and
 # precision leaving out the graph's calls in #if branches the build skipped (live-lines.tsv.gz; precision_all
 # still counts them): 96.82 / 96.46 (95.88 counting them), migration/ 98.32 / 97.88 (97.69), indirect
-# 87.01 %, runtime 98.74 %. Floors 0.3 below.
+# 87.01 %, runtime 98.74 %. With the build table's configuration values deciding #if branches
+# (TARGET_LONG_BITS, TARGET_BIG_ENDIAN ...), templates' #if decided per inclusion for their functions and calls, and
+# a nested template calling its includer's includer's statics: 97.57 / 97.26 (96.81 counting them), migration/
+# unchanged, indirect 87.01 %, runtime 98.78 %. Floors 0.3 below.
 # (recall, precision) of direct edges on (caller, callee, file, line).
-DIRECT_FLOORS = {"tree": (96.5, 96.1), "migration": (98.0, 97.5)}
+DIRECT_FLOORS = {"tree": (97.2, 96.9), "migration": (98.0, 97.5)}
 INDIRECT_RECALL_FLOOR = 97.7
 # Runtime-edge recall (any edge kind) per scenario.
 RUNTIME_FLOORS: dict[str, float] = {

@@ -141,10 +141,15 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
             caller = symbols.id_of(call.file, call.caller)
             if caller is not None and call.callee not in symbols.types:
                 _add_argument_functions(cg, symbols, resolution, call, caller, registered)
+    flow.forget_copies()  # the registrations were the last to follow copies: their memory goes to the edges below
     looped = _loop_fed_parameters(symbols, calls_by_function)
-    local: dict[tuple[str, str], set[str]] = defaultdict(set)  # (file, function) -> its local variables
+    # (file, function) -> its local variables, for the functions that call through a member (`_choice` reads them)
+    callers = {symbols.definition(icall.caller) for icall in indirect if icall.kind == "ops" and icall.location}
+    wanted = {(definition.file, definition.name) for definition in callers if definition is not None}
+    local: dict[tuple[str, str], set[str]] = defaultdict(set)
     for file, function, name in symbols.locals:
-        local[file, function].add(name)
+        if (file, function) in wanted:
+            local[file, function].add(name)
     for icall in indirect:
         _add_indirect_call(cg, resolution, icall, looped, local)
 

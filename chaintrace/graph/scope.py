@@ -148,6 +148,7 @@ class MacroScope:
         self.prelude = self._prelude(raw)
         self._visible: dict[str, frozenset[str]] = {}
         self._lookups: dict[tuple[str, str, bool], list[Definition]] = {}
+        self._definitions: dict[Define, Definition] = {}
         self._defines_memo: dict[str, bool] = {}
         self._calls_memo: dict[str, bool] = {}
 
@@ -162,6 +163,7 @@ class MacroScope:
         self._closures.clear()
         self._visible.clear()
         self._lookups.clear()
+        self._definitions.clear()
 
     def resolve(self, file: str, target: str, system: bool) -> tuple[str, ...]:
         """Return the tree files an `#include` of `target` in `file` may name (none for a system header outside the tree)."""
@@ -242,9 +244,16 @@ class MacroScope:
                     chosen = [d for d in defs if d.file == BUILTIN]
                 if not chosen and fallback:  # a header's: any header's definition (a .c file's are its own)
                     chosen = [d for d in defs if not d.file.endswith(".c")]
-                found = lookups[file, name, fallback] = [definition(d.params, d.body) for d in chosen]
+                found = lookups[file, name, fallback] = [self._definition(d) for d in chosen]
             return found
         return lookup
+
+    def _definition(self, define: Define) -> Definition:
+        """Return the expander's form of `define`: one per definition, shared by every file that sees it."""
+        found = self._definitions.get(define)
+        if found is None:
+            found = self._definitions[define] = definition(define.params, define.body)
+        return found
 
     def may_define(self, name: str) -> bool:
         """Return True when some expansion of the macro `name` may hold a function body (a `{`), so a use of it at

@@ -284,10 +284,8 @@ class Symbols:
 
     def _expand(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         found: dict[str, Target] = {}
-        if self._expander[0] != file:  # one per file, kept while its calls are resolved (they come file by file)
-            self._expander = (file, Expander(self.scope.lookup(file)))
         pointers: dict[PointerCall, None] = {}
-        for tokens in self._expander[1].expand_use(name, args):
+        for tokens in self._expander_of(file).expand_use(name, args):
             pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS)))
             for word in calls_made(tokens, _MACRO_KEYWORDS):
                 t = self.resolve_function(file, word)
@@ -303,6 +301,13 @@ class Symbols:
         """Return the calls through a pointer the expansion of the macro use `name(args)` in `file` makes (after
         `macro_targets` expanded it, until `forget_expansions`)."""
         return self._pointer_calls.get((file, name, args), [])
+
+    def _expander_of(self, file: str) -> Expander:
+        """Return the expander of the macros `file` sees: one per file, kept while its calls are resolved (they come
+        file by file), so the invocations its uses share are expanded once."""
+        if self._expander[0] != file:
+            self._expander = (file, Expander(self.scope.lookup(file)))
+        return self._expander[1]
 
     def forget_expansions(self) -> None:
         """Drop the remembered macro expansions (made again when asked for): each pass that expands keeps them only
@@ -324,7 +329,7 @@ class Symbols:
                 marks = tuple(f"{_MARK}{i}" for i in range(count))
                 found = tuple(dict.fromkeys(
                     (int(passed[len(_MARK):]), callee, index)
-                    for tokens in Expander(self.scope.lookup(file)).expand_use(name, marks)
+                    for tokens in self._expander_of(file).expand_use(name, marks)
                     for callee, index, passed in names_passed(tokens) if _MARKED.fullmatch(passed)))
             self._forwards[key] = found
         return found

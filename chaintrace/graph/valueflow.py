@@ -120,6 +120,10 @@ class ValueFlow:
         name = definition.params[index].name
         return ("v", definition.file, definition.name, name) if name else None
 
+    def forget_copies(self) -> None:
+        """Drop the copies between locations (once nothing follows them again: `reach` then finds only `start`)."""
+        self.copies.clear()
+
     def forget_expressions(self) -> None:
         """Drop the memo of expression locations (once the flow is built: it is the largest table left)."""
         self._expressions.clear()
@@ -153,7 +157,9 @@ class ValueFlow:
                 grew = False
                 for function_id, origin in held.items():
                     if function_id not in target:
-                        target[function_id] = {**origin, "how": _arrival(origin, how)}
+                        # a proof is never edited: one that arrives as it came is shared, not copied (most are)
+                        arrived = _arrival(origin, how)
+                        target[function_id] = origin if origin.get("how") == arrived else {**origin, "how": arrived}
                         grew = True
                 if grew:
                     pending.append(destination)

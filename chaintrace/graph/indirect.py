@@ -143,6 +143,7 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
                 _add_argument_functions(cg, symbols, resolution, call, caller, registered)
     flow.forget_copies()  # the registrations were the last to follow copies: their memory goes to the edges below
     looped = _loop_fed_parameters(symbols, calls_by_function)
+    calls_by_function.clear()  # likewise: nothing below reads the calls by function
     # (file, function) -> its local variables, for the functions that call through a member (`_choice` reads them)
     callers = {symbols.definition(icall.caller) for icall in indirect if icall.kind == "ops" and icall.location}
     wanted = {(definition.file, definition.name) for definition in callers if definition is not None}

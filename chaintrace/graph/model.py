@@ -107,12 +107,14 @@ class CallGraph:
         """
         edge = self.graph.get_edge_data(src, dst, key=kind)  # the graph's own dict, updated in place
         if edge is None:
-            edge = {"sites": [], "confidence": "high"}
+            self._share_lists(site)
+            edge = {"sites": [site], "confidence": "high"}  # a list of one, not one with room for four
             edge.update({k: v for k, v in data.items() if k != "proof"})
             self.graph.add_edge(src, dst, key=kind, **edge)
             edge = self.graph.get_edge_data(src, dst, key=kind)
             self._adjacency = None
-        self._append_new(edge, "sites", site)
+        else:
+            self._append_new(edge, "sites", site)
         proof = data.get("proof")
         if proof is not None:
             self._append_new(edge, "proofs", proof)
@@ -126,11 +128,12 @@ class CallGraph:
         100,000 lookups, not a scan of the list per site; only items at the
         same position are compared.
         """
-        items = edge.get(name)
-        if items is None:
-            items = edge[name] = []
         if name == "sites":
             self._share_lists(item)
+        items = edge.get(name)
+        if items is None:
+            edge[name] = [item]
+            return
         index = self._seen.get((id(edge), name))
         if index is None:
             if len(items) < _SCANNED:

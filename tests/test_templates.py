@@ -64,6 +64,16 @@ def test_undecided_conditions() -> None:
     assert decide("defined(ZRLE_COMPACT_PIXEL)", env, layered(env, lambda name: [])) is False
 
 
+def test_a_condition_whose_expansion_runs_past_the_budget_is_undecided() -> None:
+    # X0 doubles through 20 macros to 2**20 tokens, past the expander's MAX_TOKENS: cpp would still answer,
+    # chaintrace leaves the branch undecided (read both ways) instead of expanding without bound
+    chain = {f"X{i}": [definition(None, f"X{i + 1} + X{i + 1}")] for i in range(20)}
+    chain["X20"] = [definition(None, "1")]
+    env: dict = {}
+    assert decide("X0 > 1", env, layered(env, lambda name: chain.get(name, []))) is None
+    assert decide("X18 > 1", env, layered(env, lambda name: chain.get(name, []))) is True
+
+
 def test_build_config_rules_out_only_the_branches_its_values_decide() -> None:
     config = BuildConfig(load_config("[config]\nTARGET_LONG_BITS = 64\nTARGET_BIG_ENDIAN = 0\nCONFIG_USER_ONLY = false\n"))
     assert config.rules_out(["!defined(TCG_OP_H)", "TARGET_LONG_BITS == 32"])

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from chaintrace.extract.facts import Define
-from chaintrace.source.expand import Definition, Expander, Lookup, definition, tokenize
+from chaintrace.source.expand import Definition, ExpansionBudget, Expander, Lookup, definition, tokenize
 
 # The macros an inclusion sees from its includers, by name: the last definition above the `#include`, or None for
 # a macro an includer defines only below it (`ZRLE_COMPACT_PIXEL` before its own inclusions): not defined there.
@@ -40,7 +40,7 @@ def decide(condition: str, env: Env, lookup: Lookup) -> bool | None:
     expander = Expander(lookup)
     try:
         expanded = [t[0] for t in expander.expand([(t, frozenset(), False) for t in out])]
-    except Exception:  # an expansion past its budget: undecided
+    except (ExpansionBudget, RecursionError):  # an expansion past its budget: undecided
         return None
     value = _Parser(expanded).parse()
     return None if value is None else bool(value)

@@ -61,7 +61,7 @@ def definition(params: Sequence[str] | None, body: str) -> Definition:
     return (tuple(params) if params is not None else None, tokenize(body))
 
 
-class _Budget(Exception):
+class ExpansionBudget(Exception):
     """An expansion grew past MAX_TOKENS."""
 
 
@@ -92,7 +92,7 @@ class Expander:
             self.choice, self.met, self.produced, self._depth = runs.pop(0), {}, 0, 0
             try:
                 result = self.expand(tokens)
-            except (_Budget, RecursionError):
+            except (ExpansionBudget, RecursionError):
                 continue
             found.setdefault(tuple(t[0] for t in result), result)
             for macro, count in self.met.items():
@@ -198,7 +198,7 @@ class Expander:
     def _count(self, n: int) -> None:
         self.produced += n
         if self.produced > MAX_TOKENS:
-            raise _Budget
+            raise ExpansionBudget
 
     def _object(self, token: Token, body: tuple[str, ...]) -> list[Token]:
         self._count(len(body))

@@ -25,7 +25,7 @@ from chaintrace.graph.conditions import Env, decide
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.templates import Instances, instance_lookup
 from chaintrace.source.expand import Expander, Lookup, Token, calls_made
-from chaintrace.source.pointer_calls import PointerCall, pointer_calls
+from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _USE = re.compile(r"\s*([A-Za-z_]\w*)\s*(?=\()", re.S)
@@ -165,8 +165,9 @@ def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = No
                     continue
                 known.add(name)
                 functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "", ()))
-                calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS)]
-                calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS)]
+                declared = declared_variables(body, KEYWORDS)
+                calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS, declared)]
+                calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS, declared)]
                 refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
                          for callee, index, passed in names_passed(body)]
     return functions, calls, list(dict.fromkeys(refs))  # each variant of an expansion initialises the same

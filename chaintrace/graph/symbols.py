@@ -25,7 +25,7 @@ from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
-from chaintrace.source.pointer_calls import PointerCall, pointer_calls
+from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
 
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
@@ -286,8 +286,9 @@ class Symbols:
         found: dict[str, Target] = {}
         pointers: dict[PointerCall, None] = {}
         for tokens in self._expander_of(file).expand_use(name, args):
-            pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS)))
-            for word in calls_made(tokens, _MACRO_KEYWORDS):
+            declared = declared_variables(tokens, _MACRO_KEYWORDS)  # read once for both kinds of call
+            pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS, declared)))
+            for word in calls_made(tokens, _MACRO_KEYWORDS, declared):
                 t = self.resolve_function(file, word)
                 if t is not None:
                     found.setdefault(t.id, Target(t.id, False, t.candidates, t.reason, name))

@@ -311,11 +311,14 @@ def _split_stack(stack: list[Token]) -> tuple[list[list[Token]] | None, int]:
     return None, 0
 
 
-def calls_made(tokens: list[Token], keywords: frozenset[str]) -> list[str]:
+def calls_made(tokens: list[Token], keywords: frozenset[str],
+               declared: dict[str, tuple[str, list[str]]] | None = None) -> list[str]:
     """Return the names called in an expansion (`name (`), leaving out calls written whole in the use's arguments
-    and calls through a pointer (`l->begin (`, a variable the expansion declares: see `source.pointer_calls`)."""
+    and calls through a pointer (`l->begin (`, a variable the expansion declares: see `source.pointer_calls`;
+    `declared` is `declared_variables(tokens, keywords)` when the caller has it already)."""
     found = []
-    declared = declared_variables(tokens, keywords)
+    if declared is None:
+        declared = declared_variables(tokens, keywords)
     for i in range(len(tokens) - 1):
         token = tokens[i]
         following = tokens[i + 1][0]

@@ -64,10 +64,13 @@ def declared_variables(tokens: list[Token], keywords: frozenset[str]) -> dict[st
     return found
 
 
-def pointer_calls(tokens: list[Token], keywords: frozenset[str]) -> list[PointerCall]:
+def pointer_calls(tokens: list[Token], keywords: frozenset[str],
+                  declared: dict[str, tuple[str, list[str]]] | None = None) -> list[PointerCall]:
     """Return the calls through a pointer an expansion makes: through a member (`_l->begin (`) or through a
-    variable it declares (`_f (`), leaving out calls written whole in the use's arguments."""
-    declared = declared_variables(tokens, keywords)
+    variable it declares (`_f (`), leaving out calls written whole in the use's arguments (`declared` as for
+    `source.expand.calls_made`)."""
+    if declared is None:
+        declared = declared_variables(tokens, keywords)
     found: list[PointerCall] = []
     for i in range(1, len(tokens) - 1):
         name, following = tokens[i][0], tokens[i + 1][0]

@@ -189,6 +189,7 @@ static bool migration_switchover_start(MigrationState *s, Error **errp)
 
 static int save_zero_page(RAMState *rs, PageSearchStatus *pss, ram_addr_t offset)
 {
+    if (!buffer_is_zero(p, TARGET_PAGE_SIZE)) { return false; }
     len += save_page_header(pss, file, pss->block, offset | RAM_SAVE_FLAG_ZERO);
     qemu_put_byte(file, 0);
 }
@@ -290,7 +291,8 @@ def test_a_10_2_tree_gives_10_2_rules(tmp_path: Path) -> None:
     assert where["expected-downtime"] == "migration/migration.c:11"
     assert where["buffer-delay"] == "migration/migration-stats.h:1"
     assert where["switchover-bandwidth"] == "qapi/migration.json:2"
-    assert where["sync-call"] == "migration/ram.c:14"
+    assert where["sync-call"] == "migration/ram.c:15"
+    assert where["zero-page-check"] == "migration/ram.c:6"
     newest = Rules.newest()
     same = {name: getattr(rules, name) for name in Rules.__slots__ if name not in ("version", "origin")}
     assert same == {name: getattr(newest, name) for name in same}
@@ -312,6 +314,7 @@ def test_a_drifted_threshold_names_the_fact_and_where_it_stands(tmp_path: Path) 
     [
         ("migration/qemu-file.c", "MIN_CONST(IOV_MAX, 64)", "MIN_CONST(IOV_MAX, 128)", "flush-iovecs"),
         ("migration/ram.c", "new_dirty &= bits;", "new_dirty = bits;", "new-dirty-pages"),
+        ("migration/ram.c", "buffer_is_zero(p, TARGET_PAGE_SIZE)", "buffer_is_zero(p, 64)", "zero-page-check"),
         ("migration/migration-stats.c", "rate_limit_current = migration_transferred_bytes();",
          "rate_limit_current = migration_queued_bytes();", "rate-limit-counts"),
     ],
@@ -448,6 +451,7 @@ def test_real_10_2_tree_runs_10_2_rules(indexed_qemu, index_cache: Path) -> None
     assert where["new-dirty-pages"].startswith("migration/ram.c:")
     assert where["rate-limit-counts"].startswith("migration/migration-stats.c:")
     assert fact["pending-grows-by-new"] == "FieldWrite"
+    assert where["zero-page-check"].startswith("migration/ram.c:")
 
 
 def test_every_fetched_tree_reads_without_drift(any_qemu_tree, indexed_qemu, index_cache: Path) -> None:

@@ -22,12 +22,12 @@ def test_the_scan_takes_pages_in_address_order_so_zero_pages_go_together() -> No
     # 10 pages: 2 non-zero outside the working set, 4 in it, 4 zero pages at the top.
     bitmap = Bitmap.layout(10, 4, 2, page_wire=4104, zero_wire=9, chunks=10)
     assert list(bitmap.wire) == [4104] * 6 + [9] * 4
-    pages, wire = bitmap.send(3 * 4104)
+    pages, wire, _ = bitmap.send(3 * 4104)
     assert (pages, wire) == (3, 3 * 4104)
     assert list(bitmap.dirty) == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
     assert bitmap.cursor == 3
     # The rest: three normal pages, then the four zero pages for 36 bytes.
-    assert bitmap.send(1e9) == (7, 3 * 4104 + 4 * 9)
+    assert bitmap.send(1e9)[:2] == (7, 3 * 4104 + 4 * 9)
     assert bitmap.pending_pages() == 0
 
 
@@ -44,7 +44,7 @@ def test_the_scan_wraps_and_resumes_where_it_stopped() -> None:
     bitmap.send(6)
     bitmap.mark(np.array([1.0, 0, 0, 0, 0, 0, 0, 0]))
     # From page 6 on: 6, 7, then page 0 again.
-    assert bitmap.send(3) == (3, 3)
+    assert bitmap.send(3)[:2] == (3, 3)
     assert bitmap.pending_pages() == 0
 
 
@@ -172,3 +172,39 @@ def test_an_unknown_sweep_start_gives_the_median_of_evenly_spaced_starts() -> No
     assert simulate(dataclasses.replace(base, write_pattern="random"), NEWEST).starts == ()
     with pytest.raises(ModelError, match="--sweep-start"):
         simulate(dataclasses.replace(base, sweep_start=1.0), NEWEST)
+
+
+def test_zero_pages_take_the_time_to_read_them_whole() -> None:
+    # save_zero_page reads a page whole (buffer_is_zero over TARGET_PAGE_SIZE) before it knows
+    # it is zero: a pass through 120 MiB of zero pages takes 120 MiB / the scan's speed.
+    base = Scenario(ram=128 * MiB, dirty_rate=0, wss=0, nonzero=8 * MiB, bandwidth=1e9, max_bandwidth=1e12)
+    free = simulate(base, NEWEST)
+    read = simulate(dataclasses.replace(base, zero_scan=4e9), NEWEST)
+    assert free.converged and read.converged
+    assert read.stop_time - free.stop_time == pytest.approx(120 * MiB / 4e9, rel=1e-6)
+    assert read.total_bytes == pytest.approx(free.total_bytes)
+    with pytest.raises(ModelError, match="--zero-scan"):
+        simulate(dataclasses.replace(base, zero_scan=0.0), NEWEST)
+
+
+def test_a_cpu_bound_window_through_zero_pages_measures_less_than_the_precopy_speed() -> None:
+    # QEMU's window bandwidth is bytes over time (migration_update_counters): a window that
+    # spends time reading zero pages sends 9 bytes for each, so it measures less.
+    base = Scenario(ram=GiB, dirty_rate=0, wss=0, nonzero=256 * MiB, bandwidth=1e9, max_bandwidth=1e12)
+
+    def windows(scenario: Scenario, closes: tuple[float, ...]) -> list[float]:
+        """Return what the windows closing at `closes` measured."""
+        result = simulate(scenario, NEWEST)
+        return [next(s.bandwidth for s in result.samples if s.time == pytest.approx(close)) for close in closes]
+
+    assert windows(base, (0.1, 0.2)) == pytest.approx([1e9] * 2)
+    first, second, third, fourth = windows(dataclasses.replace(base, zero_scan=2e9), (0.1, 0.2, 0.3, 0.4))
+    assert first == pytest.approx(1e9) and second == pytest.approx(1e9)
+    # The third window: the last 68 ms of normal pages, then 32 ms of zero pages, each read
+    # at 2 GB/s and sent (9 bytes) at 1 GB/s.
+    normal_left = 256 * MiB * 4104 / 4096 - 0.2e9
+    zero_page = 4096 / 2e9 + 9 / 1e9
+    assert third == pytest.approx((normal_left + (0.1 - normal_left / 1e9) / zero_page * 9) / 0.1, rel=1e-6)
+    assert third < 0.75e9
+    # The fourth has zero pages only: 9 wire bytes for each.
+    assert fourth == pytest.approx(9 / zero_page, rel=1e-6)

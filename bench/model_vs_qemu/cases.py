@@ -61,7 +61,9 @@ class Loopback:
     """What this host's loopback does: speeds in bytes/s, the throttled window's lateness and the stop's cost in s.
 
     `buffer` is what the socket buffers take of a stopped copy at once, in
-    bytes (0 in results files written before it was calibrated).
+    bytes (0 in results files written before it was calibrated); `zero_scan`
+    how fast precopy reads through zero pages, in bytes of RAM per second (0:
+    not measured, as in results files written before it was calibrated).
     """
 
     precopy: float
@@ -69,6 +71,7 @@ class Loopback:
     lateness: float
     stop_cost: float
     buffer: float = 0.0
+    zero_scan: float = 0.0
 
     def throttled(self, max_bandwidth: float) -> float | None:
         """Return what a window that spent its budget measures here: the budget over 100 ms plus the lateness."""
@@ -82,7 +85,7 @@ def model_run(case: Case, live: LiveInputs, loopback: Loopback, rules: Rules) ->
     stated = Scenario(ram=0, dirty_rate=0.0, wss=case.wss_mib * MiB, bandwidth=loopback.precopy,
                       stopped_bandwidth=loopback.stopped, stop_cost=loopback.stop_cost,
                       stopped_buffer=loopback.buffer, throttled_bandwidth=loopback.throttled(case.max_bandwidth_mib * MiB),
-                      write_pattern=case.pattern, time_limit=case.time_limit)
+                      write_pattern=case.pattern, time_limit=case.time_limit, zero_scan=loopback.zero_scan or None)
     return simulate(scenario_from_live(live, stated), rules)
 
 

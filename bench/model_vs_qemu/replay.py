@@ -91,12 +91,15 @@ def replay_run(record: dict, loopback: Loopback, rules: Rules) -> tuple[str, Com
 
 
 def comparisons(data: dict, rules: Rules, names: list[str] | None,
-                loopback: Loopback | None = None) -> dict[str, list[Comparison]]:
+                loopback: Loopback | None = None, zero_scan: float | None = None) -> dict[str, list[Comparison]]:
     """Return, per case name in the file's order, today's model against each recorded run of it.
 
-    `loopback` stands in for the recorded calibration when given.
+    `loopback` stands in for the recorded calibration when given, `zero_scan`
+    for its zero-page speed (files written before it was calibrated have none).
     """
     loopback = loopback or Loopback(**data["loopback"])
+    if zero_scan is not None:
+        loopback = dataclasses.replace(loopback, zero_scan=zero_scan)
     by_case: dict[str, list[Comparison]] = {}
     for index, record in enumerate(data["runs"]):
         try:
@@ -108,13 +111,15 @@ def comparisons(data: dict, rules: Rules, names: list[str] | None,
     return by_case
 
 
-def main(path: Path, tree: Path | None, names: list[str] | None, loopback: Loopback | None = None) -> int:
+def main(path: Path, tree: Path | None, names: list[str] | None, loopback: Loopback | None = None,
+         zero_scan: float | None = None) -> int:
     """Print the replayed table and acceptance figures of `path` (with `loopback` instead of the recorded
-    calibration when given); return 0, or 2 for a file it cannot replay."""
+    calibration and `zero_scan` instead of its zero-page speed when given); return 0, or 2 for a file it
+    cannot replay."""
     try:
         data = load(path)
         rules, origin = choose_rules(data, tree)
-        by_case = comparisons(data, rules, names, loopback)
+        by_case = comparisons(data, rules, names, loopback, zero_scan)
     except (ReplayError, ModelError) as error:
         print(f"model_vs_qemu: {error}", file=sys.stderr)
         return 2
@@ -122,6 +127,7 @@ def main(path: Path, tree: Path | None, names: list[str] | None, loopback: Loopb
         print(f"model_vs_qemu: {path}: no runs" + (f" of {', '.join(names)}" if names else ""), file=sys.stderr)
         return 2
     print(f"replay of {path} ({sum(map(len, by_case.values()))} runs)\n{origin}"
-          + ("\nloopback: as given, not as recorded" if loopback else ""))
+          + ("\nloopback: as given, not as recorded" if loopback else "")
+          + (f"\nzero pages read at {zero_scan / 1e9:.2f} GB/s, as given" if zero_scan is not None else ""))
     print(report(list(by_case), by_case))
     return 0

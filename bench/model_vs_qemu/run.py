@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", type=Path, metavar="RESULTS",
                         help="recompute the model's predictions from a results.json's recorded inputs; no QEMU runs")
     parser.add_argument("--tree", type=Path, help="with --replay: read the rules from this QEMU tree, not the file")
+    parser.add_argument("--zero-scan", metavar="RATE",
+                        help="with --replay: how fast precopy reads zero pages, instead of the recorded calibration's")
     args = parser.parse_args(argv)
     names = args.cases.split(",") if args.cases else None
     loopback = None
@@ -246,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
                             parse_duration(args.loopback[2]), parse_duration(args.loopback[3]))
     if args.replay:
-        return replay.main(args.replay, args.tree, names, loopback)
+        zero_scan = parse_rate(args.zero_scan) if args.zero_scan else None
+        return replay.main(args.replay, args.tree, names, loopback, zero_scan)
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
     return sweep(args, [c for c in CASES if names is None or c.name in names], loopback)

@@ -42,22 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="guest write rate, e.g. 200MB/s (required, unless --from-qmp measures it)")
     parser.add_argument("--wss", required=True, metavar="SIZE", help="writable working set, e.g. 512MiB")
     parser.add_argument("--bandwidth", required=True, metavar="RATE", help="link bandwidth, e.g. 1Gbit/s")
-    parser.add_argument("--from-qmp", metavar="SOCKET", type=Path,
-                        help="read RAM, the dirty rate, max-bandwidth, downtime-limit and capabilities from a "
-                             "running QEMU's QMP unix socket (options given here win)")
-    parser.add_argument("--calc-time", default=1, type=int, metavar="SECONDS",
-                        help="with --from-qmp: how long QEMU measures the dirty rate (default: 1)")
-    parser.add_argument("--dirty-rate-mode", default="page-sampling",
-                        choices=("page-sampling", "dirty-bitmap", "dirty-ring"),
-                        help="with --from-qmp: QEMU's calc-dirty-rate mode (default: page-sampling; dirty-bitmap "
-                             "crashed Debian's QEMU 7.2 under TCG)")
-    parser.add_argument("--count-nonzero", action="store_true",
-                        help="with --from-qmp: count the guest's non-zero pages (a pmemsave of its RAM to a "
-                             "scratch file) for --nonzero")
-    parser.add_argument("--qmp-timeout", default=10.0, type=float, metavar="SECONDS",
-                        help="with --from-qmp: give up on an answer after this long (default: 10)")
-    parser.add_argument("--watch", action="store_true",
-                        help="with --from-qmp: then follow the migration (query-migrate every 100 ms) and compare")
+    _add_live_arguments(parser)
     parser.add_argument("--max-bandwidth", metavar="RATE",
                         help="QEMU max-bandwidth (default: QEMU's MAX_THROTTLE, 128MiB/s)")
     parser.add_argument("--downtime-limit", metavar="TIME", help="QEMU downtime-limit (default: QEMU's, 300ms)")
@@ -85,11 +70,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rest goes at --stopped-bandwidth (default: 0)")
     parser.add_argument("--stop-cost", metavar="TIME",
                         help="downtime besides the final copy: stopping the guest, device state (default: 0)")
-    parser.add_argument("--calc-repeat", default=1, type=int, metavar="N",
-                        help="with --from-qmp: average N dirty-rate measurements (default: 1)")
+    parser.add_argument("--zero-scan", metavar="RATE", help="how fast precopy reads through zero pages, each read "
+                        "whole to find it zero, e.g. 5GB/s of RAM (default: they cost only their wire bytes)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     parser.add_argument("--plot", metavar="FILE", type=Path,
                         help="write pending bytes and threshold_size over time to FILE (.svg or .png)")
+
+
+def _add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of reading the inputs from a running QEMU (`--from-qmp` and what goes with it)."""
+    parser.add_argument("--from-qmp", metavar="SOCKET", type=Path,
+                        help="read RAM, the dirty rate, max-bandwidth, downtime-limit and capabilities from a "
+                             "running QEMU's QMP unix socket (options given here win)")
+    parser.add_argument("--calc-time", default=1, type=int, metavar="SECONDS",
+                        help="with --from-qmp: how long QEMU measures the dirty rate (default: 1)")
+    parser.add_argument("--dirty-rate-mode", default="page-sampling",
+                        choices=("page-sampling", "dirty-bitmap", "dirty-ring"),
+                        help="with --from-qmp: QEMU's calc-dirty-rate mode (default: page-sampling; dirty-bitmap "
+                             "crashed Debian's QEMU 7.2 under TCG)")
+    parser.add_argument("--count-nonzero", action="store_true",
+                        help="with --from-qmp: count the guest's non-zero pages (a pmemsave of its RAM to a "
+                             "scratch file) for --nonzero")
+    parser.add_argument("--qmp-timeout", default=10.0, type=float, metavar="SECONDS",
+                        help="with --from-qmp: give up on an answer after this long (default: 10)")
+    parser.add_argument("--watch", action="store_true",
+                        help="with --from-qmp: then follow the migration (query-migrate every 100 ms) and compare")
+    parser.add_argument("--calc-repeat", default=1, type=int, metavar="N",
+                        help="with --from-qmp: average N dirty-rate measurements (default: 1)")
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -115,6 +122,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         stop_cost=parse_duration(args.stop_cost) if args.stop_cost else 0.0,
         sweep_start=parse_fraction(args.sweep_start) if args.sweep_start else None,
         stopped_buffer=parse_size(args.stopped_buffer) if args.stopped_buffer else 0.0,
+        zero_scan=parse_rate(args.zero_scan) if args.zero_scan else None,
     )
 
 

@@ -255,6 +255,16 @@ ANCHORS: tuple[Anchor, ...] = (
         near=r"qemu_put",
     ),
     Anchor(
+        name="zero-page-check",
+        mirrors="a page is found zero by reading it whole (buffer_is_zero over TARGET_PAGE_SIZE), so a pass "
+                "through zero pages takes time",
+        kind=STATEMENT,
+        places=(Place("migration/ram.c", "save_zero_page"), Place("migration/ram.c", "save_zero_page_to_file")),
+        variants=(Variant(r"^buffer_is_zero\(\w+, TARGET_PAGE_SIZE\)$", True),
+                  Variant(r"^if \(!?buffer_is_zero\(\w+, TARGET_PAGE_SIZE\)\)$", True)),
+        near=r"buffer_is_zero",
+    ),
+    Anchor(
         name="new-dirty-pages",
         mirrors="a sync adds only pages not already dirty in the migration bitmap (new_dirty = ~dest & bits)",
         kind=STATEMENT,

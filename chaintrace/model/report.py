@@ -43,6 +43,8 @@ def format_scenario(result: Result) -> str:
         parts.append(f"stop cost {format_duration(sc.stop_cost)}")
     if sc.stopped_buffer:
         parts.append(f"socket buffers {format_size(sc.stopped_buffer)}")
+    if sc.zero_scan:
+        parts.append(f"zero pages read at {format_rate(sc.zero_scan)}")
     parts.append(f"writes: {sc.write_pattern}")
     if sc.sweep_start is not None and not result.starts:
         parts.append(f"sweep starting at {sc.sweep_start:.0%} of the working set")

@@ -12,12 +12,8 @@ faster than precopy did.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chaintrace.model.rules import FINAL_UNLIMITED, Rules
-
-if TYPE_CHECKING:  # migration.py imports this module
-    from chaintrace.model.migration import Scenario
+from chaintrace.model.scenario import Scenario
 
 
 def stopped_copy(final_bytes: float, sc: Scenario, rules: Rules, unthrottled: bool) -> tuple[float, float]:

@@ -151,6 +151,28 @@ def test_a_throttled_window_is_as_late_as_most_windows_are() -> None:
     assert lateness([0.0999]) == 0.0 and lateness([]) == 0.0
 
 
+def test_zero_pages_are_read_as_fast_as_the_empty_guests_first_pass_went() -> None:
+    zero_scan = _bench_module("run")._zero_scan
+    # 32,000 zero pages and 512 KiB of normal ones in 20, 40 and 21 ms at a 512 MB/s precopy:
+    # 1 ms of each pass is the normal pages; the rest is the zero pages' reading.
+    scans = [(32000, 512e3, 0.020), (32000, 512e3, 0.040), (32000, 512e3, 0.021)]
+    assert zero_scan(scans, 512e6) == pytest.approx(32000 * 4096 / 0.020)
+    # A pass QEMU timed at 0 ms (its clock counts milliseconds): at least one of them, not a division by zero.
+    assert zero_scan([(32000, 0, 0.0)], 512e6) == pytest.approx(32000 * 4096 / 1e-3)
+
+
+def test_replay_reads_zero_pages_at_a_given_speed() -> None:
+    plain = bench("--replay", str(RECORDED), "--cases", "calm")
+    read = bench("--replay", str(RECORDED), "--cases", "calm", "--zero-scan", "4GB/s")
+    assert read.returncode == 0, read.stderr
+    assert "zero pages read at 4.00 GB/s, as given" in read.stdout
+    # calm's guest has ~110 MB of zero pages (128 MiB less its non-zero ones): about 27 ms more at 4 GB/s.
+    later = [float(table_line(done.stdout, "calm")[2].split("/")[0].rstrip("s")) for done in (plain, read)]
+    assert 0.01 <= later[1] - later[0] <= 0.05, later  # the table shows hundredths of a second
+    refused = bench("--replay", str(RECORDED), "--zero-scan", "0GB/s")
+    assert refused.returncode == 2 and "--zero-scan must be more than 0" in refused.stderr
+
+
 def test_replay_takes_a_given_loopback_instead_of_the_recorded_one() -> None:
     data = json.loads(RECORDED.read_text())
     loop = data["loopback"]

@@ -38,7 +38,7 @@ from chaintrace.model.live import LiveInputs, read_inputs  # noqa: E402
 from chaintrace.model.migration import Result  # noqa: E402
 from chaintrace.model.qmp import QmpClient  # noqa: E402
 from chaintrace.model.rules import Rules  # noqa: E402
-from chaintrace.model.units import parse_duration, parse_rate  # noqa: E402
+from chaintrace.model.units import UnitError, parse_duration, parse_rate  # noqa: E402
 
 CALC_REPEAT = 6  # dirty-rate measurements averaged per run: page sampling of a small guest is ±7 % each
 
@@ -120,6 +120,27 @@ def _stopped_copy(stops: list[tuple[float, float]]) -> float:
     return statistics.median(speeds)
 
 
+def _zero_scans(binary: str, image: Path, work: Path, tries: int = 3) -> list[tuple[int, int, float, float]]:
+    """Return (zero pages, normal bytes, seconds of precopy, downtime) of `tries` unthrottled migrations of
+    a guest that wrote nothing: its first pass is all but a few hundred KiB (the kernel, the BIOS) zero
+    pages, and sends everything before its first window closes, so the migration stops right after it
+    (with nothing left to copy: the downtime is kept as a record of what a stop costs by itself)."""
+    empty = rig.Guest(RAM_MIB, 4096, 0, nonzero=0)
+    scans = []
+    for _ in range(tries):
+        _, info = _calibration(binary, image, work, empty, 100 * 2**30)
+        ram = info["ram"]
+        seconds = (info["total-time"] - info["setup-time"] - info["downtime"]) / 1000
+        scans.append((ram["duplicate"], ram["normal-bytes"], seconds, info["downtime"] / 1000))
+    return scans
+
+
+def _zero_scan(scans: list[tuple[float, ...]], precopy: float) -> float:
+    """Return how fast precopy reads zero pages (bytes of RAM per second): the median over `scans` of their
+    zero pages over the pass's time less its normal bytes at the `precopy` speed (at least QEMU's ms)."""
+    return statistics.median(scan[0] * 4096 / max(1e-3, scan[2] - scan[1] / precopy) for scan in scans)
+
+
 def _lateness(windows: list[float]) -> float:
     """Return how late the host makes a throttled window: the median of the windows' lengths (s) less 100 ms.
 
@@ -134,12 +155,14 @@ def _lateness(windows: list[float]) -> float:
 
 
 def calibrate(binary: str, image: Path, work: Path) -> tuple[Loopback, dict]:
-    """Return this loopback's speeds and the throttled window's lateness, from ten migrations of the bench guest,
-    and what they were computed from (precopy speeds, stops as (bytes, seconds), window lengths).
+    """Return this loopback's speeds and the throttled window's lateness, from thirteen migrations of the bench
+    guest, and what they were computed from (precopy speeds, zero-page passes, stops as (bytes, seconds), window
+    lengths).
 
     Precopy: the median over three unthrottled migrations of 96 MiB of
     non-zero pages of the bytes sent before the stop over the time before
-    it. Stopped copy (`_stopped_copy`): three stops each of 12 and 40 MiB
+    it. Zero pages (`_zero_scan`): three unthrottled migrations of a guest
+    that wrote nothing. Stopped copy (`_stopped_copy`): three stops each of 12 and 40 MiB
     working sets (`_stops`, the cases' final copies are 3-30 MB) give its
     speed, the median of their bytes over their downtimes. Lateness: at max-bandwidth 32 MiB/s a window
     should last 100 ms; budget / measured bandwidth over the polls gives
@@ -147,11 +170,14 @@ def calibrate(binary: str, image: Path, work: Path) -> tuple[Loopback, dict]:
     """
     idle = rig.Guest(RAM_MIB, 4 * MiB, 0, nonzero=96 * MiB)
     precopies = [_precopy(_calibration(binary, image, work, idle, 100 * 2**30)[1]) for _ in range(3)]
+    scans = _zero_scans(binary, image, work)
     stops = _stops(binary, image, work, 12) + _stops(binary, image, work, 40)
     polls, _ = _calibration(binary, image, work, idle, 32 * MiB)
     windows = [32 * MiB * 0.1 / (p.mbps * 1e6 / 8) for p in polls if p.status == "active" and p.mbps > 0]
-    loopback = Loopback(statistics.median(precopies), _stopped_copy(stops), _lateness(windows), 0.0, 0.0)
-    return loopback, {"precopy": precopies, "stops": stops, "windows": windows}
+    precopy = statistics.median(precopies)
+    loopback = Loopback(precopy, _stopped_copy(stops), _lateness(windows), 0.0, 0.0,
+                        zero_scan=_zero_scan(scans, precopy))
+    return loopback, {"precopy": precopies, "zero_scans": scans, "stops": stops, "windows": windows}
 
 
 def predict(pair: rig.Pair, case: Case, loopback: Loopback, rules: Rules) -> tuple[Result, LiveInputs]:
@@ -202,7 +228,8 @@ def sweep(args: argparse.Namespace, cases: list[Case], loopback: Loopback | None
         measured: dict = {}
         if loopback is None:
             loopback, measured = calibrate(binary, image, work)
-        print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, stopped copy "
+        print(f"rules: {rules.origin}\nloopback: precopy {loopback.precopy / 1e6:.0f} MB/s, zero pages read at "
+              f"{loopback.zero_scan / 1e9:.2f} GB/s, stopped copy "
               f"{loopback.stopped / 1e6:.0f} MB/s past {loopback.buffer / 1e6:.1f} MB of socket buffers after a "
               f"{loopback.stop_cost * 1000:.1f} ms stop, a throttled window "
               f"{loopback.lateness * 1000:.1f} ms late; priority {args.priority}, {args.repeat} runs a case",
@@ -240,15 +267,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="recompute the model's predictions from a results.json's recorded inputs; no QEMU runs")
     parser.add_argument("--tree", type=Path, help="with --replay: read the rules from this QEMU tree, not the file")
     parser.add_argument("--zero-scan", metavar="RATE",
-                        help="with --replay: how fast precopy reads zero pages, instead of the recorded calibration's")
+                        help="with --loopback or --replay: how fast precopy reads zero pages, e.g. 5GB/s "
+                             "(instead of the calibration's; without it, --loopback's zero pages cost no time)")
     args = parser.parse_args(argv)
     names = args.cases.split(",") if args.cases else None
     loopback = None
-    if args.loopback:
-        loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
-                            parse_duration(args.loopback[2]), parse_duration(args.loopback[3]))
-    if args.replay:
+    try:
         zero_scan = parse_rate(args.zero_scan) if args.zero_scan else None
+        if args.loopback:
+            loopback = Loopback(parse_rate(args.loopback[0]), parse_rate(args.loopback[1]),
+                                parse_duration(args.loopback[2]), parse_duration(args.loopback[3]),
+                                zero_scan=zero_scan or 0.0)
+    except UnitError as error:
+        parser.error(str(error))
+    if zero_scan is not None and zero_scan <= 0:
+        parser.error("--zero-scan must be more than 0")
+    if args.replay:
         return replay.main(args.replay, args.tree, names, loopback, zero_scan)
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")

@@ -27,8 +27,12 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
             start, end = name_node.start_byte, name_node.end_byte
             function, function_start = file.enclosing(start, end)
             name = source.text(name_node)
+            kind = usage
             if function and name in file.locals.get(function, {}):
-                continue  # a local or parameter, never a function
+                if usage != "initializer":
+                    continue  # a local or parameter, never a function
+                # `*bh = (QEMUBH){ .cb = cb }`: the member is given what the parameter holds (a copy, not an address)
+                kind = "local initializer"
             wrapper = source.parent(name_node)
             if wrapper is not None and wrapper.type not in VALUE_WRAPPERS:
                 wrapper = None
@@ -39,9 +43,38 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
                 details = _assignment_details(source, container)
             point = name_node.start_point
             refs.append(FunctionRef(
-                name, file.path, point[0] + 1, point[1] + 1, function, usage, cast=cast_text(source, wrapper),
+                name, file.path, point[0] + 1, point[1] + 1, function, kind, cast=cast_text(source, wrapper),
                 context=file.contexts.at(start, end, function_start), **details,
             ))
+    return refs + _macro_elements(file, by_kind)
+
+
+def _macro_elements(file: FileScope, by_kind: dict[str, list[dict]]) -> list[FunctionRef]:
+    """Return a "macro element" FunctionRef (named after the called name, at the call) for each element or member
+    value of an initializer that is a call of a plain name (`VMSTATE_UINT32_TEST(x, S, test)` in a table of
+    `VMStateField`s, `[0x00] = X86_OP_ENTRY2(ADD, ...)`): the struct type and member path that value initializes.
+    Whether the name is a macro, and what its expansion writes, is decided in the graph (graph/macro_functions)."""
+    source = file.source
+    values = [child for captures in by_kind.get("reference.initializer_list", ())
+              for child in captures["reference.initializer_list"][0].named_children]
+    values += [pair.child_by_field_name("value") for captures in by_kind.get("reference.initializer_pair", ())
+               for pair in captures["reference.initializer_pair"]]
+    refs = []
+    for value in values:
+        callee = value.child_by_field_name("function") if value is not None and value.type == "call_expression" else None
+        if callee is None or callee.type != "identifier":
+            continue
+        struct_type, path = _initializer_type(source, value, element=True)
+        if not struct_type:
+            continue
+        function, function_start = file.enclosing(value.start_byte, value.end_byte)
+        point = value.start_point
+        refs.append(FunctionRef(
+            source.text(callee), file.path, point[0] + 1, point[1] + 1, function, "macro element",
+            call=source.text(callee), struct_type=struct_type, field=".".join(path),
+            lhs=_initialized_variable(source, value), context=file.contexts.at(value.start_byte, value.end_byte,
+                                                                               function_start),
+        ))
     return refs
 
 
@@ -61,9 +94,20 @@ def _initializer_values(by_kind: dict[str, list[dict]]) -> list[dict]:
             found.append({"field": fields[:1], "name": [name], "reference.initializer": [pair]})
     for captures in by_kind.get("reference.initializer_list", ()):
         members = captures["reference.initializer_list"][0]
-        found += [{"name": [name], "reference.initializer": [members]} for name in map(_named_value, members.named_children)
+        found += [{"name": [name], "reference.initializer": [members]} for name in map(_element_value, members.named_children)
                   if name is not None]
     return found
+
+
+def _element_value(node: Node) -> Node | None:
+    """Return the identifier an array element names: positional (`f`) or designated by index (`[QTYPE_QNUM] = f`,
+    as a positional one, its index unknown); else None."""
+    if node.type == "initializer_pair":
+        designators = node.children_by_field_name("designator")
+        if not designators or any(d.type != "subscript_designator" for d in designators):
+            return None
+        node = node.child_by_field_name("value")
+    return _named_value(node)
 
 
 def _named_value(node: Node | None) -> Node | None:
@@ -114,17 +158,21 @@ def _assignment_details(source: Source, container: Node) -> dict:
     return {"lhs": source.folded(left) if left is not None else "", "field": field}
 
 
-def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[str, list[str]]:
+def _initializer_type(source: Source, initializer_list: Node | None, element: bool = False) -> tuple[str, list[str]]:
     """Return (struct type, member path) of an initializer list: the declared type it sits in, and the
     designated members that lead from that type to this list (`.job_driver = { ... }` gives ["job_driver"]).
+    With `element`, `initializer_list` is any value that stands where a nested list could (a macro's use whose
+    expansion is one: `{ VMSTATE_UINT32(x, S), ... }`).
 
     The type is "" when the declaration does not say it (an array of structs is followed, its elements
-    positional or designated by index, `[KIND] = { ... }`; a positional nested member is not).
+    positional or designated by index, `[KIND] = { ... }`, also in an array's compound literal; a positional
+    nested member is not).
     """
     depth = 0
     path: list[str] = []
     node = initializer_list
-    while node is not None and node.type == "initializer_list" and depth <= 2:  # deeper gives "" below
+    while node is not None and (node.type == "initializer_list" or element) and depth <= 2:  # deeper gives ""
+        element = False
         depth += 1
         node = source.parent(node)
         if node is not None and node.type == "initializer_pair":
@@ -141,7 +189,9 @@ def _initializer_type(source: Source, initializer_list: Node | None) -> tuple[st
         return "", []
     if node.type == "compound_literal_expression":
         type_node = node.child_by_field_name("type")
-        return (bare_type(source.text(type_node)), path) if type_node is not None and depth == 1 else ("", [])
+        text = source.text(type_node) if type_node is not None else ""
+        # `(QEMUBH){ ... }` is one struct; `(const VMStateField[]) { {...}, ... }` an array of them
+        return (bare_type(text), path) if text and depth == (2 if text.rstrip().endswith("]") else 1) else ("", [])
     if node.type != "init_declarator":
         return "", []
     declaration = source.parent(node)

@@ -56,6 +56,10 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
                 file_facts = dataclasses.replace(file_facts, functions=file_facts.functions + tuple(functions),
                                                  calls=file_facts.calls + tuple(calls),
                                                  refs=file_facts.refs + tuple(refs))
+        if any(ref.usage == "macro element" for ref in file_facts.refs):
+            elements = _element_values(file_facts, scope)
+            if elements:
+                file_facts = dataclasses.replace(file_facts, refs=file_facts.refs + tuple(elements))
         out.append(file_facts)
     return out
 
@@ -135,6 +139,59 @@ def _instance_name(expander: Expander, name: str) -> str:
         if len(tokens) == 1 and _IDENTIFIER.fullmatch(tokens[0][0]):
             return tokens[0][0]
     return name
+
+
+def _element_values(facts: FileFacts, scope: MacroScope) -> list[FunctionRef]:
+    """Return an initializer FunctionRef for each `.member = name` the expansion of a macro used as an initializer's
+    element writes (`VMSTATE_UINT32_TEST(x, S, test)` is `{ ..., .field_exists = (test), ... }` in a table of
+    `VMStateField`s; `X86_OP_ENTRY2(ADD, ...)` is `{ .gen = gen_ADD, ... }`), as if the table spelt it out."""
+    expanders = (Expander(scope.lookup(facts.path)), Expander(scope.lookup(facts.path, fallback=True)))
+    args = {(call.line, call.col, call.callee): call.args for call in facts.calls}
+    found: list[FunctionRef] = []
+    for ref in facts.refs:
+        if ref.usage != "macro element" or (ref.line, ref.col, ref.name) not in args or not scope.may_define(ref.name):
+            continue
+        # a header is read under the macros of whoever includes it (as `_defined` does)
+        expander = next((e for e in expanders[:1 if facts.path.endswith(".c") else 2] if e.lookup(ref.name)), None)
+        for tokens in expander.expand_use(ref.name, args[ref.line, ref.col, ref.name]) if expander else ():
+            found += [FunctionRef(value, ref.file, ref.line, ref.col, ref.function, "initializer",
+                                  struct_type=ref.struct_type, field=".".join(filter(None, (ref.field, member))),
+                                  lhs=ref.lhs, context=ref.context) for member, value in members_written(tokens)]
+    return list(dict.fromkeys(found))  # each variant of an expansion writes the same members, mostly
+
+
+def members_written(tokens: list[Token]) -> list[tuple[str, str]]:
+    """Return (member path, name) for each `.member = name` (maybe cast, `&`-ed or parenthesised; in nested braces
+    `.a = { .b = name }` gives `a.b`) of the braced initializer `{ ... }` that `tokens` are, else []."""
+    if not tokens or tokens[0][0] != "{" or _matching(tokens, 0, "{", "}") != len(tokens) - 1:
+        return []
+    return _members(tokens[1:-1], "")
+
+
+def _members(tokens: list[Token], prefix: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    start, depth = 0, 0
+    for i in range(len(tokens) + 1):
+        text = tokens[i][0] if i < len(tokens) else ","
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in (")", "]", "}"):
+            depth -= 1
+        if text != "," or depth != 0:
+            continue
+        element, start = tokens[start:i], i + 1
+        path, k = [], 0
+        while k + 1 < len(element) and element[k][0] == "." and _IDENTIFIER.fullmatch(element[k + 1][0]):
+            path.append(element[k + 1][0])
+            k += 2
+        if not path or k >= len(element) or element[k][0] != "=":
+            continue  # a positional member: which one is the struct's business, not followed here
+        member, value = ".".join(filter(None, (prefix, *path))), element[k + 1:]
+        if value and value[0][0] == "{" and _matching(value, 0, "{", "}") == len(value) - 1:
+            found += _members(value[1:-1], member)
+        elif name := _bare_name(value):
+            found.append((member, name))
+    return found
 
 
 def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = None,

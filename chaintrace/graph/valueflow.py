@@ -49,6 +49,8 @@ Location = tuple
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|union\s+)*[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*\s*\**\s*\)\s*")
 # `a->b`, `a.b`, `(*a).b`, `a->b.c`: the last member and its base.
+# `table[i]`, `(*table[i])`: an element of an array named by a variable.
+_ELEMENT = re.compile(r"^\(?\s*\*?\s*([A-Za-z_]\w*)\s*\[[^\]]*\]\s*\)?$")
 _MEMBER = re.compile(r"^(?P<base>.+?)\s*(?:->|\.)\s*(?P<field>[A-Za-z_]\w*)$", re.S)
 
 
@@ -209,6 +211,10 @@ def address_location(flow: ValueFlow, ref: FunctionRef) -> tuple[Location | None
     if ref.usage == "initializer":
         struct = ref.struct_type
         path = ref.field
+        if not path and ref.lhs and flow.types.canonical(struct) not in symbols.structs:
+            # an element of an array of function pointers (`qdestroy[] = { [QTYPE_QNUM] = qnum_destroy_obj }`):
+            # the array holds it, whatever the index
+            return flow.variable_location(ref.file, ref.function, ref.lhs), "initializer"
         if path.endswith(".") or (not path and ref.arg_index >= 0):  # positional member
             outer = flow.field_location(struct, path + "x") if path else ("f", flow.types.canonical(struct), "x")
             members = [f for d in symbols.structs.get(outer[1], ())[:1] for f in d.fields] if outer[1] else []
@@ -306,6 +312,10 @@ def indirect_location(flow: ValueFlow, call: CallSite) -> tuple[Location | None,
         return flow.field_location(struct, call.field), "ops"
     if call.via in ("local", "param", "name"):
         return flow.variable_location(call.file, call.caller, call.callee) or ("g", call.callee), "fnptr"
+    element = _ELEMENT.match(call.callee) if call.via == "expr" else None
+    location = flow.variable_location(call.file, call.caller, element.group(1)) if element else None
+    if location is not None:  # `qdestroy[obj->base.type](obj)`: whatever the array holds
+        return location, "fnptr"
     return None, "expr"
 
 
@@ -322,6 +332,9 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
     indirect: list[IndirectCall] = []
     for file_facts in facts:
         for ref in file_facts.refs:
+            if ref.usage == "local initializer":
+                _copy_local(flow, ref)
+                continue
             target = symbols.resolve_function(ref.file, ref.name)
             if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
                 continue
@@ -361,6 +374,14 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
 
 def _field_name(location: Location) -> str:
     return location[2] if location[0] == "f" else ""
+
+
+def _copy_local(flow: ValueFlow, ref: FunctionRef) -> None:
+    """Let the member a local or parameter initializes (`*bh = (QEMUBH){ .cb = cb }`) hold what that variable holds."""
+    source = flow.variable_location(ref.file, ref.function, ref.name)
+    destination, _ = address_location(flow, replace(ref, usage="initializer"))
+    if source is not None and destination is not None:
+        flow.add_copy(source, destination, {"how": "copy"})  # only `how` is kept
 
 
 def _bind_argument(flow: ValueFlow, ref: FunctionRef, target_id: str) -> None:

@@ -30,6 +30,7 @@ from chaintrace.source.pointer_calls import PointerCall, declared_variables, poi
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
 # a "function" (`if (x) {...}` read as a definition).
+_GUARD = re.compile(r"!\s*defined\s*\(?\s*([A-Za-z_]\w*)\s*\)?")
 _BUILTIN_PREFIXES = ("__builtin_", "__atomic_", "__sync_")
 _KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "alignof", "_Alignof",
                        "_Static_assert", "static_assert", "if", "else", "while", "for", "do", "switch", "case",
@@ -236,7 +237,8 @@ class Symbols:
         """
         target = self.resolve_function(file, name)
         if target is not None and not self._macro_first(file, name, target):
-            return [target, *self._included_alternatives(file, name, target)]
+            return [target, *self._included_alternatives(file, name, target),
+                    *self._conditional_alternatives(file, name, args, target)]
         if self.scope.sees(file, name):
             return self.macro_targets(file, name, args)
         return [Target(name, external=True)] if self._library_function(file, name) else []
@@ -268,6 +270,38 @@ class Symbols:
         if home == file or home in seen or any(f in seen for f in self.declared.get(name, ())):
             return False
         return any(d.file == file or d.file in seen for d in defs)
+
+    def _conditional_alternatives(self, file: str, name: str, args: tuple[str, ...], target: Target) -> list[Target]:
+        """Return what `name` means in the other branch of the `#if` its definition `target` sits under: the
+        external definition when `target` is a header's static (`tcgv_i32_temp`: inline without CONFIG_DEBUG_TCG,
+        in tcg/tcg.c with it), and what a macro of that name defined under another `#if` of the same file
+        expands to (`#define buffer_is_zero buffer_is_zero_ool` without __OPTIMIZE__). The build picks one."""
+        definition = self._defs.get(target.id)
+        if definition is None or not self._under_if(definition):
+            return []
+        reason = "an #if picks the header's static or another definition"
+        found = []
+        if definition.is_static and not definition.file.endswith(".c"):
+            found += [Target(i, candidates=(target.id, i), reason=reason) for i in self.external.get(name, ())[:1]]
+        # the file's own #define of the name: under the other branch (one in the same branch would have renamed
+        # the definition; its conditions are kept only for a name defined twice)
+        if any(d.file == definition.file for d in self.scope.defines.get(name, ())) and self.scope.sees(file, name):
+            key = (file, name, args)
+            if key not in self._expanded:
+                self._expanded[key] = self._expand(file, name, args)
+            # the tree's functions only: a name the tree never defines there is another build's (a `#define
+            # aes_probe aes_unsupported` for a user-mode build that has one)
+            found += [t for t in self._expanded[key] if t.id != target.id and not t.external]
+        return found
+
+    def _under_if(self, definition: FunctionDef) -> bool:
+        """Return True when `definition` sits under an `#if` other than its header's include guard (`#ifndef X_H`
+        with `#define X_H` in the same file)."""
+        for condition in definition.conditions:
+            guard = _GUARD.fullmatch(condition)
+            if guard is None or not any(d.file == definition.file for d in self.scope.defines.get(guard.group(1), ())):
+                return True
+        return False
 
     def macro_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         """Return the defined functions the expansion of the macro use `name(args)` in `file` calls, marked `macro`.

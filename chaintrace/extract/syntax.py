@@ -226,8 +226,16 @@ def struct_fields(source: Source, body: Node | None) -> tuple[StructField, ...]:
     for member in body.named_children if body is not None else ():
         if member.type != "field_declaration":
             continue
-        base = type_text(source, member, member.child_by_field_name("type"))
-        for declarator in member.children_by_field_name("declarator"):
+        kind = member.child_by_field_name("type")
+        declarators = member.children_by_field_name("declarator")
+        if not declarators and kind is not None and kind.type in ("struct_specifier", "union_specifier") \
+                and kind.child_by_field_name("name") is None:
+            # an anonymous union or struct (`union { X86GenFunc gen; X86DecodeFunc decode; };`): C reads its
+            # members as the outer struct's own
+            fields += struct_fields(source, kind.child_by_field_name("body"))
+            continue
+        base = type_text(source, member, kind)
+        for declarator in declarators:
             name, fnptr, depth = declarator_name(declarator, source)
             if name:
                 fields.append(StructField(name, full_type(base, depth), fnptr))

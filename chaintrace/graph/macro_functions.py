@@ -162,10 +162,17 @@ def _element_values(facts: FileFacts, scope: MacroScope) -> list[FunctionRef]:
 
 def members_written(tokens: list[Token]) -> list[tuple[str, str]]:
     """Return (member path, name) for each `.member = name` (maybe cast, `&`-ed or parenthesised; in nested braces
-    `.a = { .b = name }` gives `a.b`) of the braced initializer `{ ... }` that `tokens` are, else []."""
-    if not tokens or tokens[0][0] != "{" or _matching(tokens, 0, "{", "}") != len(tokens) - 1:
-        return []
-    return _members(tokens[1:-1], "")
+    `.a = { .b = name }` gives `a.b`) of the braced initializers `{ ... }, { ... }` that `tokens` are (a macro may
+    write several elements of a table: `VMSTATE_PCI_HOTPLUG(...)`), else []."""
+    found: list[tuple[str, str]] = []
+    start = 0
+    while start < len(tokens) and tokens[start][0] == "{":
+        end = _matching(tokens, start, "{", "}")
+        if end < 0:
+            return []
+        found += _members(tokens[start + 1:end], "")
+        start = end + 2 if end + 1 < len(tokens) and tokens[end + 1][0] == "," else end + 1
+    return found if start >= len(tokens) else []
 
 
 def _members(tokens: list[Token], prefix: str) -> list[tuple[str, str]]:

@@ -48,9 +48,9 @@ Location = tuple
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|union\s+)*[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*\s*\**\s*\)\s*")
-# `a->b`, `a.b`, `(*a).b`, `a->b.c`: the last member and its base.
 # `table[i]`, `(*table[i])`: an element of an array named by a variable.
 _ELEMENT = re.compile(r"^\(?\s*\*?\s*([A-Za-z_]\w*)\s*\[[^\]]*\]\s*\)?$")
+# `a->b`, `a.b`, `(*a).b`, `a->b.c`: the last member and its base.
 _MEMBER = re.compile(r"^(?P<base>.+?)\s*(?:->|\.)\s*(?P<field>[A-Za-z_]\w*)$", re.S)
 
 

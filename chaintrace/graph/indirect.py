@@ -36,11 +36,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
+from chaintrace.graph.flowfacts import IndirectCall, build_flow, proof_of
 from chaintrace.graph.model import CallGraph, call_site, site_of
 from chaintrace.graph.symbols import Symbols
 from chaintrace.graph.objects import object_facts
 from chaintrace.graph.types import Types
-from chaintrace.graph.valueflow import IndirectCall, Location, ValueFlow, build_flow, proof_of
+from chaintrace.graph.valueflow import Location, ValueFlow
 
 
 def load_registrars(text: str | None = None) -> dict:

@@ -164,14 +164,14 @@ def _marked_tokens(text: str) -> list:
 
 
 def test_names_passed_reads_bare_cast_parenthesised_and_address_of_arguments() -> None:
-    from chaintrace.graph.macro_functions import names_passed
+    from chaintrace.source.expansion_tokens import names_passed
 
     tokens = _marked_tokens("f(a, (b), (GFunc) c, &d, e + 1, g(h), (x)->y)")
     assert names_passed(tokens) == [("f", 0, "a"), ("f", 1, "b"), ("f", 2, "c"), ("f", 3, "d"), ("g", 0, "h")]
 
 
 def test_initialized_reads_the_top_level_designators_of_file_scope_initializers() -> None:
-    from chaintrace.graph.macro_functions import initialized
+    from chaintrace.source.expansion_tokens import initialized
 
     tokens = _marked_tokens("static void foo_init(void); static const TypeInfo foo_info = { .name = \"foo\", "
                      ".class_init = foo_class_init, .size = sizeof(Foo), .interfaces = (InterfaceInfo[]) "

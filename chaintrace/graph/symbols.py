@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
-from chaintrace.graph.macro_functions import KEYWORDS as _MACRO_KEYWORDS, names_passed
+from chaintrace.source.expansion_tokens import KEYWORDS as _MACRO_KEYWORDS, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
 from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls

@@ -14,6 +14,8 @@ definitions it sees:
 * for a header, the definitions of the files that include it (a template
   such as `audio_template.h` uses what its includer defined just before),
   and when it has only a few includers (`emit.c.inc`), all they see;
+* the macros the build generates from the QAPI schemas (`RunState_str`:
+  `source/qapi_schema.py`), which any file may include;
 * last, GLib's cleanup macros (`g_autoptr`, `G_DEFINE_AUTOPTR_CLEANUP_FUNC`:
   `queries/qemu/glib-macros.h`), which the tree uses without defining.
 
@@ -41,6 +43,7 @@ from chaintrace.graph.components import reachable
 from chaintrace.graph.conditions import BuildConfig
 from chaintrace.source.expand import Definition, definition, tokenize
 from chaintrace.source.macros import scan_defines
+from chaintrace.source.qapi_schema import SCHEMA_SUFFIX
 
 # Macros a Linux build of the system emulator never defines (other hosts' and module builds'): an include
 # or a `#define` under one of them is not followed.
@@ -145,7 +148,8 @@ class MacroScope:
             for target in targets:
                 self.includers[target].append(path)
         self._closures: dict[str, frozenset[str]] = {}
-        self.prelude = self._prelude(raw)
+        # what the build generates from the QAPI schemas, every file may include (source/qapi_schema.py)
+        self.prelude = self._prelude(raw) | {path for path in self.paths if path.endswith(SCHEMA_SUFFIX)}
         self._visible: dict[str, frozenset[str]] = {}
         self._lookups: dict[tuple[str, str, bool], list[Definition]] = {}
         self._definitions: dict[Define, Definition] = {}

@@ -18,17 +18,9 @@ from pathlib import Path
 
 from chaintrace.errors import NotFound, close_matches
 from chaintrace.query.lookup import GraphLookup, find_function
+from chaintrace.source.qapi_schema import c_name
 from chaintrace.source.scan import read_tree_text
 
-# scripts/qapi/common.py: c_name's protected words.
-_C_WORDS = frozenset("""
-auto break case char const continue default do double else enum extern float for goto if int long
-register return short signed sizeof static struct switch typedef union unsigned void volatile while
-inline restrict _Bool _Complex _Imaginary _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert
-_Thread_local asm typeof bool catch class const_cast delete dynamic_cast explicit false friend mutable
-namespace new operator private protected public reinterpret_cast static_cast template this throw true try
-typeid typename using virtual wchar_t and and_eq bitand bitor compl not not_eq or or_eq xor xor_eq
-unix errno mips sparc i386 linux""".split())
 
 _QAPI_TOKEN = re.compile(r"\s+|#[^\n]*|'([^'\n]*)'|([{}\[\]:,])|(true|false)")
 _HX_BLOCK = re.compile(r"\{([^{}]*)\}")
@@ -36,14 +28,6 @@ _HX_BLOCK = re.compile(r"\{([^{}]*)\}")
 
 class UnknownCommand(NotFound, LookupError):
     """A `qmp:` or `hmp:` command the tree does not define; the message is one line with close matches."""
-
-
-def c_name(name: str, protect: bool = True) -> str:
-    """Return QAPI's C identifier for a schema name: `migrate-set-parameters` -> `migrate_set_parameters`."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if protect and (name in _C_WORDS or name[:1].isdigit()):
-        return "q_" + name
-    return name
 
 
 def parse_qapi(text: str) -> list:

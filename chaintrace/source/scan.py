@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from chaintrace.errors import UsageError
+from chaintrace.source.qapi_schema import SCHEMA_SUFFIX, is_schema
 
 # Folders that hold no code of the project itself, or build output.
 DEFAULT_EXCLUDES = ("roms/*", "subprojects/*", "build/*", "build-*/*", ".git/*", "*/.git/*", "tests/tcg/*/*.S")
-SOURCE_SUFFIXES = (".c", ".h", ".hx", ".inc")
+SOURCE_SUFFIXES = (".c", ".h", ".hx", ".inc", SCHEMA_SUFFIX)  # schema files: QAPI's only (qapi_schema.is_schema)
 # A generated 50 MB file is data, not code: skip it and say so.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -268,7 +269,7 @@ def scan(tree: Path, options: ScanOptions | None = None,
                 if not name.endswith(SOURCE_SUFFIXES):  # most of a tree: checked before any path is built
                     continue
                 path = prefix + name
-                if _excluded(path, options):
+                if _excluded(path, options) or (name.endswith(SCHEMA_SUFFIX) and not is_schema(path)):
                     continue
                 if not options.follow_symlinks and entry.is_symlink() and not inside(root, path):
                     skipped.append(Skipped(path, f"links outside the tree (to {os.path.realpath(entry.path)}; "

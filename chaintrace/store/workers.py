@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from chaintrace.extract.facts import EXTRACTOR_VERSION
+from chaintrace.source.qapi_schema import SCHEMA_SUFFIX, generated_header
 from chaintrace.source.scan import read_tree_file
 from chaintrace.store.cache import FactReader
 from chaintrace.store.codec import encode_facts
@@ -108,7 +109,10 @@ def second_pass(job: tuple[str, str]) -> tuple[str, str, bytes | None, tuple[int
         key = fact_key(path, sha, normalize.classes_signature(classes, used), _SETUP.version)
         if _FACTS is not None and _FACTS.has(key):
             return path, key, None, None, ""
-        text = normalize.normalize(data, classes, used)
+        if path.endswith(SCHEMA_SUFFIX):  # C of other bytes than the file's, the same lines: read as it is
+            data = text = generated_header(data)
+        else:
+            text = normalize.normalize(data, classes, used)
         if path.endswith(".hx"):
             text = normalize.hx_to_c(text)
         facts = extract(path, data, text)

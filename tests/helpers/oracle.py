@@ -2,9 +2,10 @@
 
 Every `.c` file under a fixture folder is compiled with
 
-    gcc -c -O0 -fno-builtin -Wall -fcallgraph-info -I fixtures/include -I <fixture> [-I <fixture>/include]
+    gcc -c -O0 -fno-builtin -Wall -fcallgraph-info -I fixtures/include -I <fixture> [-I <fixture>/include] [-I <fixture>/build]
 
-(the last only when the fixture has an include/ folder, as QEMU has) from inside the fixture folder (so gcc names files relative to it), and the
+(the last two only when the fixture has an include/ folder, as QEMU has, or a build/ folder: headers
+QEMU's build generates, which chaintrace never indexes) from inside the fixture folder (so gcc names files relative to it), and the
 VCG files (`.ci`) gcc writes are parsed.  gcc 12 writes one graph per
 translation unit:
 
@@ -103,10 +104,12 @@ def source_configs(source: Path) -> list[tuple[str, ...]]:
 
 
 def include_flags(fixture_dir: Path) -> list[str]:
-    """Return the -I flags for a fixture: the shared fixtures/include, the fixture, and its include/ if any."""
+    """Return the -I flags for a fixture: the shared fixtures/include, the fixture, its include/ if any, and its
+    build/ if any (headers QEMU's build generates, which chaintrace never indexes: build/ is excluded)."""
     flags = ["-I", str(INCLUDE_DIR), "-I", str(fixture_dir)]
-    if (fixture_dir / "include").is_dir():
-        flags += ["-I", str(fixture_dir / "include")]
+    for folder in ("include", "build"):
+        if (fixture_dir / folder).is_dir():
+            flags += ["-I", str(fixture_dir / folder)]
     return flags
 
 

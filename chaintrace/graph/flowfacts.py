@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from chaintrace.extract.copies import variable_assigned
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
 from chaintrace.graph.types import Types
 from chaintrace.graph.valueflow import IDENTIFIER, MEMBER, Location, ValueFlow
@@ -85,14 +86,22 @@ def add_write_copies(flow: ValueFlow, writes: Iterable[FieldWrite]) -> None:
 
 
 def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
-    """Add the copies of function pointers declared with a member as their value
-    (`void *(*start_routine)(void *) = args->start_routine;`): the local holds what the member holds."""
-    pointers = {(v.function, v.line): v.name for v in facts.variables
-                if v.function and not v.is_param and (v.is_fnptr or v.type in flow.symbols.fnptr_types)}
+    """Add the copies of a member into a function pointer: a local declared with it as its value
+    (`void *(*start_routine)(void *) = args->start_routine;`) or assigned it whole (`cb = ts->cb;`, with
+    `QEMUTimerCB *cb;` above): the local holds what the member holds."""
+    fnptr_types = flow.symbols.fnptr_types
+    pointers = [v for v in facts.variables if v.function and not v.is_param and (
+        v.is_fnptr or v.type in fnptr_types or (v.type.endswith("*") and v.type[:-1].rstrip() in fnptr_types))]
     if not pointers:
         return
+    declared = {(v.function, v.line): v.name for v in pointers}
+    assignable = {(v.function, v.name) for v in pointers}
     for read in facts.reads:
-        name = pointers.get((read.function, read.line)) if read.how == "initializer" else None
+        if read.how == "initializer":
+            name = declared.get((read.function, read.line))
+        else:
+            name = variable_assigned(read)
+            name = name if (read.function, name) in assignable else None
         source = flow.expression_location(read.expr, read.file, read.function) if name else None
         if source is not None:
             flow.add_copy(source, ("v", read.file, read.function, name), {"how": "copy"})  # only `how` is kept

@@ -29,6 +29,7 @@ from chaintrace.model import csource
 from chaintrace.model.anchors import ANCHORS, DEFINE, INT_VALUE, MENTION, STATEMENT, Anchor, AnchorDrift, AnchorResult
 from chaintrace.model.rules import Rules
 from chaintrace.source.scan import OpenTree, open_tree, read_tree_text
+from chaintrace.source.qapi_schema import SCHEMA_SUFFIX
 from chaintrace.store.cache import Store
 
 C_SUFFIXES = (".c", ".h")
@@ -157,8 +158,9 @@ def _define_finding(anchor: Anchor, facts: FileFacts) -> Finding | None:
 def _mention_finding(
     anchor: Anchor, facts: FileFacts | None, path: str, text: Callable[[], str | None]
 ) -> Finding | None:
-    if facts is not None:
-        # An indexed C file: the mention is a call's or a field write's text.
+    if facts is not None and not facts.path.endswith(SCHEMA_SUFFIX):
+        # An indexed C file: the mention is a call's or a field write's text (a QAPI schema's facts are only the
+        # macros generated from it: its mentions are in its text).
         for candidate in _fact_candidates(facts, None):
             for variant in anchor.variants:
                 if re.search(variant.pattern, candidate.text):

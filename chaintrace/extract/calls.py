@@ -8,6 +8,7 @@ read once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from tree_sitter import Node
 
@@ -66,38 +67,85 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
     refs: list[FunctionRef] = []
     add_call = found.append
     up = file.source.parent
-    outermost: dict[int, tuple[int, int]] = {}  # call id -> its site_point: n nested calls climb n levels once, not n times
+    outermost: dict[int, Node] = {}  # call id -> its site_node: n nested calls climb n levels once, not n times
+    spans = []  # per call, the byte span of its site_node
+    named = []  # (start, -end, node, name) of each call of a bare name (`(f)(x)` is none): a possible macro use
     for captures in matches:
         node = captures["reference.call"][0]
         start_byte = node.start_byte
         end_byte = node.end_byte
         function, function_start = enclosing(start_byte, end_byte)
         function_locals = all_locals.get(function, no_locals) if function else no_locals
-        callee, via, field, receiver = _callee(text, unwrap_callee(captures["name"][0]), function_locals)
+        name_node = captures["name"][0]
+        callee, via, field, receiver = _callee(text, unwrap_callee(name_node), function_locals)
+        if name_node.type == "identifier":
+            named.append((start_byte, -end_byte, node, callee))
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        point = site_point(node, up, outermost)
+        top = site_node(node, up, outermost)
+        spans.append((start_byte, end_byte) if top is node else (top.start_byte, top.end_byte))
+        point = top.start_point
         add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
+    if len(named) > 1:
+        found = _with_enclosing(found, spans, named)
     return found, refs
 
 
-def site_point(node: Node, up: Callable[[Node], Node | None] | None = None,
-               known: dict[int, tuple[int, int]] | None = None) -> tuple[int, int]:
-    """Return where gcc places a call: its own start, or, for a call passed as an argument to another call, the
-    outer call's (`outer(a,\n       inner(b))` calls inner at outer's line and column), outermost first.
+def _with_enclosing(found: list[CallSite], spans: list[tuple[int, int]], named: list[tuple]) -> list[CallSite]:
+    """Return `found` with `within` set: the plain-name calls whose arguments hold each one's site (its
+    `site_node`), outermost first.
+
+    One sweep over the calls in source order with a stack of the open ones (calls nest, never overlap),
+    rather than a climb to the function's top from each call; a position is read only for a call some site
+    is inside.
+    """
+    named.sort(key=lambda call: call[:2])
+    order = sorted(range(len(found)), key=lambda i: (spans[i][0], -spans[i][1]))
+    stack: list[tuple] = []
+    pending = iter(named)
+    opening = next(pending, None)
+    for i in order:
+        start, end = spans[i]
+        # open every named call that starts before this site (or at it and holds it), closing the ended ones
+        while opening is not None and (opening[0] < start or (opening[0] == start and -opening[1] > end)):
+            while stack and -stack[-1][1] <= opening[0]:
+                stack.pop()
+            stack.append(opening)
+            opening = next(pending, None)
+        while stack and -stack[-1][1] <= start:
+            stack.pop()
+        if not stack or (len(stack) == 1 and stack[0][0] == start and -stack[0][1] == end):
+            continue
+        within = tuple(_use(call) for call in stack if (call[0] < start or -call[1] > end))
+        if within:
+            found[i] = replace(found[i], within=within)
+    return found
+
+
+def _use(call: tuple) -> tuple[str, int, int]:
+    """Return (callee name, line, column) of a named call of `_with_enclosing`."""
+    point = call[2].start_point
+    return call[3], point[0] + 1, point[1] + 1
+
+
+def site_node(node: Node, up: Callable[[Node], Node | None] | None = None,
+              known: dict[int, Node] | None = None) -> Node:
+    """Return the call whose place gcc gives a call: the call itself, or, for a call passed as an argument to
+    another call, the outer call (`outer(a,\n       inner(b))` calls inner at outer's line and column),
+    outermost first.
 
     gcc gives a call written directly as an argument (in parentheses or not) the location of the call it is
     an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns
-    a node's parent; `known` (call id -> point) keeps the answer of every call the climb passed.
+    a node's parent; `known` (call id -> outer call) keeps the answer of every call the climb passed.
     """
     up = up or _tree_parent
     known = {} if known is None else known
     current = node
     passed = []
     while True:
-        point = known.get(current.id)
-        if point is not None:
+        top = known.get(current.id)
+        if top is not None:
             break
         passed.append(current.id)
         parent = up(current)
@@ -105,12 +153,12 @@ def site_point(node: Node, up: Callable[[Node], Node | None] | None = None,
             parent = up(parent)
         outer = up(parent) if parent is not None and parent.type == "argument_list" else None
         if outer is None or outer.type != "call_expression":
-            point = current.start_point
+            top = current
             break
         current = outer
     for call in passed:
-        known[call] = point
-    return point
+        known[call] = top
+    return top
 
 
 def _tree_parent(node: Node) -> Node | None:

@@ -119,6 +119,17 @@ def _context(row: tuple) -> Context:
     return Context(tuple(starmap(Loop, loops)), conditions, tuple(starmap(Guard, guards)))
 
 
+def _within(rows: tuple) -> tuple[tuple[str, int, int], ...]:
+    if not rows:
+        return ()
+    found = []
+    for name, line, col in rows:
+        if type(name) is not str or type(line) is not int or type(col) is not int:
+            raise TypeError("an enclosing call is not (name, line, col)")
+        found.append((sys.intern(name), line, col))
+    return tuple(found)
+
+
 def _texts(items: tuple) -> tuple[str, ...]:
     return tuple(map(sys.intern, items))  # a call's arguments (`s`, `errp`, `NULL`): shared, as other text is
 
@@ -129,6 +140,7 @@ _NESTED: dict[tuple[type, str], tuple[Callable, Callable]] = {
     (Prototype, "params"): (_pairs, _params),
     (StructDef, "fields"): (_members, _struct_fields),
     (CallSite, "args"): (tuple, _texts),
+    (CallSite, "within"): (tuple, _within),
 }
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LISTS}
 # Text fields repeat across a tree's facts (the file's path in every fact, a function's name in each of its

@@ -67,7 +67,7 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
     refs: list[FunctionRef] = []
     add_call = found.append
     up = file.source.parent
-    outermost: dict[int, Node] = {}  # call id -> its site_node: n nested calls climb n levels once, not n times
+    outermost: dict[int, tuple] = {}  # call id -> its site_climb: n nested calls climb n levels once, not n times
     spans = []  # per call, the byte span of its site_node
     named = []  # (start, -end, node, name) of each call of a bare name (`(f)(x)` is none): a possible macro use
     for captures in matches:
@@ -83,10 +83,11 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        top = site_node(node, up, outermost)
+        top, hops = site_climb(node, text, up, outermost)
         spans.append((start_byte, end_byte) if top is node else (top.start_byte, top.end_byte))
         point = top.start_point
-        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
+        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver,
+                          passed=hops))
     if len(named) > 1:
         found = _with_enclosing(found, spans, named)
     return found, refs
@@ -94,7 +95,7 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
 
 def _with_enclosing(found: list[CallSite], spans: list[tuple[int, int]], named: list[tuple]) -> list[CallSite]:
     """Return `found` with `within` set: the plain-name calls whose arguments hold each one's site (its
-    `site_node`), outermost first.
+    `site_climb`), outermost first.
 
     One sweep over the calls in source order with a stack of the open ones (calls nest, never overlap),
     rather than a climb to the function's top from each call; a position is read only for a call some site
@@ -129,36 +130,58 @@ def _use(call: tuple) -> tuple[str, int, int]:
     return call[3], point[0] + 1, point[1] + 1
 
 
-def site_node(node: Node, up: Callable[[Node], Node | None] | None = None,
-              known: dict[int, Node] | None = None) -> Node:
-    """Return the call whose place gcc gives a call: the call itself, or, for a call passed as an argument to
-    another call, the outer call (`outer(a,\n       inner(b))` calls inner at outer's line and column),
-    outermost first.
+def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Node | None] | None = None,
+               known: dict[int, tuple[Node, tuple]] | None = None) -> tuple[Node, tuple[tuple[str, int, int, int], ...]]:
+    """Return (the call whose place gcc may give a call, the hops that climb there): the call itself and no hops,
+    or, for a call passed as an argument to another call, the outermost call of that chain (`outer(a,\n
+    inner(b))` calls inner at outer's line and column) and per hop, inner first, (the outer call's name, ""
+    unless a bare name; the argument's index; the line and column of the call passed there).
 
-    gcc gives a call written directly as an argument (in parentheses or not) the location of the call it is
-    an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns
-    a node's parent; `known` (call id -> outer call) keeps the answer of every call the climb passed.
+    gcc gives an argument the location of the call it is an argument of; a call written directly as the
+    argument (in parentheses or not) takes it, unless the argument is converted to the parameter's type, which
+    makes the conversion the argument (the graph decides that from the types: `graph.placement`); a call inside
+    a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns a node's parent; `known`
+    (call id -> answer) keeps the answer of every call the climb passed.
     """
     up = up or _tree_parent
     known = {} if known is None else known
+    chain = []  # (call, the argument holding it, the argument list, the call it is an argument of)
     current = node
-    passed = []
     while True:
-        top = known.get(current.id)
-        if top is not None:
+        found = known.get(current.id)
+        if found is not None:
             break
-        passed.append(current.id)
+        child = current
         parent = up(current)
         while parent is not None and parent.type == "parenthesized_expression":
+            child = parent
             parent = up(parent)
         outer = up(parent) if parent is not None and parent.type == "argument_list" else None
         if outer is None or outer.type != "call_expression":
-            top = current
+            found = known[current.id] = (current, ())
             break
+        chain.append((current, child, parent, outer))
         current = outer
-    for call in passed:
-        known[call] = top
-    return top
+    top, hops = found
+    for current, child, arguments, outer in reversed(chain):
+        hops = (_hop(current, child, arguments, outer, text),) + hops
+        known[current.id] = (top, hops)
+    return top, hops
+
+
+def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str]) -> tuple[str, int, int, int]:
+    """Return (outer call's bare name or "", argument index, line, column of `call`) of one hop of `site_climb`."""
+    function = outer.child_by_field_name("function")
+    name = text(function) if function is not None and function.type == "identifier" else ""
+    index = 0
+    target = argument.id
+    for child in arguments.named_children:
+        if child.id == target:
+            break
+        if child.type != "comment":
+            index += 1
+    point = call.start_point
+    return name, index, point[0] + 1, point[1] + 1
 
 
 def _tree_parent(node: Node) -> Node | None:

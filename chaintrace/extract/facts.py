@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 19  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: a call's enclosing plain-name calls (`within`), so one in a macro's arguments is placed at the macro's use
+EXTRACTOR_VERSION = 19  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: a call's enclosing plain-name calls (`within`), so one in a macro's arguments is placed at the macro's use, and the hops of a call passed as an argument (`passed`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +93,16 @@ class CallSite:
     "field" (`a->b(...)`, `a.b(...)`, `(*a->b)(...)`: `field` and `receiver`
     are set), "expr" (anything else), "macro" (a loop macro's use,
     `QTAILQ_FOREACH(...) {`: only what its expansion calls is called).
-    `within` lists (name, line, col) of the plain-name calls whose arguments
-    hold the site, outermost first, beyond the calls the site's place already
-    climbed (see `extract.calls.site_node`): the graph places a call written
-    inside a function-like macro's arguments at that macro's use, as gcc does.
+    The position is gcc's when every argument takes its call's place: a call
+    passed directly as an argument is at the outermost call of that chain.
+    `passed` lists the hops of that chain, inner first: (the outer call's bare
+    name or "", the argument's index, the line and column of the call passed
+    there); the graph stops at a hop whose argument gcc converts to the
+    parameter's type (`graph.placement`). `within` lists (name, line, col) of
+    the plain-name calls whose arguments hold the site, outermost first,
+    beyond that chain (see `extract.calls.site_climb`): the graph places a call
+    written inside a function-like macro's arguments at that macro's use, as
+    gcc does.
     """
 
     caller: str
@@ -110,6 +116,7 @@ class CallSite:
     field: str = ""
     receiver: str = ""
     within: tuple[tuple[str, int, int], ...] = ()
+    passed: tuple[tuple[str, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

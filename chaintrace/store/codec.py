@@ -130,6 +130,17 @@ def _within(rows: tuple) -> tuple[tuple[str, int, int], ...]:
     return tuple(found)
 
 
+def _hops(rows: tuple) -> tuple[tuple[str, int, int, int], ...]:
+    if not rows:
+        return ()
+    found = []
+    for name, index, line, col in rows:
+        if type(name) is not str or type(index) is not int or type(line) is not int or type(col) is not int:
+            raise TypeError("a hop is not (name, index, line, col)")
+        found.append((sys.intern(name), index, line, col))
+    return tuple(found)
+
+
 def _texts(items: tuple) -> tuple[str, ...]:
     return tuple(map(sys.intern, items))  # a call's arguments (`s`, `errp`, `NULL`): shared, as other text is
 
@@ -141,6 +152,7 @@ _NESTED: dict[tuple[type, str], tuple[Callable, Callable]] = {
     (StructDef, "fields"): (_members, _struct_fields),
     (CallSite, "args"): (tuple, _texts),
     (CallSite, "within"): (tuple, _within),
+    (CallSite, "passed"): (tuple, _hops),
 }
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LISTS}
 # Text fields repeat across a tree's facts (the file's path in every fact, a function's name in each of its

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from tree_sitter import Node
 
-from chaintrace.extract.facts import CallSite, Context, FunctionRef, VarDecl
+from chaintrace.extract.facts import Around, CallSite, Context, FunctionRef, Hop, VarDecl
 from chaintrace.extract.scope import FileScope
 from chaintrace.extract.syntax import Source, fold
 
@@ -124,18 +124,17 @@ def _with_enclosing(found: list[CallSite], spans: list[tuple[int, int]], named: 
     return found
 
 
-def _use(call: tuple) -> tuple[str, int, int]:
-    """Return (callee name, line, column) of a named call of `_with_enclosing`."""
+def _use(call: tuple) -> Around:
+    """Return the `Around` of a named call of `_with_enclosing`."""
     point = call[2].start_point
-    return call[3], point[0] + 1, point[1] + 1
+    return Around(call[3], point[0] + 1, point[1] + 1)
 
 
 def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Node | None] | None = None,
-               known: dict[int, tuple[Node, tuple]] | None = None) -> tuple[Node, tuple[tuple[str, int, int, int], ...]]:
+               known: dict[int, tuple[Node, tuple]] | None = None) -> tuple[Node, tuple[Hop, ...]]:
     """Return (the call whose place gcc may give a call, the hops that climb there): the call itself and no hops,
     or, for a call passed as an argument to another call, the outermost call of that chain (`outer(a,\n
-    inner(b))` calls inner at outer's line and column) and per hop, inner first, (the outer call's name, ""
-    unless a bare name; the argument's index; the line and column of the call passed there).
+    inner(b))` calls inner at outer's line and column) and its `Hop`s, inner first.
 
     gcc gives an argument the location of the call it is an argument of; a call written directly as the
     argument (in parentheses or not) takes it, unless the argument is converted to the parameter's type, which
@@ -169,8 +168,8 @@ def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Nod
     return top, hops
 
 
-def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str]) -> tuple[str, int, int, int]:
-    """Return (outer call's bare name or "", argument index, line, column of `call`) of one hop of `site_climb`."""
+def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str]) -> Hop:
+    """Return one `Hop` of `site_climb`: `call` is argument `argument` (in `arguments`) of `outer`."""
     function = outer.child_by_field_name("function")
     name = text(function) if function is not None and function.type == "identifier" else ""
     index = 0
@@ -181,7 +180,7 @@ def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callabl
         if child.type != "comment":
             index += 1
     point = call.start_point
-    return name, index, point[0] + 1, point[1] + 1
+    return Hop(name, index, point[0] + 1, point[1] + 1)
 
 
 def _tree_parent(node: Node) -> Node | None:

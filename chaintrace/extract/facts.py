@@ -83,6 +83,26 @@ class Prototype:
 
 
 @dataclass(frozen=True, slots=True)
+class Around:
+    """A plain-name call whose arguments hold a site (`CallSite.within`): its callee's name and its place."""
+
+    name: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One hop of a call passed directly as an argument (`CallSite.passed`): the call at `line`/`col` (the site's
+    own, or the call of the hop below) is argument `index` of a call of `name` ("" unless a bare name)."""
+
+    name: str
+    index: int
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """A call in `caller`.
 
@@ -95,11 +115,9 @@ class CallSite:
     `QTAILQ_FOREACH(...) {`: only what its expansion calls is called).
     The position is gcc's when every argument takes its call's place: a call
     passed directly as an argument is at the outermost call of that chain.
-    `passed` lists the hops of that chain, inner first: (the outer call's bare
-    name or "", the argument's index, the line and column of the call passed
-    there); the graph stops at a hop whose argument gcc converts to the
-    parameter's type (`graph.placement`). `within` lists (name, line, col) of
-    the plain-name calls whose arguments hold the site, outermost first,
+    `passed` lists the hops of that chain, inner first (`Hop`); the graph stops at a hop whose argument gcc converts to the
+    parameter's type (`graph.placement`). `within` lists (`Around`) the
+    plain-name calls whose arguments hold the site, outermost first,
     beyond that chain (see `extract.calls.site_climb`): the graph places a call
     written inside a function-like macro's arguments at that macro's use, as
     gcc does.
@@ -115,8 +133,8 @@ class CallSite:
     context: Context
     field: str = ""
     receiver: str = ""
-    within: tuple[tuple[str, int, int], ...] = ()
-    passed: tuple[tuple[str, int, int, int], ...] = ()
+    within: tuple[Around, ...] = ()
+    passed: tuple[Hop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ class _Signatures:
             for call in file_facts.calls:
                 if call.passed:
                     wanted.add(call.callee)
-                    wanted.update(hop[0] for hop in call.passed)
+                    wanted.update(hop.name for hop in call.passed)
         self.returns: dict[str, str] = {}
         self.params: dict[str, tuple[Param, ...]] = {}
         typedefs: dict[str, set[str]] = defaultdict(set)
@@ -103,20 +103,21 @@ def _place(file: str, call: CallSite, scope: MacroScope, signatures: _Signatures
     hops = call.passed
     stop = None
     argument = signatures.returned(call.callee) if call.via == "name" and not macro(file, call.callee) else None
-    for i, (name, index, _line, _col) in enumerate(hops):
-        if name and macro(file, name):
+    for i, hop in enumerate(hops):
+        if hop.name and macro(file, hop.name):
             argument = None  # what a macro makes of its argument is not read here: the climb goes on
             continue
-        if name and signatures.converts(argument, name, index):
+        if hop.name and signatures.converts(argument, hop.name, hop.index):
             stop = i
             break
-        argument = signatures.returned(name) if name else None
+        argument = signatures.returned(hop.name) if hop.name else None
     if stop is None:
         place, above = (call.line, call.col), []
     else:  # the conversion is the argument: the call keeps the place it had below that hop
-        place = (hops[stop][2], hops[stop][3])
+        place = (hops[stop].line, hops[stop].col)
         # the calls it is no longer placed at still hold it, outermost first: (name, line, column)
-        above = [(hops[j][0], *((hops[j + 1][2], hops[j + 1][3]) if j + 1 < len(hops) else (call.line, call.col)))
+        above = [(hops[j].name, *((hops[j + 1].line, hops[j + 1].col) if j + 1 < len(hops) else (call.line, call.col)))
                  for j in range(len(hops) - 1, stop - 1, -1)]
     # the outermost function-like macro use around the place gives it its own
-    return next(((line, col) for name, line, col in (*call.within, *above) if name and macro(file, name)), place)
+    around = [(a.name, a.line, a.col) for a in call.within] + above
+    return next(((line, col) for name, line, col in around if name and macro(file, name)), place)

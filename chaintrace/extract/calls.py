@@ -16,6 +16,11 @@ from chaintrace.extract.facts import Around, CallSite, Context, FunctionRef, Hop
 from chaintrace.extract.scope import FileScope
 from chaintrace.extract.syntax import Source, fold
 
+# The calls around a site (`CallSite.within`, outermost first) and the hops of its chain of arguments
+# (`CallSite.passed`, innermost first) a fact keeps: past these, a site keeps the place the climb gave it. A bound
+# keeps a file nesting calls thousands deep linear (each site would hold every call around it).
+MOST_AROUND = 8
+
 # Expression nodes that may name a function as a value: `fn`, `(GSourceFunc) fn`, `&fn`.
 VALUE_WRAPPERS = ("cast_expression", "pointer_expression")
 
@@ -68,6 +73,7 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
     add_call = found.append
     up = file.source.parent
     outermost: dict[int, tuple] = {}  # call id -> its site_climb: n nested calls climb n levels once, not n times
+    indexes: dict[int, dict[int, int]] = {}  # argument list id -> its arguments' indexes
     spans = []  # per call, the byte span of its site_node
     named = []  # (start, -end, node, name) of each call of a bare name (`(f)(x)` is none): a possible macro use
     for captures in matches:
@@ -83,7 +89,7 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        top, hops = site_climb(node, text, up, outermost)
+        top, hops = site_climb(node, text, up, outermost, indexes)
         spans.append((start_byte, end_byte) if top is node else (top.start_byte, top.end_byte))
         point = top.start_point
         add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver,
@@ -118,7 +124,7 @@ def _with_enclosing(found: list[CallSite], spans: list[tuple[int, int]], named: 
             stack.pop()
         if not stack or (len(stack) == 1 and stack[0][0] == start and -stack[0][1] == end):
             continue
-        within = tuple(_use(call) for call in stack if (call[0] < start or -call[1] > end))
+        within = tuple(_use(call) for call in stack[:MOST_AROUND + 1] if (call[0] < start or -call[1] > end))
         if within:
             found[i] = replace(found[i], within=within)
     return found
@@ -131,7 +137,8 @@ def _use(call: tuple) -> Around:
 
 
 def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Node | None] | None = None,
-               known: dict[int, tuple[Node, tuple]] | None = None) -> tuple[Node, tuple[Hop, ...]]:
+               known: dict[int, tuple[Node, tuple]] | None = None,
+               indexes: dict[int, dict[int, int]] | None = None) -> tuple[Node, tuple[Hop, ...]]:
     """Return (the call whose place gcc may give a call, the hops that climb there): the call itself and no hops,
     or, for a call passed as an argument to another call, the outermost call of that chain (`outer(a,\n
     inner(b))` calls inner at outer's line and column) and its `Hop`s, inner first.
@@ -140,10 +147,12 @@ def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Nod
     argument (in parentheses or not) takes it, unless the argument is converted to the parameter's type, which
     makes the conversion the argument (the graph decides that from the types: `graph.placement`); a call inside
     a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns a node's parent; `known`
-    (call id -> answer) keeps the answer of every call the climb passed.
+    (call id -> answer) keeps the answer of every call the climb passed, `indexes` (argument list id -> argument
+    id -> index) the arguments' indexes of every argument list it read, each read once.
     """
     up = up or _tree_parent
     known = {} if known is None else known
+    indexes = {} if indexes is None else indexes
     chain = []  # (call, the argument holding it, the argument list, the call it is an argument of)
     current = node
     while True:
@@ -163,24 +172,24 @@ def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Nod
         current = outer
     top, hops = found
     for current, child, arguments, outer in reversed(chain):
-        hops = (_hop(current, child, arguments, outer, text),) + hops
+        hops = ((_hop(current, child, arguments, outer, text, indexes),) + hops)[:MOST_AROUND]
         known[current.id] = (top, hops)
     return top, hops
 
 
-def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str]) -> Hop:
+def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str],
+         indexes: dict[int, dict[int, int]]) -> Hop:
     """Return one `Hop` of `site_climb`: `call` is argument `argument` (in `arguments`) of `outer`."""
     function = outer.child_by_field_name("function")
     name = text(function) if function is not None and function.type == "identifier" else ""
-    index = 0
-    target = argument.id
-    for child in arguments.named_children:
-        if child.id == target:
-            break
-        if child.type != "comment":
-            index += 1
+    index_of = indexes.get(arguments.id)
+    if index_of is None:  # a call with thousands of arguments that are calls: its list read once, not per argument
+        index_of = indexes[arguments.id] = {}
+        for child in arguments.named_children:
+            if child.type != "comment":
+                index_of[child.id] = len(index_of)
     point = call.start_point
-    return Hop(name, index, point[0] + 1, point[1] + 1)
+    return Hop(name, index_of.get(argument.id, 0), point[0] + 1, point[1] + 1)
 
 
 def _tree_parent(node: Node) -> Node | None:

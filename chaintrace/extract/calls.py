@@ -8,12 +8,18 @@ read once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from tree_sitter import Node
 
-from chaintrace.extract.facts import CallSite, Context, FunctionRef, VarDecl
+from chaintrace.extract.facts import Around, CallSite, Context, FunctionRef, Hop, VarDecl
 from chaintrace.extract.scope import FileScope
 from chaintrace.extract.syntax import Source, fold
+
+# The calls around a site (`CallSite.within`, outermost first) and the hops of its chain of arguments
+# (`CallSite.passed`, innermost first) a fact keeps: past these, a site keeps the place the climb gave it. A bound
+# keeps a file nesting calls thousands deep linear (each site would hold every call around it).
+MOST_AROUND = 8
 
 # Expression nodes that may name a function as a value: `fn`, `(GSourceFunc) fn`, `&fn`.
 VALUE_WRAPPERS = ("cast_expression", "pointer_expression")
@@ -66,51 +72,124 @@ def calls(file: FileScope, matches: list[dict]) -> tuple[list[CallSite], list[Fu
     refs: list[FunctionRef] = []
     add_call = found.append
     up = file.source.parent
-    outermost: dict[int, tuple[int, int]] = {}  # call id -> its site_point: n nested calls climb n levels once, not n times
+    outermost: dict[int, tuple] = {}  # call id -> its site_climb: n nested calls climb n levels once, not n times
+    indexes: dict[int, dict[int, int]] = {}  # argument list id -> its arguments' indexes
+    spans = []  # per call, the byte span of its site_node
+    named = []  # (start, -end, node, name) of each call of a bare name (`(f)(x)` is none): a possible macro use
     for captures in matches:
         node = captures["reference.call"][0]
         start_byte = node.start_byte
         end_byte = node.end_byte
         function, function_start = enclosing(start_byte, end_byte)
         function_locals = all_locals.get(function, no_locals) if function else no_locals
-        callee, via, field, receiver = _callee(text, unwrap_callee(captures["name"][0]), function_locals)
+        name_node = captures["name"][0]
+        callee, via, field, receiver = _callee(text, unwrap_callee(name_node), function_locals)
+        if name_node.type == "identifier":
+            named.append((start_byte, -end_byte, node, callee))
         context = context_at(start_byte, end_byte, function_start)
         site = _Site(file.source, function, function_locals, callee, context, refs)
         args = site.arguments(captures["arguments"][0].named_children)
-        point = site_point(node, up, outermost)
-        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver))
+        top, hops = site_climb(node, text, up, outermost, indexes)
+        spans.append((start_byte, end_byte) if top is node else (top.start_byte, top.end_byte))
+        point = top.start_point
+        add_call(CallSite(function, path, point[0] + 1, point[1] + 1, callee, via, args, context, field, receiver,
+                          passed=hops))
+    if len(named) > 1:
+        found = _with_enclosing(found, spans, named)
     return found, refs
 
 
-def site_point(node: Node, up: Callable[[Node], Node | None] | None = None,
-               known: dict[int, tuple[int, int]] | None = None) -> tuple[int, int]:
-    """Return where gcc places a call: its own start, or, for a call passed as an argument to another call, the
-    outer call's (`outer(a,\n       inner(b))` calls inner at outer's line and column), outermost first.
+def _with_enclosing(found: list[CallSite], spans: list[tuple[int, int]], named: list[tuple]) -> list[CallSite]:
+    """Return `found` with `within` set: the plain-name calls whose arguments hold each one's site (its
+    `site_climb`), outermost first.
 
-    gcc gives a call written directly as an argument (in parentheses or not) the location of the call it is
-    an argument of; a call inside a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns
-    a node's parent; `known` (call id -> point) keeps the answer of every call the climb passed.
+    One sweep over the calls in source order with a stack of the open ones (calls nest, never overlap),
+    rather than a climb to the function's top from each call; a position is read only for a call some site
+    is inside.
+    """
+    named.sort(key=lambda call: call[:2])
+    order = sorted(range(len(found)), key=lambda i: (spans[i][0], -spans[i][1]))
+    stack: list[tuple] = []
+    pending = iter(named)
+    opening = next(pending, None)
+    for i in order:
+        start, end = spans[i]
+        # open every named call that starts before this site (or at it and holds it), closing the ended ones
+        while opening is not None and (opening[0] < start or (opening[0] == start and -opening[1] > end)):
+            while stack and -stack[-1][1] <= opening[0]:
+                stack.pop()
+            stack.append(opening)
+            opening = next(pending, None)
+        while stack and -stack[-1][1] <= start:
+            stack.pop()
+        if not stack or (len(stack) == 1 and stack[0][0] == start and -stack[0][1] == end):
+            continue
+        within = tuple(_use(call) for call in stack[:MOST_AROUND + 1] if (call[0] < start or -call[1] > end))
+        if within:
+            found[i] = replace(found[i], within=within)
+    return found
+
+
+def _use(call: tuple) -> Around:
+    """Return the `Around` of a named call of `_with_enclosing`."""
+    point = call[2].start_point
+    return Around(call[3], point[0] + 1, point[1] + 1)
+
+
+def site_climb(node: Node, text: Callable[[Node], str], up: Callable[[Node], Node | None] | None = None,
+               known: dict[int, tuple[Node, tuple]] | None = None,
+               indexes: dict[int, dict[int, int]] | None = None) -> tuple[Node, tuple[Hop, ...]]:
+    """Return (the call whose place gcc may give a call, the hops that climb there): the call itself and no hops,
+    or, for a call passed as an argument to another call, the outermost call of that chain (`outer(a,\n
+    inner(b))` calls inner at outer's line and column) and its `Hop`s, inner first.
+
+    gcc gives an argument the location of the call it is an argument of; a call written directly as the
+    argument (in parentheses or not) takes it, unless the argument is converted to the parameter's type, which
+    makes the conversion the argument (the graph decides that from the types: `graph.placement`); a call inside
+    a larger argument expression (`1 + inner(b)`) keeps its own. `up` returns a node's parent; `known`
+    (call id -> answer) keeps the answer of every call the climb passed, `indexes` (argument list id -> argument
+    id -> index) the arguments' indexes of every argument list it read, each read once.
     """
     up = up or _tree_parent
     known = {} if known is None else known
+    indexes = {} if indexes is None else indexes
+    chain = []  # (call, the argument holding it, the argument list, the call it is an argument of)
     current = node
-    passed = []
     while True:
-        point = known.get(current.id)
-        if point is not None:
+        found = known.get(current.id)
+        if found is not None:
             break
-        passed.append(current.id)
+        child = current
         parent = up(current)
         while parent is not None and parent.type == "parenthesized_expression":
+            child = parent
             parent = up(parent)
         outer = up(parent) if parent is not None and parent.type == "argument_list" else None
         if outer is None or outer.type != "call_expression":
-            point = current.start_point
+            found = known[current.id] = (current, ())
             break
+        chain.append((current, child, parent, outer))
         current = outer
-    for call in passed:
-        known[call] = point
-    return point
+    top, hops = found
+    for current, child, arguments, outer in reversed(chain):
+        hops = ((_hop(current, child, arguments, outer, text, indexes),) + hops)[:MOST_AROUND]
+        known[current.id] = (top, hops)
+    return top, hops
+
+
+def _hop(call: Node, argument: Node, arguments: Node, outer: Node, text: Callable[[Node], str],
+         indexes: dict[int, dict[int, int]]) -> Hop:
+    """Return one `Hop` of `site_climb`: `call` is argument `argument` (in `arguments`) of `outer`."""
+    function = outer.child_by_field_name("function")
+    name = text(function) if function is not None and function.type == "identifier" else ""
+    index_of = indexes.get(arguments.id)
+    if index_of is None:  # a call with thousands of arguments that are calls: its list read once, not per argument
+        index_of = indexes[arguments.id] = {}
+        for child in arguments.named_children:
+            if child.type != "comment":
+                index_of[child.id] = len(index_of)
+    point = call.start_point
+    return Hop(name, index_of.get(argument.id, 0), point[0] + 1, point[1] + 1)
 
 
 def _tree_parent(node: Node) -> Node | None:

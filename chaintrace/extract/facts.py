@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 21  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: an initializer member given a local or parameter (`(QEMUBH){ .cb = cb }`), macro uses as initializer elements, array elements designated by index (`[QTYPE_QNUM] = f`); 20: the members of an anonymous union or struct are the outer struct's (X86OpEntry's `union { gen; decode; }`); 21: QAPI schema files (qapi/*.json) read as the header of the macros the build generates from them
+EXTRACTOR_VERSION = 22  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: a call's enclosing plain-name calls (`within`), so one in a macro's arguments is placed at the macro's use, and the hops of a call passed as an argument (`passed`); 20: an initializer member given a local or parameter (`(QEMUBH){ .cb = cb }`), macro uses as initializer elements, array elements designated by index (`[QTYPE_QNUM] = f`); 21: the members of an anonymous union or struct are the outer struct's (X86OpEntry's `union { gen; decode; }`); 22: QAPI schema files (qapi/*.json) read as the header of the macros the build generates from them
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,26 @@ class Prototype:
 
 
 @dataclass(frozen=True, slots=True)
+class Around:
+    """A plain-name call whose arguments hold a site (`CallSite.within`): its callee's name and its place."""
+
+    name: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One hop of a call passed directly as an argument (`CallSite.passed`): the call at `line`/`col` (the site's
+    own, or the call of the hop below) is argument `index` of a call of `name` ("" unless a bare name)."""
+
+    name: str
+    index: int
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """A call in `caller`.
 
@@ -93,6 +113,14 @@ class CallSite:
     "field" (`a->b(...)`, `a.b(...)`, `(*a->b)(...)`: `field` and `receiver`
     are set), "expr" (anything else), "macro" (a loop macro's use,
     `QTAILQ_FOREACH(...) {`: only what its expansion calls is called).
+    The position is gcc's when every argument takes its call's place: a call
+    passed directly as an argument is at the outermost call of that chain.
+    `passed` lists the hops of that chain, inner first (`Hop`); the graph stops at a hop whose argument gcc converts to the
+    parameter's type (`graph.placement`). `within` lists (`Around`) the
+    plain-name calls whose arguments hold the site, outermost first,
+    beyond that chain (see `extract.calls.site_climb`): the graph places a call
+    written inside a function-like macro's arguments at that macro's use, as
+    gcc does.
     """
 
     caller: str
@@ -105,6 +133,8 @@ class CallSite:
     context: Context
     field: str = ""
     receiver: str = ""
+    within: tuple[Around, ...] = ()
+    passed: tuple[Hop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

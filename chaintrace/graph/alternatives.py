@@ -35,6 +35,22 @@ def load_config(text: str | None = None) -> dict[str, int | None]:
     return {str(name): None if value is False else int(value) for name, value in values.items()}
 
 
+def load_types(text: str | None = None) -> dict[str, str]:
+    """Return the `[types]` of a build table (QEMU's by default): the name of a type the system headers define
+    (`uint32_t`, `gpointer`) -> the C type it names on the build's host."""
+    return {str(name): str(value) for name, value in _build_table(text).get("types", {}).items()}
+
+
+def load_prototypes(text: str | None = None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Return the `[prototypes]` of a build table (QEMU's by default): a system header's function -> (its return
+    type, its parameters' types, `...` last for a variadic one)."""
+    found = {}
+    for name, types in _build_table(text).get("prototypes", {}).items():
+        if isinstance(types, list) and types and all(isinstance(t, str) for t in types):
+            found[str(name)] = (types[0], tuple(types[1:]))
+    return found
+
+
 class Preference:
     """Ranks paths by the first `prefer` glob they match (lower first; unmatched paths rank last)."""
 

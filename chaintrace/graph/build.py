@@ -16,6 +16,7 @@ from chaintrace.extract.facts import CallSite, FileFacts
 from chaintrace.graph import indirect
 from chaintrace.graph.model import CallGraph, call_site, no_cycle_collection
 from chaintrace.graph.macro_functions import with_macro_functions
+from chaintrace.graph.placement import placed
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.symbols import Symbols
 
@@ -45,7 +46,7 @@ def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, soun
 
 def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
     scope = MacroScope(facts)
-    facts = with_macro_functions(facts, scope)
+    facts = with_macro_functions(placed(facts, scope), scope)
     symbols = Symbols(facts, scope)
     cg = CallGraph()
     for node_id, definition in symbols.nodes():

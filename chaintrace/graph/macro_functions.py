@@ -83,9 +83,12 @@ def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, env
                 continue
             caller = names.get(call.caller, call.caller)
             if call.via == "name" and expander.lookup(call.callee):
-                for callee in dict.fromkeys(word for tokens in expander.expand_use(call.callee, call.args)
-                                            for word in calls_made(tokens, KEYWORDS)):
-                    calls[dataclasses.replace(call, caller=caller, callee=callee, args=())] = None
+                for tokens in expander.expand_use(call.callee, call.args):
+                    declared = declared_variables(tokens, KEYWORDS)  # its locals are called through, never functions
+                    for callee in calls_made(tokens, KEYWORDS, declared):
+                        calls[dataclasses.replace(call, caller=caller, callee=callee, args=())] = None
+                    for pointer in pointer_calls(tokens, KEYWORDS, declared):  # as `Symbols._expand` hands them on
+                        calls[_expanded_pointer_call(call, caller, pointer)] = None
             elif call.via == "expr" and _USE.match(call.callee):
                 # `glue(scale_, OP_NAME)(v)`: the name this inclusion's macros make is called
                 callee = _instance_name(expander, call.callee)
@@ -237,6 +240,15 @@ def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
 
 def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
     return CallSite(caller, use.file, use.line, use.col, callee, "name", (), EMPTY)
+
+
+def _expanded_pointer_call(call: CallSite, caller: str, pointer: PointerCall) -> CallSite:
+    """Return the call site of a call through a pointer that a macro used in a template's function makes, at the
+    use: through a member (`s->ops->write(...)`), or an expression left for the value flow."""
+    if pointer.member:
+        return dataclasses.replace(call, caller=caller, callee=pointer.callee, via="field", args=(),
+                                   field=pointer.member, receiver=pointer.receiver)
+    return dataclasses.replace(call, caller=caller, callee=pointer.callee, via="expr", args=(), field="", receiver="")
 
 
 def _pointer_call(use: MacroUse, caller: str, pointer: PointerCall) -> CallSite:

@@ -285,6 +285,14 @@ class MacroScope:
             memo[name] = found
         return found
 
+    def function_like(self, file: str, name: str) -> bool:
+        """Return True when `file` sees a definition of `name` as a function-like macro (`name(...)` is its use)."""
+        defs = self.defines.get(name)
+        if not defs:
+            return False
+        visible = self.visible(file)
+        return any(d.params is not None and (d.file == file or d.file in visible or d.file == BUILTIN) for d in defs)
+
     def sees(self, file: str, name: str) -> bool:
         """Return True when `file` sees a definition of the macro `name`."""
         defs = self.defines.get(name)

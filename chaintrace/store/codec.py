@@ -33,8 +33,8 @@ import msgpack
 import xxhash
 
 from chaintrace.extract.copies import variable_assigned
-from chaintrace.extract.facts import (CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
-                                      FunctionRef, Guard, Include, Loop, MacroUse, Param, ParseError, Prototype,
+from chaintrace.extract.facts import (Around, CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
+                                      FunctionRef, Guard, Hop, Include, Loop, MacroUse, Param, ParseError, Prototype,
                                       StructDef, StructField, Typedef, VarDecl)
 
 MAGIC = b"ctf4"  # bump with the layout: a blob of another layout fails its first check
@@ -120,6 +120,36 @@ def _context(row: tuple) -> Context:
     return Context(tuple(starmap(Loop, loops)), conditions, tuple(starmap(Guard, guards)))
 
 
+def _arounds(items: tuple) -> list:
+    return [(item.name, item.line, item.col) for item in items]
+
+
+def _within(rows: tuple) -> tuple[Around, ...]:
+    if not rows:
+        return ()
+    found = []
+    for name, line, col in rows:
+        if type(name) is not str or type(line) is not int or type(col) is not int:
+            raise TypeError("an enclosing call is not (name, line, col)")
+        found.append(Around(sys.intern(name), line, col))
+    return tuple(found)
+
+
+def _hop_rows(items: tuple) -> list:
+    return [(item.name, item.index, item.line, item.col) for item in items]
+
+
+def _hops(rows: tuple) -> tuple[Hop, ...]:
+    if not rows:
+        return ()
+    found = []
+    for name, index, line, col in rows:
+        if type(name) is not str or type(index) is not int or type(line) is not int or type(col) is not int:
+            raise TypeError("a hop is not (name, index, line, col)")
+        found.append(Hop(sys.intern(name), index, line, col))
+    return tuple(found)
+
+
 def _texts(items: tuple) -> tuple[str, ...]:
     return tuple(map(sys.intern, items))  # a call's arguments (`s`, `errp`, `NULL`): shared, as other text is
 
@@ -130,6 +160,8 @@ _NESTED: dict[tuple[type, str], tuple[Callable, Callable]] = {
     (Prototype, "params"): (_pairs, _params),
     (StructDef, "fields"): (_members, _struct_fields),
     (CallSite, "args"): (tuple, _texts),
+    (CallSite, "within"): (_arounds, _within),
+    (CallSite, "passed"): (_hop_rows, _hops),
 }
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for _, cls in _LISTS}
 # Text fields repeat across a tree's facts (the file's path in every fact, a function's name in each of its

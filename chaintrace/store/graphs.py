@@ -169,7 +169,7 @@ def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], keys: lis
     if progress:
         reason = f" ({why}: resolved in full)" if why else ""
         print(f"resolving the call graph of {len(facts)} files{reason} ...", file=sys.stderr, end="", flush=True)
-    cg = build_graph(facts, sound=sound)
+    cg = build_graph(facts, sound=sound, lean=True)  # saving streams the direct edges: never all their dicts at once
     save_graph(store, tables, cg, facts, keys)
     read = zlib.compress(json.dumps(sorted(cg.macros_read)).encode(), 1)
     store.put_derived(tables.state, _MACROS_READ, seal(read, tables.state, _MACROS_SEAL))

@@ -14,7 +14,7 @@ from helpers.oracle import fixture_dirs
 
 from chaintrace.extract.facts import CallSite, Context, Loop
 from chaintrace.graph.build import build_graph
-from chaintrace.graph.direct_edges import DirectEdges
+from chaintrace.graph.direct_edges import DirectEdges, merged
 from chaintrace.graph.model import CallGraph, graph_rows
 from chaintrace.graph.sites import call_site
 
@@ -59,6 +59,9 @@ def test_direct_edges_list_what_add_site_lists_in_its_order() -> None:
                                            ("h", "g", "ops")]
     assert len(want[5][3]["sites"]) == 30 and len(want[0][3]["sites"]) == 3
     assert list(lean.edges()) == want
+    # without data (the adjacency's walk): None for every direct edge, even after a callee other kinds reach too
+    bare = list(merged(lean.graph.nodes, lean.direct, lean.graph.succ, with_data=False))
+    assert [(edge[:3], edge[3] is None) for edge in bare] == [(edge[:3], edge[2] == "direct") for edge in want]
     assert graph_rows(lean) == graph_rows(oracle)
     assert lean.adjacency().to_bytes() == oracle.adjacency().to_bytes()
     assert lean.edges_between("main", "f") == oracle.edges_between("main", "f")  # a lookup settles them

@@ -85,9 +85,12 @@ def edge_data(entry: list) -> dict:
     return data
 
 
-def merged(nodes: Iterable[str], direct: DirectEdges, succ) -> Iterator[tuple[str, str, str, dict]]:
+def merged(nodes: Iterable[str], direct: DirectEdges, succ, with_data: bool = True
+           ) -> Iterator[tuple[str, str, str, dict | None]]:
     """Yield (src, dst, kind, data) of the direct edges and of the networkx adjacency `succ` (src -> dst -> kind
-    -> data, the other kinds), in the order networkx would list them had the direct edges been added first.
+    -> data, the other kinds), in the order networkx would list them had the direct edges been added first;
+    `with_data=False` gives None as the data of the direct edges (all high confidence, never undecided) instead of
+    making it.
 
     networkx lists the edges of each source by the order their callee was first joined to it, then by the order
     of their kinds: every direct edge came first, so its callee comes before the callees only other kinds reach,
@@ -97,7 +100,7 @@ def merged(nodes: Iterable[str], direct: DirectEdges, succ) -> Iterator[tuple[st
         others = succ.get(src, {})
         targets = direct.targets(src)
         for dst, entry in targets.items():
-            yield src, dst, "direct", edge_data(entry)
+            yield src, dst, "direct", edge_data(entry) if with_data else None
             for kind, data in others.get(dst, {}).items():
                 yield src, dst, kind, data
         for dst, keyed in others.items():

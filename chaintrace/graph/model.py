@@ -213,8 +213,11 @@ class CallGraph:
     def adjacency(self) -> Adjacency:
         """Return the graph's integer form for fast walks (built once, until the graph changes)."""
         if self._adjacency is None:
-            edges = ((src, dst, kind, data.get("confidence") == "low", undecided(kind, data))
-                     for src, dst, kind, data in self.edges())
+            # the direct edges held as calls are not made into dicts for this: they are high and decided
+            edges = ((src, dst, kind, data is not None and data.get("confidence") == "low",
+                      data is not None and undecided(kind, data))
+                     for src, dst, kind, data in (self.edges() if self.direct is None else
+                                                  merged(self.graph.nodes, self.direct, self.graph.succ, with_data=False)))
             self._adjacency = Adjacency.from_edges(self.graph.nodes, edges)
         return self._adjacency
 

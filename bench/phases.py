@@ -223,7 +223,9 @@ def resolve_phases(tree: Path, cache: Path, profile: bool) -> int:
             profiler.disable()
         tables = store.graph_tables("bench-phases-resolve")
         keys = store.indexed_keys(str(tree))
-        step("save", lambda: save_graph(store, tables, cg, facts, [keys[f.path] for f in facts]))
+        writes, paths = [w for f in facts for w in f.writes], [f.path for f in facts]
+        facts.clear()  # as store.graphs._resolve does: only the writes wait for the save
+        step("save", lambda: save_graph(store, tables, cg, writes, [keys[path] for path in paths]))
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return 0

@@ -14,14 +14,16 @@ from dataclasses import replace
 
 from chaintrace.extract.facts import CallSite, FileFacts
 from chaintrace.graph import indirect
-from chaintrace.graph.model import CallGraph, call_site, no_cycle_collection
+from chaintrace.graph.direct_edges import DirectEdges
+from chaintrace.graph.model import CallGraph, no_cycle_collection
 from chaintrace.graph.macro_functions import with_macro_functions
 from chaintrace.graph.placement import placed
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.symbols import Symbols
 
 
-def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, sound: bool = False) -> CallGraph:
+def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, sound: bool = False,
+                lean: bool = False) -> CallGraph:
     """Return the call graph of a tree's facts, all edge kinds included.
 
     Parameters
@@ -38,17 +40,25 @@ def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, soun
         edges from plain-name calls, then the indirect kinds added by
         `chaintrace.graph.indirect.add_indirect_edges` (precise by default; `sound`
         adds the over-approximation: name-only matches, unknown registrars).
+    lean : bool, optional
+        Leave the direct edges as the calls that make them (`CallGraph.direct`,
+        a third of the memory of QEMU's graph): `edges`, `adjacency` and the
+        row functions read them as they are, which is all saving does; any
+        other lookup puts them into networkx first.
     """
     facts = list(facts)
     with no_cycle_collection():
-        return _build(facts, registrars, sound)
+        cg = _build(facts, registrars, sound)
+        if not lean:
+            cg.settle()
+        return cg
 
 
 def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
     scope = MacroScope(facts)
     facts = with_macro_functions(placed(facts, scope), scope)
     symbols = Symbols(facts, scope)
-    cg = CallGraph()
+    cg = CallGraph(direct=DirectEdges())
     for node_id, definition in symbols.nodes():
         cg.add_function(node_id, definition.name, definition.file, definition.line,
                         definition.end_line, definition.is_static)
@@ -79,11 +89,8 @@ def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:
     for target in targets:
         if target.external:
             cg.add_function(target.id, target.id, "", 0, 0, False, external=True)
-        extra = {"macro": target.macro} if target.macro else {}
-        data = {}
-        if target.candidates:
-            data = {"ambiguous": list(target.candidates), "preferred": target.reason}
-        cg.add_site(caller, target.id, "direct", call_site(call, **extra), **data)
+        data = {"ambiguous": list(target.candidates), "preferred": target.reason} if target.candidates else None
+        cg.direct.add(caller, target.id, call, target.macro, data)
 
 
 def _pointer_sites(symbols: Symbols, call: CallSite) -> list[CallSite]:

@@ -37,7 +37,8 @@ from importlib import resources
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
 from chaintrace.graph.flowfacts import IndirectCall, build_flow, proof_of
-from chaintrace.graph.model import CallGraph, call_site, site_of
+from chaintrace.graph.model import CallGraph
+from chaintrace.graph.sites import call_site, site_of
 from chaintrace.graph.symbols import Symbols
 from chaintrace.graph.objects import object_facts
 from chaintrace.graph.types import Types

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from chaintrace.errors import close_matches
-from chaintrace.extract.facts import CallSite, Context
 from chaintrace.graph.adjacency import Adjacency
+from chaintrace.graph.direct_edges import DirectEdges, merged
 from chaintrace.graph.kinds import kind_order, undecided
 
 NodeRow = tuple[str, str, str, int, int, bool, bool]  # id, name, file, line, end_line, static, external
@@ -89,6 +89,9 @@ class CallGraph:
     # the `conditions` and `loops` lists of the sites, one shared list per distinct value: most sites have none,
     # and an empty list per site cost QEMU 100 MB (nothing edits a site once it is in the graph)
     _lists: dict[tuple, list] = field(default_factory=dict, repr=False)
+    # the direct edges as the calls that make them (graph.direct_edges), while a graph being saved holds them so;
+    # None once they are in `graph` (any lookup but `edges` and `adjacency` puts them there first)
+    direct: DirectEdges | None = field(default=None, repr=False)
 
     # -- building ---------------------------------------------------------
     def add_function(self, node_id: str, name: str, file: str, line: int, end_line: int,
@@ -158,6 +161,25 @@ class CallGraph:
         except TypeError:  # a value that cannot be a key (no site made here has one): the site keeps its own
             pass
 
+    def settle(self) -> None:
+        """Put the direct edges held as calls (`direct`) into `graph`, in the order `edges` lists them; returns None."""
+        if self.direct is None:
+            return
+        graph = nx.MultiDiGraph()
+        graph.add_nodes_from(self.graph.nodes(data=True))
+        for src, dst, kind, data in self.edges():
+            graph.add_edge(src, dst, key=kind, **data)
+        self.graph, self.direct = graph, None
+        self._by_name = self._by_file = self._adjacency = None
+        self._seen = {}  # keyed by the ids of the old graph's data dicts
+
+    def edges(self) -> Iterator[EdgeRow]:
+        """Return an iterator over every edge (src, dst, kind, data), the direct edges held as calls included (their
+        data made as each is reached), in networkx's order."""
+        if self.direct is None:
+            return iter(self.graph.edges(keys=True, data=True))
+        return merged(self.graph.nodes, self.direct, self.graph.succ)
+
     # -- lookups (what `query.GraphLookup` asks for) -------------------------
     def has(self, node_id: str) -> bool:
         """Return True when `node_id` is a node of the graph."""
@@ -173,6 +195,7 @@ class CallGraph:
 
     def in_edges(self, node_id: str) -> list[tuple[str, str, str, dict]]:
         """Return the edges (src, dst, kind, data) into `node_id`."""
+        self.settle()
         return list(self.graph.in_edges(node_id, keys=True, data=True))
 
     def diagnostics_of(self, callers: set[str]) -> list[dict]:
@@ -190,8 +213,11 @@ class CallGraph:
     def adjacency(self) -> Adjacency:
         """Return the graph's integer form for fast walks (built once, until the graph changes)."""
         if self._adjacency is None:
-            edges = ((src, dst, kind, data.get("confidence") == "low", undecided(kind, data))
-                     for src, dst, kind, data in self.graph.edges(keys=True, data=True))
+            # the direct edges held as calls are not made into dicts for this: they are high and decided
+            edges = ((src, dst, kind, data is not None and data.get("confidence") == "low",
+                      data is not None and undecided(kind, data))
+                     for src, dst, kind, data in (self.edges() if self.direct is None else
+                                                  merged(self.graph.nodes, self.direct, self.graph.succ, with_data=False)))
             self._adjacency = Adjacency.from_edges(self.graph.nodes, edges)
         return self._adjacency
 
@@ -218,6 +244,7 @@ class CallGraph:
 
     def edges_between(self, src: str, dst: str, kinds: Iterable[str] | None = None) -> list[tuple[str, dict]]:
         """Return [(kind, data)] of the edges from `src` to `dst`, in EDGE_KINDS order."""
+        self.settle()
         found = self.graph.get_edge_data(src, dst) or {}
         wanted = set(kinds) if kinds is not None else None
         return [(kind, found[kind]) for kind in sorted(found, key=kind_order) if wanted is None or kind in wanted]
@@ -242,24 +269,6 @@ def _remember(index: dict, position: tuple, item: dict) -> bool:
     return True
 
 
-def site_of(file: str, line: int, col: int, context: Context, **extra: object) -> dict:
-    """Return the JSON-able dict of one site: position, `#if` conditions and enclosing loops."""
-    site = {
-        "file": file,
-        "line": line,
-        "col": col,
-        "conditions": list(context.conditions),
-        "loops": [{"kind": loop.kind, "condition": loop.condition, "line": loop.line} for loop in context.loops],
-    }
-    site.update(extra)
-    return site
-
-
-def call_site(call: CallSite, **extra: object) -> dict:
-    """Return the site dict of a call."""
-    return site_of(call.file, call.line, call.col, call.context, **extra)
-
-
 def graph_rows(cg: CallGraph) -> tuple[list[NodeRow], list[EdgeRow]]:
     """Return the graph as plain rows.
 
@@ -275,16 +284,16 @@ def graph_rows(cg: CallGraph) -> tuple[list[NodeRow], list[EdgeRow]]:
         (node_id, a["name"], a["file"], a["line"], a["end_line"], a["static"], a["external"])
         for node_id, a in cg.graph.nodes(data=True)
     ]
-    edges = [(src, dst, kind, dict(data)) for src, dst, kind, data in cg.graph.edges(keys=True, data=True)]
+    edges = [(src, dst, kind, dict(data)) for src, dst, kind, data in cg.edges()]
     return nodes, edges
 
 
 def iter_rows(cg: CallGraph) -> tuple[Iterator[NodeRow], Iterator[EdgeRow]]:
-    """Return the rows of `graph_rows` as iterators over the graph itself (no copy of any edge's data: saving
-    a graph of QEMU's size streams them)."""
+    """Return the rows of `graph_rows` as iterators over the graph itself (no copy of any edge's data, and the data
+    of direct edges held as calls made one at a time: saving a graph of QEMU's size streams them)."""
     nodes = ((node_id, a["name"], a["file"], a["line"], a["end_line"], a["static"], a["external"])
              for node_id, a in cg.graph.nodes(data=True))
-    return nodes, iter(cg.graph.edges(keys=True, data=True))
+    return nodes, cg.edges()
 
 
 def graph_from_rows(nodes: Iterable[NodeRow], edges: Iterable[EdgeRow],

@@ -71,8 +71,11 @@ def resolved_in_full(store, tree: Path) -> dict:
     """Return `graph_of` a graph resolved from the facts of `tree` as indexed now, saved under a key of its own."""
     facts = api.load_facts(store, tree, paths=program_filter("system"))
     tables = store.graph_tables(f"full-resolve-for-test:{tree}")
-    tables.save(build_graph(facts), (w for f in facts for w in f.writes), (r for f in facts for r in f.reads))
-    return graph_of(tables)
+    try:
+        tables.save(build_graph(facts), (w for f in facts for w in f.writes), (r for f in facts for r in f.reads))
+        return graph_of(tables)
+    finally:  # a lasting test cache (CHAINTRACE_TEST_CACHE) would keep a graph of QEMU a run otherwise
+        tables.drop()
 
 
 def edit(path: Path, change: Callable[[str], str]) -> None:

@@ -32,6 +32,7 @@ from chaintrace.graph.shift import Shifts, compose
 from chaintrace.store.cache import Store
 from chaintrace.store.codec import seal, unseal
 from chaintrace.store.graph_tables import GraphStore
+from chaintrace.store.prune import drop_unreachable_graphs
 
 # More changed files than this and a full resolve is the better bet (each is decoded twice to compare).
 _MOST_COMPARED = 200
@@ -59,11 +60,11 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
             return tables, "stored"
         raise ChaintraceError(f"the cache {store.path.parent} is read-only and holds no call graph of {root} "
                               f"for --program {program}{' --sound' if sound else ''}: give a writable folder with --cache")
-    last_name = f"last-graph:r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}"
-    last = store.derived(root, last_name)
+    mode = f"r{RESOLVER_VERSION}:{program}:{'sound' if sound else 'precise'}"
+    last = store.derived(root, f"last-graph:{mode}")
     if tables.exists():
         if last != key.encode():  # back to an earlier state (a checkout): the next edit compares with this one
-            store.put_derived(root, last_name, key.encode())
+            _keep(store, root, mode, key, last, progress)
         return tables, "stored"
     in_program = program_filter(program)
     files = {path: fact_key for path, fact_key in store.indexed_keys(root).items() if in_program(path)}
@@ -73,8 +74,23 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
         _resolve(store, tables, load(in_program), [files[path] for path in sorted(files)], sound, progress,
                  "" if last is None else why)
     store.put_derived(key, "files", json.dumps(files).encode())
-    store.put_derived(root, last_name, key.encode())
+    _keep(store, root, mode, key, last, progress)
     return tables, how
+
+
+def _keep(store: Store, root: str, mode: str, key: str, last: bytes | None, progress: bool) -> None:
+    """Record `key` as the last graph of `root` (for `mode`) and `last` as the one before it, then drop the graph
+    this displaces when no tree keeps it, and those of other resolver versions (`store.prune`); return None."""
+    previous = store.derived(root, f"previous-graph:{mode}")
+    if last is not None and last != key.encode():
+        store.put_derived(root, f"previous-graph:{mode}", last)
+    store.put_derived(root, f"last-graph:{mode}", key.encode())
+    displaced = previous.decode(errors="replace") if previous not in (None, last, key.encode()) else None
+    started = time.monotonic()
+    dropped = drop_unreachable_graphs(store, displaced)
+    if dropped and progress:
+        print(f"dropped {dropped} call graph{'s' if dropped > 1 else ''} no indexed tree reads any more "
+              f"({time.monotonic() - started:.1f} s)", file=sys.stderr)
 
 
 def _patch(store: Store, tables: GraphStore, files: dict[str, str], last: bytes | None) -> str:

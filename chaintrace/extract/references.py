@@ -1,8 +1,8 @@
 """Names used as values and writes to struct fields -> `FunctionRef` and `FieldWrite` facts.
 
 A `FunctionRef` here is an identifier in an initializer (`.save = ram_save`,
-or a positional member) or on the right of an assignment; whether it names a
-function is decided later, against the whole tree's definitions.
+or a positional member), on the right of an assignment or returned; whether it
+names a function is decided later, against the whole tree's definitions.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
     source = file.source
     refs = []
     positions: dict[int, dict[int, int]] = {}  # initializer list id -> child id -> member index
-    for usage in ("initializer", "assignment"):
-        found = _initializer_values(by_kind) if usage == "initializer" else by_kind.get("reference.assignment", ())
+    for usage in ("initializer", "assignment", "return"):
+        found = _initializer_values(by_kind) if usage == "initializer" else by_kind.get(f"reference.{usage}", ())
         for captures in found:
             name_node = captures["name"][0]
             start, end = name_node.start_byte, name_node.end_byte
@@ -39,6 +39,8 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
             container = captures[f"reference.{usage}"][0]
             if usage == "initializer":
                 details = _initializer_details(source, captures, container, wrapper or name_node, positions)
+            elif usage == "return":
+                details = {}
             else:
                 details = _assignment_details(source, container)
             point = name_node.start_point
@@ -198,7 +200,9 @@ def _initializer_type(source: Source, initializer_list: Node | None, element: bo
     if declaration is None or declaration.type != "declaration":
         return "", []
     is_array = node.child_by_field_name("declarator").type == "array_declarator"
-    if depth != (2 if is_array else 1):
+    # an array's own list holds its elements (`GenFunc group2_gen[8] = { gen_ROL, ... }`: the type is the element's),
+    # a list inside it a struct element's members
+    if depth not in ((1, 2) if is_array else (1,)):
         return "", []
     return bare_type(source.text(declaration.child_by_field_name("type"))), path
 

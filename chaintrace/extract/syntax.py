@@ -220,10 +220,18 @@ def bare_type(text: str) -> str:
     return words[-1] if words else ""
 
 
+_PREPROC_BRANCHES = frozenset({"preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef"})
+
+
 def struct_fields(source: Source, body: Node | None) -> tuple[StructField, ...]:
     """Return the members of a struct or union body."""
     fields = []
     for member in body.named_children if body is not None else ():
+        if member.type in _PREPROC_BRANCHES:
+            # members under `#ifdef CONFIG_USER_ONLY ... #else ... #endif` (TCGCPUOps.do_interrupt): every branch's,
+            # as everything else is read
+            fields += struct_fields(source, member)
+            continue
         if member.type != "field_declaration":
             continue
         kind = member.child_by_field_name("type")

@@ -61,3 +61,28 @@
       (cast_expression value: (identifier) @name)
       (pointer_expression argument: (identifier) @name)
     ])) @reference.assignment
+
+; A function returned (`return info->get ? field_prop_get : NULL;`): what a call
+; of the function it is returned from yields.
+
+(return_statement [
+    (identifier) @name
+    (cast_expression value: (identifier) @name)
+    (pointer_expression argument: (identifier) @name)
+  ]) @reference.return
+
+(return_statement
+  (conditional_expression
+    consequence: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.return
+
+(return_statement
+  (conditional_expression
+    alternative: [
+      (identifier) @name
+      (cast_expression value: (identifier) @name)
+      (pointer_expression argument: (identifier) @name)
+    ])) @reference.return

@@ -60,6 +60,9 @@ def address_location(flow: ValueFlow, ref: FunctionRef) -> tuple[Location | None
         if not path:
             return None, ""
         return flow.field_location(struct, path), "initializer"
+    if ref.usage == "return" and ref.function:  # `return info->get ? field_prop_get : NULL;`
+        returning = symbols.id_of(ref.file, ref.function)
+        return (("r", returning), "return") if returning is not None else (None, "")
     if ref.usage == "assignment" and ref.field:
         member = MEMBER.match(ref.lhs)
         base = member.group("base") if member else ""
@@ -89,12 +92,16 @@ def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
     """Add the copies of a member into a function pointer: a local declared with it as its value
     (`void *(*start_routine)(void *) = args->start_routine;`) or assigned it whole (`cb = ts->cb;`, with
     `QEMUTimerCB *cb;` above): the local holds what the member holds."""
-    fnptr_types = flow.symbols.fnptr_types
     pointers = [v for v in facts.variables if v.function and not v.is_param and (
-        v.is_fnptr or v.type in fnptr_types or (v.type.endswith("*") and v.type[:-1].rstrip() in fnptr_types))]
+        v.is_fnptr or flow.holds_function(v.type))]
     if not pointers:
         return
     declared = {(v.function, v.line): v.name for v in pointers}
+    for call in facts.calls:  # `dev_aml_fn fn = get_dev_aml_func(dev);`: what the call returns
+        name = declared.get((call.caller, call.line)) if call.via == "name" and not call.within else None
+        source = flow.result_location(call.file, call.callee) if name else None
+        if source is not None:
+            flow.add_copy(source, ("v", call.file, call.caller, name), {"how": "copy"})
     assignable = {(v.function, v.name) for v in pointers}
     for read in facts.reads:
         if read.how == "initializer":
@@ -105,6 +112,21 @@ def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
         source = flow.expression_location(read.expr, read.file, read.function) if name else None
         if source is not None:
             flow.add_copy(source, ("v", read.file, read.function, name), {"how": "copy"})  # only `how` is kept
+
+
+def add_return_copies(flow: ValueFlow, facts: FileFacts) -> None:
+    """Add the copies of a member a function returns whole (`return klass->build_dev_aml;`) into what a call of
+    that function yields, for the functions that return a function pointer."""
+    for read in facts.reads:
+        if read.how != "return" or read.statement != f"return {read.expr};":
+            continue
+        returning = flow.symbols.id_of(read.file, read.function)
+        definition = flow.symbols.definition(returning) if returning is not None else None
+        if definition is None or not flow.holds_function(definition.return_type):
+            continue
+        source = flow.expression_location(read.expr, read.file, read.function)
+        if source is not None:
+            flow.add_copy(source, ("r", returning), {"how": "copy"})  # only `how` is kept
 
 
 def add_argument_copies(flow: ValueFlow, call: CallSite, callee_id: str) -> None:
@@ -197,6 +219,7 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
                                                                struct_type=location[1] if location[0] == "f" else ""))
         add_write_copies(flow, file_facts.writes)
         add_initializer_copies(flow, file_facts)
+        add_return_copies(flow, file_facts)
         for call in file_facts.calls:
             caller = symbols.id_of(call.file, call.caller) if call.caller else None
             if caller is None or call.via == "macro":  # a loop or cleanup macro's use: no pointer is called

@@ -14,6 +14,8 @@ from chaintrace.extract.syntax import bare_type
 from chaintrace.graph.symbols import Symbols
 
 
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
 # Parenthesised expressions inside one another that `infer_types` reads before giving up: QEMU nests a few.
 MAX_NESTING = 32
 
@@ -25,6 +27,9 @@ class Types:
         # QOM naming: DEVICE_GET_CLASS -> DeviceClass, MIGRATION_OBJ -> ..., by letters alone.
         self._upper = {name.replace("_", "").upper(): name for name in sorted(symbols.types, reverse=True)}
         self._member_types: dict[str, set[str]] | None = None
+        # the name given to a struct written out where it is used (`struct { ... } valid;`, `static struct { ... }
+        # *multifd_send_state;`) -> its declaration's text: `Outer.member` for a member, `file::variable` for a variable
+        self._anonymous: dict[str, str] = {}
 
     def canonical(self, name: str) -> str:
         """Return the struct name a type name stands for, following typedefs."""
@@ -36,11 +41,41 @@ class Types:
         return name
 
     def field_type(self, struct: str, field: str) -> str | None:
-        """Return the canonical type of `struct.field`, "" when untyped, None when no such struct field is known."""
-        for definition in self.symbols.structs.get(self.canonical(struct), ()):
+        """Return the canonical type of `struct.field`, "" when untyped, None when no such struct field is known.
+
+        A member whose struct is written out in place (`struct { bool (*accepts)(...); } valid;` in
+        MemoryRegionOps) has the type `MemoryRegionOps.valid`, whose members its text declares."""
+        if struct in self._anonymous:
+            return self._anonymous_member(struct, field)
+        struct = self.canonical(struct)
+        for definition in self.symbols.structs.get(struct, ()):
             for member in definition.fields:
                 if member.name == field:
-                    return self.canonical(bare_type(member.type))
+                    return self._type_of(member.type, f"{struct}.{field}")
+        return None
+
+    def _type_of(self, declared: str, name: str) -> str:
+        """Return the canonical struct name of a declared type; a struct written out in it is named `name`."""
+        if "{" in declared:
+            self._anonymous[name] = declared
+            return name
+        return self.canonical(bare_type(declared))
+
+    def _anonymous_member(self, struct: str, field: str) -> str | None:
+        """Return the type of member `field` of a struct written out in place (named by `_type_of`), or None."""
+        text = self._anonymous[struct]
+        body = _COMMENT.sub(" ", text[text.find("{") + 1:text.rfind("}")])
+        depth, start = 0, 0
+        for index, char in enumerate(body + ";"):
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if char != ";" or depth:
+                continue
+            declaration, start = body[start:index], index + 1
+            if re.search(rf"\(\s*\*\s*{re.escape(field)}\s*\)", declaration):
+                return ""  # a function pointer member
+            named = re.search(rf"^(?P<type>.*?)\b{re.escape(field)}\s*(?:\[[^\]]*\]\s*)*$", declaration.strip(), re.S)
+            if named and named.group("type").strip():
+                return self._type_of(named.group("type"), f"{struct}.{field}")
         return None
 
     def infer_type(self, expr: str, file: str, function: str, depth: int = 0) -> str:
@@ -77,9 +112,9 @@ class Types:
                 base = self._call_type(name, rest[1:end])
                 rest = rest[end + 1:]
             else:
-                declared = (self.symbols.local_type(file, function, name, line) or self.symbols.globals.get((file, name))
-                            or self.symbols.global_types.get(name, ""))
-                base = self.canonical(bare_type(declared))
+                local = self.symbols.local_type(file, function, name, line)
+                declared = local or self.symbols.globals.get((file, name)) or self.symbols.global_types.get(name, "")
+                base = self._type_of(declared, f"{file}::{function}::{name}" if local else f"{file}::{name}")
         candidates = {base} if base else set()
         unknown = not base
         for step in re.finditer(r"\s*(?:(->|\.)\s*([A-Za-z_]\w*)|\[[^\]]*\])", rest):
@@ -94,7 +129,7 @@ class Types:
 
     def _call_type(self, name: str, args: str) -> str:
         """Return the type a call yields: the function's return type, or a QOM cast macro's type."""
-        if name in self.symbols.returns:
+        if self.symbols.returns.get(name):  # a QOM checker a macro defines has none said: its name says it
             return self.canonical(bare_type(self.symbols.returns[name]))
         first = args.split(",")
         if name == "container_of" and len(first) == 3:

@@ -9,6 +9,8 @@ Locations (tuples, so they hash fast and print plainly):
   struct is "" when the receiver's type is unknown.
 * `("v", file, function, name)`: a local variable or parameter.
 * `("g", name)`: a global variable.
+* `("r", function id)`: what a call of a function that returns a function
+  pointer yields (`field_prop_getter(info)` returns `field_prop_get`).
 
 Facts, read from the extracted facts of every file:
 
@@ -46,6 +48,10 @@ Location = tuple
 
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|union\s+)*[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*\s*\**\s*\)\s*")
+# `f(x, y)`: a call of a plain name (its arguments checked balanced apart).
+CALL = re.compile(r"([A-Za-z_]\w*)\s*\((.*)\)", re.S)
+# `table[i]`: an element of an array a variable names.
+ELEMENT = re.compile(r"([A-Za-z_]\w*)\s*\[[^\[\]]*\]")
 # `a->b`, `a.b`, `(*a).b`, `a->b.c`: the last member and its base.
 MEMBER = re.compile(r"^(?P<base>.+?)\s*(?:->|\.)\s*(?P<field>[A-Za-z_]\w*)$", re.S)
 
@@ -105,10 +111,32 @@ class ValueFlow:
             text = stripped
         if IDENTIFIER.fullmatch(text):
             return self.variable_location(file, function, text)
+        call = CALL.fullmatch(text)
+        if call is not None and _balanced(call.group(2)):
+            return self.result_location(file, call.group(1))
+        element = ELEMENT.fullmatch(text)
+        if element is not None:  # `get_refcount_funcs[order]`: whatever the array holds, as a call through it reads
+            return self.variable_location(file, function, element.group(1))
         member = MEMBER.match(text)
         if member is None or "(" in member.group("field"):
             return None
         return self.field_location(self.types.infer_type(member.group("base"), file, function), member.group("field"))
+
+    def result_location(self, file: str, name: str) -> Location | None:
+        """Return the location of what a call of `name` from `file` yields, or None unless it is a function of the
+        tree returning a function pointer (the result of any other call holds no function, and is not followed)."""
+        target = self.symbols.resolve_function(file, name)
+        definition = self.symbols.definition(target.id) if target is not None else None
+        if definition is None or not self.holds_function(definition.return_type):
+            return None
+        return ("r", target.id)
+
+    def holds_function(self, type_text: str) -> bool:
+        """Return True for a function pointer type: `fn_t`, `const fn_t`, `ObjectPropertyAccessor *` (a pointer to
+        a function typedef), `void (*)(int)`."""
+        text = " ".join(word for word in type_text.replace("*", " * ").split() if word not in ("const", "volatile"))
+        fnptr_types = self.symbols.fnptr_types
+        return "(*" in type_text or text in fnptr_types or (text.endswith("*") and text[:-1].rstrip() in fnptr_types)
 
     def parameter_location(self, function_id: str, index: int) -> Location | None:
         """Return the location of parameter `index` of the defined function `function_id`, or None."""

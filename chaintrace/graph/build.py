@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from chaintrace.extract.facts import CallSite, FileFacts
+from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
 from chaintrace.graph import indirect
 from chaintrace.graph.direct_edges import DirectEdges
 from chaintrace.graph.model import CallGraph, no_cycle_collection
@@ -63,15 +63,20 @@ def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> Call
         cg.add_function(node_id, definition.name, definition.file, definition.line,
                         definition.end_line, definition.is_static)
     through_pointers: dict[str, list[CallSite]] = defaultdict(list)  # file -> calls through pointers macros make
+    literals: dict[str, list[FunctionRef]] = defaultdict(list)  # file -> members macros' compound literals are given
     for file_facts in facts:
         for call in file_facts.calls:
             # a call in an #if branch the default build's configuration rules out is another build's
             if call.caller and call.via in ("name", "macro") and not scope.outside(call.context.conditions):
                 _add_direct(cg, symbols, call)
                 through_pointers[call.file] += _pointer_sites(symbols, call)
+                literals[call.file] += [
+                    FunctionRef(value, call.file, call.line, call.col, call.caller, "initializer", struct_type=struct,
+                                field=member, context=call.context)
+                    for struct, member, value in symbols.expansion_literals(call.file, call.callee, call.args)]
     symbols.forget_expansions()
-    facts = [replace(f, calls=f.calls + tuple(through_pointers[f.path])) if through_pointers.get(f.path) else f
-             for f in facts]
+    facts = [replace(f, calls=f.calls + tuple(through_pointers[f.path]), refs=f.refs + tuple(literals[f.path]))
+             if through_pointers.get(f.path) or literals.get(f.path) else f for f in facts]
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     cg.macros_read = scope.defines.read | symbols.macros.read
     return cg

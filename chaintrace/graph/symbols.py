@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
-from chaintrace.source.expansion_tokens import KEYWORDS as _MACRO_KEYWORDS, names_passed
+from chaintrace.source.expansion_tokens import KEYWORDS as _MACRO_KEYWORDS, literal_members, names_passed
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
 from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
@@ -87,6 +87,7 @@ class Symbols:
         self._own: dict[str, Target] = {}  # node id -> its Target, made once
         self._expanded: dict[tuple[str, str, tuple[str, ...]], list[Target]] = {}
         self._pointer_calls: dict[tuple[str, str, tuple[str, ...]], list[PointerCall]] = {}
+        self._literals: dict[tuple[str, str, tuple[str, ...]], list[tuple[str, str, str]]] = {}
         self._forwards: dict[tuple[str, str, int], tuple[tuple[int, str, int], ...]] = {}
         self._expander: tuple[str, Expander | None] = ("", None)  # the last file's (its invocations remembered)
         externals: dict[str, list[FunctionDef]] = defaultdict(list)
@@ -319,9 +320,11 @@ class Symbols:
     def _expand(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         found: dict[str, Target] = {}
         pointers: dict[PointerCall, None] = {}
+        literals: dict[tuple[str, str, str], None] = {}
         for tokens in self._expander_of(file).expand_use(name, args):
             declared = declared_variables(tokens, _MACRO_KEYWORDS)  # read once for both kinds of call
             pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS, declared)))
+            literals.update(dict.fromkeys(literal_members(tokens)))
             for word in calls_made(tokens, _MACRO_KEYWORDS, declared):
                 t = self.resolve_function(file, word)
                 if t is not None:
@@ -330,12 +333,19 @@ class Symbols:
                     found.setdefault(word, Target(word, True, macro=name))
         if pointers:
             self._pointer_calls[file, name, args] = list(pointers)
+        if literals:
+            self._literals[file, name, args] = list(literals)
         return list(found.values())
 
     def expansion_pointer_calls(self, file: str, name: str, args: tuple[str, ...]) -> list[PointerCall]:
         """Return the calls through a pointer the expansion of the macro use `name(args)` in `file` makes (after
         `macro_targets` expanded it, until `forget_expansions`)."""
         return self._pointer_calls.get((file, name, args), [])
+
+    def expansion_literals(self, file: str, name: str, args: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """Return (struct type, member, name) for each member a compound literal in the expansion of the macro use
+        `name(args)` in `file` is given (after `macro_targets` expanded it, until `forget_expansions`)."""
+        return self._literals.get((file, name, args), [])
 
     def _expander_of(self, file: str) -> Expander:
         """Return the expander of the macros `file` sees: one per file, kept while its calls are resolved (they come
@@ -349,6 +359,7 @@ class Symbols:
         while it runs."""
         self._expanded.clear()
         self._pointer_calls.clear()
+        self._literals.clear()
         self._forwards.clear()
         self._expander = ("", None)
 

@@ -1,5 +1,5 @@
-"""Readers of a macro expansion's tokens: the functions it defines, the members its initializers write, the
-names it passes and the locals it initializes. They know C's shapes only, nothing of a tree's macros or files
+"""Readers of a macro expansion's tokens: the functions it defines, the members its initializers and compound
+literals write, the names it passes and the locals it initializes. They know C's shapes only, nothing of a tree's macros or files
 (`graph.macro_functions` and `graph.symbols` apply them to the expansions of a tree's macro uses)."""
 
 from __future__ import annotations
@@ -29,6 +29,25 @@ def members_written(tokens: list[Token]) -> list[tuple[str, str]]:
         found += _members(tokens[start + 1:end], "")
         start = end + 2 if end + 1 < len(tokens) and tokens[end + 1][0] == "," else end + 1
     return found if start >= len(tokens) else []
+
+
+def literal_members(tokens: list[Token]) -> list[tuple[str, str, str]]:
+    """Return (struct type, member path, name) for each `.member = name` of a compound literal `(Type){ ... }` in
+    `tokens` (`QML_OBJ_`'s `(QemuLockable){ .lock = qemu_lockable_mutex_lock, ... }`), each branch of a
+    `_Generic` included."""
+    found: list[tuple[str, str, str]] = []
+    for i in range(2, len(tokens) - 1):
+        if tokens[i][0] != ")" or tokens[i + 1][0] != "{":
+            continue
+        words = [tokens[j][0] for j in range(i - 1, max(i - 4, -1), -1)]
+        kind = words[0]
+        if not _IDENTIFIER.fullmatch(kind) or kind in KEYWORDS or (words[1] != "(" and words[1:3] not in (
+                ["struct", "("], ["union", "("], ["const", "("])):
+            continue
+        end = matching(tokens, i + 1, "{", "}")
+        if end > 0:
+            found += [(kind, member, name) for member, name in _members(tokens[i + 2:end], "")]
+    return found
 
 
 def _members(tokens: list[Token], prefix: str) -> list[tuple[str, str]]:

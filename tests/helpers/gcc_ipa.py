@@ -84,6 +84,8 @@ def ipa_facts(fixture_dir: Path) -> IpaFacts:
             _read_dump(dumps[0].read_text(), source, statics, facts)
             for caller, file, line in _INDIRECT.findall(Path(f"{out}.ci").read_text()):
                 name = caller.split(":")[-1]
+                if Path(file).is_absolute() and Path(file).is_relative_to(fixture_dir):
+                    file = Path(file).relative_to(fixture_dir).as_posix()  # a header found through `-I <fixture>/include`
                 facts.indirect_sites.add((_node_id(name, source, statics), file, int(line)))
     return facts
 

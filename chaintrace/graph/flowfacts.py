@@ -47,6 +47,10 @@ def address_location(flow: ValueFlow, ref: FunctionRef) -> tuple[Location | None
     if ref.usage == "initializer":
         struct = ref.struct_type
         path = ref.field
+        if ref.lhs and flow.types.canonical(struct) not in symbols.structs:
+            written = flow.types.infer_type(ref.lhs, ref.file, ref.function)
+            if flow.types.is_written_out(written):  # `static const struct { ... } ide_cmd_table[] = { { f, ... } }`
+                return _written_out_member(flow, written, ref)
         if not path and ref.lhs and flow.types.canonical(struct) not in symbols.structs:
             # an element of an array of function pointers (`qdestroy[] = { [QTYPE_QNUM] = qnum_destroy_obj }`):
             # the array holds it, whatever the index
@@ -71,6 +75,16 @@ def address_location(flow: ValueFlow, ref: FunctionRef) -> tuple[Location | None
     if ref.usage == "assignment" and IDENTIFIER.fullmatch(ref.lhs):
         location = flow.variable_location(ref.file, ref.function, ref.lhs)
         return (location or ("g", ref.lhs)), "assignment"
+    return None, ""
+
+
+def _written_out_member(flow: ValueFlow, struct: str, ref: FunctionRef) -> tuple[Location | None, str]:
+    """Return (location, how) of the member of a struct written out in place that an initializer gives `ref`."""
+    if ref.field and not ref.field.endswith("."):
+        return flow.field_location(struct, ref.field), "initializer"
+    members = flow.types.written_out_members(struct) if not ref.field else []
+    if 0 <= ref.arg_index < len(members):
+        return ("f", struct, members[ref.arg_index]), "initializer"
     return None, ""
 
 

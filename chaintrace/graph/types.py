@@ -61,22 +61,40 @@ class Types:
             return name
         return self.canonical(bare_type(declared))
 
+    def is_written_out(self, struct: str) -> bool:
+        """Return True for the name `_type_of` gave a struct written out in place."""
+        return struct in self._anonymous
+
+    def written_out_members(self, struct: str) -> list[str]:
+        """Return the member names, in order, of a struct written out in place (for its positional initializers)."""
+        return [name for name, _, _ in self._declarations(struct)]
+
     def _anonymous_member(self, struct: str, field: str) -> str | None:
         """Return the type of member `field` of a struct written out in place (named by `_type_of`), or None."""
+        for name, kind, fnptr in self._declarations(struct):
+            if name == field:
+                return "" if fnptr else self._type_of(kind, f"{struct}.{field}")
+        return None
+
+    def _declarations(self, struct: str) -> list[tuple[str, str, bool]]:
+        """Return (member, type text, is a function pointer) of each member a written-out struct's text declares."""
         text = self._anonymous[struct]
         body = _COMMENT.sub(" ", text[text.find("{") + 1:text.rfind("}")])
+        found = []
         depth, start = 0, 0
         for index, char in enumerate(body + ";"):
             depth += {"{": 1, "}": -1}.get(char, 0)
             if char != ";" or depth:
                 continue
-            declaration, start = body[start:index], index + 1
-            if re.search(rf"\(\s*\*\s*{re.escape(field)}\s*\)", declaration):
-                return ""  # a function pointer member
-            named = re.search(rf"^(?P<type>.*?)\b{re.escape(field)}\s*(?:\[[^\]]*\]\s*)*$", declaration.strip(), re.S)
+            declaration, start = body[start:index].strip(), index + 1
+            pointer = re.search(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)", declaration)
+            if pointer:
+                found.append((pointer.group(1), "", True))
+                continue
+            named = re.search(r"^(?P<type>.*?)\b(?P<name>[A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*$", declaration, re.S)
             if named and named.group("type").strip():
-                return self._type_of(named.group("type"), f"{struct}.{field}")
-        return None
+                found.append((named.group("name"), named.group("type"), False))
+        return found
 
     def infer_type(self, expr: str, file: str, function: str, depth: int = 0) -> str:
         """Return the canonical struct type of a C expression (`se->ops`, `DEVICE_GET_CLASS(dev)`), or ""."""

@@ -88,7 +88,7 @@ def extract(path: str, original: bytes, normalized: bytes | None = None) -> File
         structs=tuple(structs + anonymous),
         typedefs=tuple(typedefs),
         variables=tuple(variables),
-        defines=_defines(file, by_kind.get("definition.macro", empty)),
+        defines=_defines(file, by_kind.get("definition.macro", empty), {f.name for f in functions}),
         errors=errors(tree.root_node),
         includes=preproc.includes(file),
         macro_uses=preproc.macro_uses(file),
@@ -110,12 +110,13 @@ def _add_context_nodes(file: FileScope, by_kind: dict[str, list[dict]]) -> None:
             contexts.guards.append(found)
 
 
-def _defines(file: FileScope, matches: list[dict]) -> tuple:
-    """Return the file's `#define`s; those of a name the file defines more than once with the `#if` conditions
-    around each (which one a build takes: `module_init` under `#ifdef BUILD_DSO` and `#else`)."""
+def _defines(file: FileScope, matches: list[dict], functions: set[str] = frozenset()) -> tuple:
+    """Return the file's `#define`s; those of a name the file defines more than once, as a macro or as a function
+    (`functions`), with the `#if` conditions around each (which one a build takes: `module_init` under `#ifdef
+    BUILD_DSO` and `#else`; `gen_RDMSR` a function under `#ifndef CONFIG_USER_ONLY`, a macro in the `#else`)."""
     source = file.source
     names = [source.text(c["name"][0]) for c in matches]
-    twice = {name for name, count in Counter(names).items() if count > 1}
+    twice = {name for name, count in Counter(names).items() if count > 1 or name in functions}
     at = file.contexts.at
     found = []
     for captures, name in zip(matches, names):

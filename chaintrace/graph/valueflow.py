@@ -48,6 +48,8 @@ Location = tuple
 
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _CAST = re.compile(r"^\(\s*(?:const\s+|struct\s+|union\s+)*[A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)*\s*\**\s*\)\s*")
+# Words of a declared type that say nothing of what it holds (`static inline dev_aml_fn`, `const fn_t`).
+_QUALIFIERS = frozenset({"const", "volatile", "static", "inline", "__inline", "__inline__", "extern", "register"})
 # `f(x, y)`: a call of a plain name (its arguments checked balanced apart).
 CALL = re.compile(r"([A-Za-z_]\w*)\s*\((.*)\)", re.S)
 # `table[i]`: an element of an array a variable names.
@@ -134,7 +136,7 @@ class ValueFlow:
     def holds_function(self, type_text: str) -> bool:
         """Return True for a function pointer type: `fn_t`, `const fn_t`, `ObjectPropertyAccessor *` (a pointer to
         a function typedef), `void (*)(int)`."""
-        text = " ".join(word for word in type_text.replace("*", " * ").split() if word not in ("const", "volatile"))
+        text = " ".join(word for word in type_text.replace("*", " * ").split() if word not in _QUALIFIERS)
         fnptr_types = self.symbols.fnptr_types
         return "(*" in type_text or text in fnptr_types or (text.endswith("*") and text[:-1].rstrip() in fnptr_types)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from chaintrace.extract.copies import variable_assigned
+from chaintrace.extract.copies import returned_whole, variable_assigned
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
 from chaintrace.graph.types import Types
 from chaintrace.graph.valueflow import IDENTIFIER, MEMBER, Location, ValueFlow
@@ -132,7 +132,7 @@ def add_return_copies(flow: ValueFlow, facts: FileFacts) -> None:
     """Add the copies of a member a function returns whole (`return klass->build_dev_aml;`) into what a call of
     that function yields, for the functions that return a function pointer."""
     for read in facts.reads:
-        if read.how != "return" or read.statement != f"return {read.expr};":
+        if not returned_whole(read):
             continue
         returning = flow.symbols.id_of(read.file, read.function)
         definition = flow.symbols.definition(returning) if returning is not None else None

@@ -32,7 +32,7 @@ from operator import attrgetter
 import msgpack
 import xxhash
 
-from chaintrace.extract.copies import variable_assigned
+from chaintrace.extract.copies import returned_whole, variable_assigned
 from chaintrace.extract.facts import (Around, CallSite, Context, Define, FieldRead, FieldWrite, FileFacts, FunctionDef,
                                       FunctionRef, Guard, Hop, Include, Loop, MacroUse, Param, ParseError, Prototype,
                                       StructDef, StructField, Typedef, VarDecl)
@@ -211,7 +211,7 @@ def decode_facts(blob: bytes, key: str = "", graph: bool = False, only: frozense
     """Return the facts stored by `encode_facts(facts, key)`; ValueError when the blob is damaged, foreign or malformed.
 
     `graph=True` returns them as the call graph reads them: what it never reads (`_GRAPH_BLANK`, the guards of
-    sites other than field writes and reads, the field reads but declarations' initializers and whole assignments to a variable: graph.flowfacts)
+    sites other than field writes and reads, the field reads but declarations' initializers, whole assignments to a variable and members returned whole: graph.flowfacts)
     is left out, which the graph resolved from them does not show. `only` names the lists to read (the others
     are left empty).
     """
@@ -279,6 +279,7 @@ def _rebuild(payload: tuple, graph: bool = False, only: frozenset[str] | None = 
                 columns[i] = map(sys.intern, columns[i])  # TypeError for a non-text value: damaged
         items = tuple(map(cls, *columns))
         if graph and cls is FieldRead:  # the rest are rows of the graph tables only, read again to save them
-            items = tuple(read for read in items if read.how == "initializer" or variable_assigned(read))
+            items = tuple(read for read in items
+                          if read.how == "initializer" or variable_assigned(read) or returned_whole(read))
         built.append(items)
     return FileFacts(path, *built)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chaintrace import api
-from chaintrace.extract.copies import variable_assigned
+from chaintrace.extract.copies import returned_whole, variable_assigned
 from chaintrace.graph.build import build_graph
 from chaintrace.graph.model import graph_rows
 from chaintrace.store.access_rows import access_row
@@ -43,9 +43,10 @@ def test_the_graph_of_the_graph_facts_is_the_graph_of_all_facts(tmp_path: Path, 
         slim = api.load_facts(store, tree, graph=True)
     assert [f.path for f in slim] == [f.path for f in full]
     # the graph facts really are smaller: no comment, only the reads the value flow copies from (initializers, whole
-    # assignments to a variable)
+    # assignments to a variable, members returned whole)
     assert all(not function.comment for f in slim for function in f.functions)
-    kept = [read for f in full for read in f.reads if read.how == "initializer" or variable_assigned(read)]
+    kept = [read for f in full for read in f.reads
+            if read.how == "initializer" or variable_assigned(read) or returned_whole(read)]
     assert [read for f in slim for read in f.reads] == kept
     assert _dump(slim) == _dump(full)
 

@@ -78,7 +78,7 @@ class Sums:
 
     def __init__(self, state: str) -> None:
         self.state = state
-        self._groups: dict[str, dict[str, bytearray]] = {}  # part -> key -> its rows' digests, end to end
+        self._groups: dict[str, dict[str, bytes | bytearray]] = {}  # part -> key -> its rows' digests, end to end
 
     def taken(self, table: str, rows: Iterable[tuple]) -> Iterator[tuple]:
         """Yield `rows` of `table` (its `columns`, in order) as they come, after taking their digests."""
@@ -89,8 +89,10 @@ class Sums:
             for whole, column, groups in parts:
                 key = whole if column is None else row[column]
                 found = groups.get(key)
-                if found is None:
-                    groups[key] = bytearray(digest)
+                if found is None:  # most groups are one row (a node's id, most names): its digest, shared
+                    groups[key] = digest
+                elif found.__class__ is bytes:
+                    groups[key] = bytearray(found) + digest
                 else:
                     found += digest
             yield row

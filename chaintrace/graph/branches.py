@@ -1,0 +1,73 @@
+"""What a called name means in the other branch of the `#if` around the definition it resolves to.
+
+A build compiles one branch; chaintrace reads them all, so a call binds to
+what each branch gives (`Symbols.direct_targets`): a header's `static inline`
+beside the external definition (`stat64_get`, `tcgv_i32_temp`), or a `.c`
+file's stub beside a header's function (`STUB_HELPER(inb, ...)` under
+CONFIG_USER_ONLY, helper.h's `gen_helper_inb` otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chaintrace.extract.facts import FunctionDef
+from chaintrace.graph.scope import MacroScope
+
+if TYPE_CHECKING:
+    from chaintrace.graph.symbols import Symbols
+
+_GUARD = re.compile(r"!\s*defined\s*\(?\s*([A-Za-z_]\w*)\s*\)?")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a called name resolves to: a node id, with the other candidates when ambiguous."""
+
+    id: str
+    external: bool = False
+    candidates: tuple[str, ...] = ()
+    reason: str = ""
+    macro: str = ""
+
+
+def included_alternatives(symbols: Symbols, file: str, name: str, target: Target) -> list[Target]:
+    """Return the `static` definitions of `name` in headers `file` sees when `target` is the external one:
+    which of them the build compiles, an `#if` decides (`stat64_get`: inline with CONFIG_ATOMIC64)."""
+    statics = symbols.header_static.get(name)
+    if not statics or symbols.id_of(file, name) is not None or target.id not in symbols.external.get(name, ()):
+        return []
+    visible = symbols.scope.visible(file)
+    found = [i for i in statics if symbols.definition(i).file in visible]
+    both = (target.id, *found)
+    return [Target(i, candidates=both, reason="an #if picks the header's static or the external one")
+            for i in found[:1]]
+
+
+def outside_alternative(symbols: Symbols, file: str, name: str, target: Target, reason: str) -> list[Target]:
+    """Return what `name` means outside the `.c` file whose `static` under an `#if` is `target`: a header's
+    static of that name (translate.c's `STUB_HELPER(inb, ...)` under CONFIG_USER_ONLY, helper.h's
+    `DEF_HELPER_2(inb, ...)` otherwise; one the file sees first), or the external function a prototype in
+    sight declares. [] when the tree has neither."""
+    statics = [i for i in symbols.header_static.get(name, ()) if i != target.id]
+    if statics:
+        visible = symbols.scope.visible(file)
+        chosen = next((i for i in statics if symbols.definition(i).file in visible), statics[0])
+        return [Target(chosen, candidates=(target.id, chosen), reason=reason)]
+    externals = symbols.external.get(name)
+    seen = symbols.scope.closure(file) | symbols.scope.prelude
+    if externals and any(f in seen for f in symbols.declared.get(name, ())):
+        return [Target(externals[0], candidates=(target.id, externals[0]), reason=reason)]
+    return []
+
+
+def under_if(scope: MacroScope, definition: FunctionDef) -> bool:
+    """Return True when `definition` sits under an `#if` other than its header's include guard (`#ifndef X_H`
+    with `#define X_H` in the same file)."""
+    for condition in definition.conditions:
+        guard = _GUARD.fullmatch(condition)
+        if guard is None or not any(d.file == definition.file for d in scope.defines.get(guard.group(1), ())):
+            return True
+    return False

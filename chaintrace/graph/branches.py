@@ -4,7 +4,8 @@ A build compiles one branch; chaintrace reads them all, so a call binds to
 what each branch gives (`Symbols.direct_targets`): a header's `static inline`
 beside the external definition (`stat64_get`, `tcgv_i32_temp`), or a `.c`
 file's stub beside a header's function (`STUB_HELPER(inb, ...)` under
-CONFIG_USER_ONLY, helper.h's `gen_helper_inb` otherwise).
+CONFIG_USER_ONLY, helper.h's `gen_helper_inb` otherwise); where the default
+build's configuration decides the `#if`, only to the build's.
 """
 
 from __future__ import annotations
@@ -71,3 +72,18 @@ def under_if(scope: MacroScope, definition: FunctionDef) -> bool:
         if guard is None or not any(d.file == definition.file for d in scope.defines.get(guard.group(1), ())):
             return True
     return False
+
+
+def in_the_build(symbols: Symbols, targets: list[Target]) -> list[Target]:
+    """Return `targets` without the definitions whose `#if` the default build's configuration rules out
+    (`queries/qemu/build.toml`'s `[config]`: util/stats64.c's `stat64_get` under `#ifndef CONFIG_ATOMIC64` on an
+    x86_64 host, plugin.h's empty `qemu_plugin_vcpu_mem_cb` without CONFIG_PLUGIN), unless none is left."""
+    if len(targets) < 2:
+        return targets
+    rules_out = symbols.scope.config.rules_out
+    kept = [t for t in targets if t.external or not _ruled_out(symbols.definition(t.id), rules_out)]
+    return kept or targets
+
+
+def _ruled_out(definition: FunctionDef | None, rules_out) -> bool:
+    return definition is not None and bool(definition.conditions) and rules_out(definition.conditions)

@@ -7,7 +7,8 @@ of several alternatives, `queries/qemu/build.toml`; the others kept as
 candidates), then a header's `static inline`. A header the file includes
 that defines a `static inline` of an external name (`stat64_get` under
 `#ifdef CONFIG_ATOMIC64`, the external one in util/stats64.c otherwise) is
-an alternative the `#if` picks: the call binds to both. A macro resolves to
+an alternative the `#if` picks: the call binds to both, or to the build's
+where its configuration decides the `#if` (`graph/branches`). A macro resolves to
 the defined functions its body calls. It also answers the types the indirect
 resolver needs: locals, globals, struct members, typedefs, return types.
 """
@@ -22,7 +23,7 @@ from pathlib import PurePosixPath
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.source.expansion_tokens import KEYWORDS as _MACRO_KEYWORDS, names_passed
-from chaintrace.graph.branches import Target, included_alternatives, outside_alternative, under_if
+from chaintrace.graph.branches import Target, included_alternatives, outside_alternative, in_the_build, under_if
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
 from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
@@ -225,8 +226,8 @@ class Symbols:
         """
         target = self.resolve_function(file, name)
         if target is not None and not self._macro_first(file, name, target):
-            return [target, *included_alternatives(self, file, name, target),
-                    *self._conditional_alternatives(file, name, args, target)]
+            return in_the_build(self, [target, *included_alternatives(self, file, name, target),
+                                      *self._conditional_alternatives(file, name, args, target)])
         if self.scope.sees(file, name):
             return self.macro_targets(file, name, args)
         if self.scope.orphan(file) and len(self.scope.defines.get(name, ())) == 1 and self.scope.may_call(name):

@@ -11,6 +11,7 @@ build's configuration decides the `#if`, only to the build's.
 from __future__ import annotations
 
 import re
+from posixpath import commonpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,12 +51,14 @@ def included_alternatives(symbols: Symbols, file: str, name: str, target: Target
 def outside_alternative(symbols: Symbols, file: str, name: str, target: Target, reason: str) -> list[Target]:
     """Return what `name` means outside the `.c` file whose `static` under an `#if` is `target`: a header's
     static of that name (translate.c's `STUB_HELPER(inb, ...)` under CONFIG_USER_ONLY, helper.h's
-    `DEF_HELPER_2(inb, ...)` otherwise; one the file sees first), or the external function a prototype in
-    sight declares. [] when the tree has neither."""
-    statics = [i for i in symbols.header_static.get(name, ()) if i != target.id]
-    if statics:
-        visible = symbols.scope.visible(file)
-        chosen = next((i for i in statics if symbols.definition(i).file in visible), statics[0])
+    `DEF_HELPER_2(inb, ...)` otherwise), or the external function a prototype in sight declares. [] when the tree has neither."""
+    # a header the file sees, or one no tree file includes (helper.h comes in through `#include HELPER_H`); never
+    # another device's (rocker.h's `DPRINTF` is not rtl8139.c's other branch)
+    visible = symbols.scope.visible(file)
+    statics = [i for i in symbols.header_static.get(name, ()) if i != target.id
+               and (symbols.definition(i).file in visible or symbols.scope.orphan(symbols.definition(i).file))]
+    if statics:  # the nearest header: target/i386/helper.h for target/i386/tcg/translate.c, not hexagon's
+        chosen = max(statics, key=lambda i: len(commonpath([file, symbols.definition(i).file])))
         return [Target(chosen, candidates=(target.id, chosen), reason=reason)]
     externals = symbols.external.get(name)
     seen = symbols.scope.closure(file) | symbols.scope.prelude

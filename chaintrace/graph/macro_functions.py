@@ -179,7 +179,12 @@ def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = No
         expander = strict if strict.lookup(use.name) else loose
         if expander is not strict and not expander.lookup(use.name):
             continue
-        for tokens in expander.expand_use(use.name, use.args):
+        expansions = expander.expand_use(use.name, use.args)
+        if expander is strict and loose is not strict and not any(definitions(tokens) for tokens in expansions):
+            # a header's own macro over macros only its includers define (tcg-runtime.h's GEN_ATOMIC_HELPERS over
+            # DEF_HELPER_FLAGS_4): read under theirs
+            expansions = loose.expand_use(use.name, use.args)
+        for tokens in expansions:
             refs += [FunctionRef(value, use.file, use.line, use.col, "", "initializer", struct_type=struct,
                                  field=member, lhs=variable) for struct, variable, member, value in initialized(tokens)]
             for name, is_static, body in definitions(tokens):

@@ -49,25 +49,29 @@ SCORE_PATH = Path(__file__).resolve().parent.parent / "bench" / "oracle_score.py
 # generated macros (RunState_str) and function pointer locals assigned a member whole (cb = ts->cb): direct
 # 97.78 / 97.26 (96.81), migration/ 99.65 / 97.90, indirect 98.09 %, runtime 99.52 % (99.47-99.62 per scenario).
 # Both together (and the resolve's memory work, graph unchanged): direct 97.96 / 97.42 (96.97), migration/
-# 99.65 / 97.90, indirect 99.66 %, runtime 99.52 %. The floors are the larger of the two lines' floors, not yet
-# these figures less 0.3.
+# 99.65 / 97.90, indirect 99.66 %, runtime 99.52 %. With file-scope macro uses keeping their #ifs (a .c file's
+# STUB_HELPER stub beside helper.h's gen_helper_*), indented and swallowed uses, empty `NAME()` stubs no attribute,
+# no keyword macro from another header, a header only generated files include expanding the tree's one macro of a
+# name, the build's CONFIG_ATOMIC64 and CONFIG_PLUGIN deciding a call's alternatives, and a header's own macro over
+# its includers' macros (GEN_ATOMIC_HELPERS): 98.54 / 97.49 (97.03), migration/ 99.65 / 98.52 (98.35), indirect
+# 99.66 %, runtime 99.66 % (99.64-99.74 per scenario). The floors are these figures less 0.3.
 # (recall, precision) of direct edges on (caller, callee, file, line).
-DIRECT_FLOORS = {"tree": (97.45, 97.12), "migration": (99.3, 97.58)}
+DIRECT_FLOORS = {"tree": (98.24, 97.19), "migration": (99.35, 98.22)}
 INDIRECT_RECALL_FLOOR = 99.36
 # Runtime-edge recall (any edge kind) per scenario.
 RUNTIME_FLOORS: dict[str, float] = {
-    "block-stream": 99.3,
-    "blockdev-backup": 99.3,
-    "device-add-del-e1000": 99.1,
-    "migrate-background-snapshot": 99.2,
-    "migrate-exec": 99.2,
-    "migrate-file": 99.2,
-    "migrate-multifd": 99.1,
-    "migrate-postcopy": 99.2,
-    "migrate-tcp": 99.2,
-    "qom-set": 99.3,
-    "query-status": 99.1,
-    "savevm-loadvm": 99.2,
+    "block-stream": 99.43,
+    "blockdev-backup": 99.44,
+    "device-add-del-e1000": 99.35,
+    "migrate-background-snapshot": 99.36,
+    "migrate-exec": 99.37,
+    "migrate-file": 99.37,
+    "migrate-multifd": 99.34,
+    "migrate-postcopy": 99.38,
+    "migrate-tcp": 99.38,
+    "qom-set": 99.44,
+    "query-status": 99.35,
+    "savevm-loadvm": 99.36,
 }
 
 

@@ -123,3 +123,29 @@ def test_a_damaged_alias_is_resolved_again_not_read_with_wrong_lines(clean: dict
     db.close()
     run = run_captured(["trace", tree, *QUERY, "--json", "--cache", cache])
     assert run.code == 0 and run.out == fresh.out, run.err
+
+
+def test_saved_sums_are_those_of_the_rows_read_back(clean: dict) -> None:
+    """Saving takes each group's digest from the rows as they go in: every group of every table, read back from
+    SQLite as a lookup reads it, must match its stored digest, and no digest may be left without rows."""
+    from chaintrace.store import graph_sums
+
+    db = sqlite3.connect(clean["cache"] / "index.sqlite")
+    try:
+        states = [row[0] for row in db.execute("SELECT state FROM g_states")]
+        assert states
+        for state in states:
+            stored = {(part, key): digest for part, key, digest in
+                      db.execute("SELECT part, key, digest FROM g_sums WHERE state = ?", (state,))}
+            assert stored.pop(("format", graph_sums.FORMAT)) == graph_sums.group_digest(state, "format",
+                                                                                       graph_sums.FORMAT, ())
+            found = {}
+            for table, (names, groups) in graph_sums.TABLES.items():
+                rows = db.execute(f"SELECT {names} FROM {table} WHERE state = ?", (state,)).fetchall()
+                for part, column in groups:
+                    for key, group in graph_sums.grouped(rows, column).items():
+                        found[part, key] = graph_sums.group_digest(state, part, key, group)
+            assert {"id", "src", "dst", "write"} <= {part for part, _ in found}  # the fixture fills the big tables
+            assert found == stored
+    finally:
+        db.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Bump whenever extraction changes what it produces: cached facts of another
 # version are never reused.
-EXTRACTOR_VERSION = 25  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: a call's enclosing plain-name calls (`within`), so one in a macro's arguments is placed at the macro's use, and the hops of a call passed as an argument (`passed`); 20: an initializer member given a local or parameter (`(QEMUBH){ .cb = cb }`), macro uses as initializer elements, array elements designated by index (`[QTYPE_QNUM] = f`); 21: the members of an anonymous union or struct are the outer struct's (X86OpEntry's `union { gen; decode; }`); 22: QAPI schema files (qapi/*.json) read as the header of the macros the build generates from them; 23 (24: a cache that held 23 before its last change): a struct's members under #if/#ifdef/#else branches inside its body (TCGCPUOps.do_interrupt), functions returned (`return c ? f : NULL;`), the elements of an array of a function pointer type (`GenFunc tbl[8] = { f, g }`); 25: a #define of a name the file also defines as a function keeps its #if conditions (`#define gen_RDMSR gen_unreachable` in the #else of the function's #ifndef CONFIG_USER_ONLY)
+EXTRACTOR_VERSION = 26  # 9: FieldRead facts; 10: facts stored as checksummed msgpack, not pickle; 11: nested initializer paths; 12: an initializer names its variable; 13: guards and positional initializer members read without nested query patterns; 14: array elements designated by index ([KIND] = { ... }) keep their struct type; 15: initializers and member accesses captured without child patterns (linear in nesting), quoted expressions cut at 200 characters; 16: #includes, file-scope macro uses and macro sites, macro conditions, a file's own declaration macros blanked, short loop macros kept in place, gcc's line for calls passed as arguments; 17: a file nested over 10,000 levels deep is skipped (tree-sitter's queries lose nodes past 65,535), parents read from one walk in a deep tree; 18: macro uses and macro sites in files with UTF-8 text, a use the parser read as the start of the next function, variadic macro parameters (`...`, GNU's `x...`); 19: a call's enclosing plain-name calls (`within`), so one in a macro's arguments is placed at the macro's use, and the hops of a call passed as an argument (`passed`); 20: an initializer member given a local or parameter (`(QEMUBH){ .cb = cb }`), macro uses as initializer elements, array elements designated by index (`[QTYPE_QNUM] = f`); 21: the members of an anonymous union or struct are the outer struct's (X86OpEntry's `union { gen; decode; }`); 22: QAPI schema files (qapi/*.json) read as the header of the macros the build generates from them; 23 (never landed), 24: a file-scope macro use keeps its #if conditions, one indented alone on its line (` type_init(f)`) or in the span the parser gave the next function before its body is a use, an empty macro without parameters (`#define tpm_cleanup()`, the other branch of a function) is no attribute; 23 (24: a cache that held 23 before its last change): a struct's members under #if/#ifdef/#else branches inside its body (TCGCPUOps.do_interrupt), functions returned (`return c ? f : NULL;`), the elements of an array of a function pointer type (`GenFunc tbl[8] = { f, g }`); 25: a #define of a name the file also defines as a function keeps its #if conditions (`#define gen_RDMSR gen_unreachable` in the #else of the function's #ifndef CONFIG_USER_ONLY) (landed as 26)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +288,8 @@ class MacroUse:
     """`NAME(args)` starting a line outside any function: a macro that may expand to definitions.
 
     `args` are the folded texts of the top-level arguments; the graph expands
-    the use with the macros the file sees (`graph.macro_functions`).
+    the use with the macros the file sees (`graph.macro_functions`). `conditions`: the `#if`s around it
+    (`#ifdef CONFIG_USER_ONLY` around translate.c's `STUB_HELPER(inb, ...)`).
     """
 
     name: str
@@ -296,6 +297,7 @@ class MacroUse:
     file: str
     line: int
     col: int
+    conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

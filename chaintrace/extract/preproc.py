@@ -17,8 +17,11 @@ from chaintrace.extract.scope import FileScope
 from chaintrace.extract.syntax import fold, from_bytes
 
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)', re.MULTILINE)
-# `NAME(` at the very start of a line: QEMU indents code in bodies, so a use there is at file scope.
-_USE = re.compile(r"^([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+# `NAME(` at the very start of a line: QEMU indents code in bodies, so a use there is at file scope. One indented
+# outside every body counts when it stands alone on its line (` type_init(f)` in gen_pcie_root_port.c), not an
+# element of an initializer (`    VMSTATE_UINT32(x, S),`).
+_USE = re.compile(r"^([ \t]*)([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+_ALONE = re.compile(r"[ \t]*;?[ \t]*(?:/[/*]|\r?\n|$)")
 _NOT_USES = frozenset({"if", "while", "for", "switch", "return", "sizeof", "defined"})
 _MAX_ARGS = 4000  # characters of one use's arguments read at most
 
@@ -46,16 +49,35 @@ def macro_uses(file: FileScope) -> tuple[MacroUse, ...]:
     found = []
     line, counted = 1, 0  # lines counted as the matches go forward: one pass over the text
     for match in _USE.finditer(text):
-        name = match.group(1)
+        name = match.group(2)
         if name in _NOT_USES:
             continue
+        start = match.start(2)
+        if match.group(1) and file.enclosing(start, match.end())[0]:
+            continue  # most indented lines are in bodies: left before reading their arguments
         args = arguments(text, match.end() - 1)
-        if args is None or _continued(text, match.start()) or _in_body(file, match.start(), match.end()):
+        if args is None or _continued(text, match.start()) or _in_body(file, start, match.end()):
             continue
-        line += text.count("\n", counted, match.start())
-        counted = match.start()
-        found.append(MacroUse(name, args, file.path, line, 1))
+        if match.group(1) and not _ALONE.match(text, _closing(text, match.end() - 1) + 1):
+            continue
+        line += text.count("\n", counted, start)
+        counted = start
+        conditions = file.contexts.at(start, start + 1, -1).conditions
+        found.append(MacroUse(name, args, file.path, line, start - match.start() + 1, conditions))
     return tuple(found)
+
+
+def _closing(text: str, open_paren: int) -> int:
+    """Return the offset of the `)` closing the group at `open_paren` (balanced: `arguments` read it)."""
+    depth = 0
+    for i in range(open_paren, len(text)):
+        if text[i] in "([{":
+            depth += 1
+        elif text[i] in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
 
 
 def _continued(text: str, line_start: int) -> bool:
@@ -65,11 +87,12 @@ def _continued(text: str, line_start: int) -> bool:
 
 
 def _in_body(file: FileScope, start: int, end: int) -> bool:
-    """Return True when a use lies inside a function's body. A use with no `;` after it that the parser read as
-    the start of the next function's definition (`DEFINE_TYPES(t)` then `Foo *foo_new(void) {`) starts that
-    function's span, before its body: it is at file scope."""
+    """Return True when a use lies inside a function's body. Uses with no `;` after them that the parser read as
+    the start of the next function's definition (`DEFINE_TYPES(t)` then `Foo *foo_new(void) {`; `type_init(f)`
+    then `OBJECT_DEFINE_SIMPLE_TYPE_WITH_INTERFACES(...)` then a function) lie in that function's span before
+    its body's `{`: they are at file scope."""
     function, function_start = file.enclosing(start, end)
-    return bool(function) and function_start != start
+    return bool(function) and function_start != start and "{" in file.source.by_byte[function_start:start]
 
 
 def loop_macro_calls(file: FileScope, loops: list[dict]) -> list[CallSite]:

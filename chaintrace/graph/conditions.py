@@ -163,11 +163,12 @@ class BuildConfig:
     def rules_out(self, conditions: Iterable[str]) -> bool:
         """Return True when the build's values decide one of the `#if` conditions false (`TARGET_BIG_ENDIAN` on a
         little-endian target); a condition naming none of them is never decided here."""
-        for condition in conditions:
-            verdict = self._memo.get(condition, ...)
-            if verdict is ...:
-                named = self._names and not self._names.isdisjoint(_IDENT.findall(condition))
-                verdict = self._memo[condition] = decide(condition, self.env, self.lookup) if named else None
-            if verdict is False:
-                return True
-        return False
+        return any(self.verdict(condition) is False for condition in conditions)
+
+    def verdict(self, condition: str) -> bool | None:
+        """Return what the build's values say of one `#if` condition (None: they do not decide it)."""
+        verdict = self._memo.get(condition, ...)
+        if verdict is ...:
+            named = self._names and not self._names.isdisjoint(_IDENT.findall(condition))
+            verdict = self._memo[condition] = decide(condition, self.env, self.lookup) if named else None
+        return verdict

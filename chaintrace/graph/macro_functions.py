@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from chaintrace.extract.context import EMPTY
-from chaintrace.extract.facts import CallSite, FileFacts, FunctionDef, FunctionRef, MacroUse
+from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef, MacroUse
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.conditions import Env, decide
 from chaintrace.graph.scope import MacroScope
@@ -179,14 +179,22 @@ def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = No
         expander = strict if strict.lookup(use.name) else loose
         if expander is not strict and not expander.lookup(use.name):
             continue
-        for tokens in expander.expand_use(use.name, use.args):
+        expansions = expander.expand_use(use.name, use.args)
+        if expander is strict and loose is not strict and not any(definitions(tokens) for tokens in expansions):
+            # a header's own macro over macros only its includers define (tcg-runtime.h's GEN_ATOMIC_HELPERS over
+            # DEF_HELPER_FLAGS_4): read under theirs
+            expansions = loose.expand_use(use.name, use.args)
+        for tokens in expansions:
             refs += [FunctionRef(value, use.file, use.line, use.col, "", "initializer", struct_type=struct,
                                  field=member, lhs=variable) for struct, variable, member, value in initialized(tokens)]
             for name, is_static, body in definitions(tokens):
                 if name in known:
                     continue
                 known.add(name)
-                functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "", ()))
+                # under the use's #ifs: a stub a branch defines (`STUB_HELPER(inb, ...)` with CONFIG_USER_ONLY)
+                # is an alternative of the function another branch or a header gives (symbols)
+                functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "",
+                                             use.conditions))
                 declared = declared_variables(body, KEYWORDS)
                 calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS, declared)]
                 calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS, declared)]
@@ -238,8 +246,14 @@ def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:
                                reads=each(facts.reads, "function"), variables=each(facts.variables, "function"))
 
 
+def _context(use: MacroUse) -> Context:
+    """Return the context of the calls a use's functions make: the use's `#if`s (the build's configuration may
+    rule them out)."""
+    return Context(conditions=use.conditions) if use.conditions else EMPTY
+
+
 def _call(use: MacroUse, caller: str, callee: str) -> CallSite:
-    return CallSite(caller, use.file, use.line, use.col, callee, "name", (), EMPTY)
+    return CallSite(caller, use.file, use.line, use.col, callee, "name", (), _context(use))
 
 
 def _expanded_pointer_call(call: CallSite, caller: str, pointer: PointerCall) -> CallSite:
@@ -255,6 +269,6 @@ def _pointer_call(use: MacroUse, caller: str, pointer: PointerCall) -> CallSite:
     """Return the call site of a call through a pointer in a function a macro defines: through a member, or an
     expression (a local of the definition: `fn(...)` after `SSEFunc fn = s->w ? a : b;`, left unresolved)."""
     if pointer.member:
-        return CallSite(caller, use.file, use.line, use.col, pointer.callee, "field", (), EMPTY,
+        return CallSite(caller, use.file, use.line, use.col, pointer.callee, "field", (), _context(use),
                         field=pointer.member, receiver=pointer.receiver)
-    return CallSite(caller, use.file, use.line, use.col, pointer.callee, "expr", (), EMPTY)
+    return CallSite(caller, use.file, use.line, use.col, pointer.callee, "expr", (), _context(use))

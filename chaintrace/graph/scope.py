@@ -52,6 +52,10 @@ NOT_DEFINED = frozenset({"BUILD_DSO", "_WIN32", "_WIN64", "WIN32", "CONFIG_WIN32
                            "CONFIG_BSD", "__sun__", "CONFIG_SOLARIS", "__HAIKU__", "EMSCRIPTEN", "__EMSCRIPTEN__"})
 _DEFINED = re.compile(r"^\(*\s*(?:defined\s*\(?\s*)?([A-Za-z_]\w*)\s*\)?\s*\)*$")
 FEW_INCLUDERS = 4  # a header included by this many files at most sees what they see (templates, .c.inc)
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Bool _Complex _Atomic _Noreturn _Thread_local".split())
 _PRELUDE_SHARE = 0.3  # the first include of at least this share of .c files is the prelude
 
 
@@ -246,7 +250,9 @@ class MacroScope:
                 chosen = [d for d in defs if d.file == file] + [d for d in defs if d.file != file and d.file in visible]
                 if not chosen:  # glib's, which every file sees after the tree's own
                     chosen = [d for d in defs if d.file == BUILTIN]
-                if not chosen and fallback:  # a header's: any header's definition (a .c file's are its own)
+                # a header's: any header's definition (a .c file's are its own), never one of a C keyword
+                # (libdecnumber's `#define int ?` under `#if DECNOINT` would make helper.h's `int` a `?`)
+                if not chosen and fallback and name not in _C_KEYWORDS:
                     chosen = [d for d in defs if not d.file.endswith(".c")]
                 found = lookups[file, name, fallback] = [self._definition(d) for d in chosen]
             return found
@@ -292,6 +298,11 @@ class MacroScope:
             return False
         visible = self.visible(file)
         return any(d.params is not None and (d.file == file or d.file in visible or d.file == BUILTIN) for d in defs)
+
+    def orphan(self, file: str) -> bool:
+        """Return True for a header no file of the tree includes: only files the build generates do (block-gen.h,
+        included by the generated block-gen.c after the headers it needs), so what it sees is unknown."""
+        return not file.endswith(".c") and not self.includers.get(file)
 
     def sees(self, file: str, name: str) -> bool:
         """Return True when `file` sees a definition of the macro `name`."""

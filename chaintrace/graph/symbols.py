@@ -7,7 +7,8 @@ of several alternatives, `queries/qemu/build.toml`; the others kept as
 candidates), then a header's `static inline`. A header the file includes
 that defines a `static inline` of an external name (`stat64_get` under
 `#ifdef CONFIG_ATOMIC64`, the external one in util/stats64.c otherwise) is
-an alternative the `#if` picks: the call binds to both. A macro resolves to
+an alternative the `#if` picks: the call binds to both, or to the build's
+where its configuration decides the `#if` (`graph/branches`). A macro resolves to
 the defined functions its body calls. It also answers the types the indirect
 resolver needs: locals, globals, struct members, typedefs, return types.
 """
@@ -17,12 +18,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from chaintrace.extract.facts import FileFacts, FunctionDef
 from chaintrace.extract.syntax import bare_type
 from chaintrace.source.expansion_tokens import KEYWORDS as _MACRO_KEYWORDS, literal_members, names_passed
+from chaintrace.graph.branches import Target, included_alternatives, outside_alternative, in_the_build, under_if
 from chaintrace.graph.scope import FEW_INCLUDERS, MacroScope, ReadNames
 from chaintrace.source.expand import Expander, calls_made
 from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
@@ -30,7 +31,6 @@ from chaintrace.source.pointer_calls import PointerCall, declared_variables, poi
 # Names that are never functions of the tree: compiler builtins and C-library macros, and
 # C keywords, which look like calls in a macro body (`if (`) and which a misparse can give
 # a "function" (`if (x) {...}` read as a definition).
-_GUARD = re.compile(r"!\s*defined\s*\(?\s*([A-Za-z_]\w*)\s*\)?")
 _BUILTIN_PREFIXES = ("__builtin_", "__atomic_", "__sync_")
 _KEYWORDS = frozenset({"va_start", "va_end", "va_arg", "va_copy", "offsetof", "alignof", "_Alignof",
                        "_Static_assert", "static_assert", "if", "else", "while", "for", "do", "switch", "case",
@@ -40,17 +40,6 @@ _IDENT_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _MARK = "__chaintrace_arg"  # the placeholder arguments a macro's forwarding is read with
 _MARKED = re.compile(_MARK + r"\d+")  # one whole (`__chaintrace_arg1 ## _SHIFT` is another name)
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a called name resolves to: a node id, with the other candidates when ambiguous."""
-
-    id: str
-    external: bool = False
-    candidates: tuple[str, ...] = ()
-    reason: str = ""
-    macro: str = ""
 
 
 def is_stub(path: str) -> bool:
@@ -238,23 +227,23 @@ class Symbols:
         """
         target = self.resolve_function(file, name)
         if target is not None and not self._macro_first(file, name, target):
-            return [target, *self._included_alternatives(file, name, target),
-                    *self._conditional_alternatives(file, name, args, target)]
+            return in_the_build(self, [target, *included_alternatives(self, file, name, target),
+                                      *self._conditional_alternatives(file, name, args, target)])
         if self.scope.sees(file, name):
             return self.macro_targets(file, name, args)
+        if self.scope.orphan(file) and len(self.scope.defines.get(name, ())) == 1 and self.scope.may_call(name):
+            return self._orphan_targets(file, name, args)
         return [Target(name, external=True)] if self._library_function(file, name) else []
 
-    def _included_alternatives(self, file: str, name: str, target: Target) -> list[Target]:
-        """Return the `static` definitions of `name` in headers `file` sees when `target` is the external one:
-        which of them the build compiles, an `#if` decides (`stat64_get`: inline with CONFIG_ATOMIC64)."""
-        statics = self.header_static.get(name)
-        if not statics or (file, name) in self._ids or target.id not in self.external.get(name, ()):
-            return []
-        visible = self.scope.visible(file)
-        found = [i for i in statics if self._defs[i].file in visible]
-        both = (target.id, *found)
-        return [Target(i, candidates=both, reason="an #if picks the header's static or the external one")
-                for i in found[:1]]
+    def _orphan_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
+        """Return what the use `name(args)` of the one macro of that name in the tree calls, in a header no tree file
+        includes (`AIO_WAIT_WHILE` in block-gen.h: its generated includer includes aio-wait.h first), expanded with
+        any header's macros."""
+        key = (file, name, args)
+        found = self._expanded.get(key)
+        if found is None:
+            found = self._expanded[key] = self._expand(file, name, args, Expander(self.scope.lookup(file, True)))
+        return found
 
     def _macro_first(self, file: str, name: str, target: Target) -> bool:
         """Return True when cpp would expand `name(` in `file` and no function of that name is in sight: the file
@@ -278,12 +267,14 @@ class Symbols:
         in tcg/tcg.c with it), and what a macro of that name defined under another `#if` of the same file
         expands to (`#define buffer_is_zero buffer_is_zero_ool` without __OPTIMIZE__). The build picks one."""
         definition = self._defs.get(target.id)
-        if definition is None or not self._under_if(definition):
+        if definition is None or not under_if(self.scope, definition):
             return []
         reason = "an #if picks the header's static or another definition"
         found = []
         if definition.is_static and not definition.file.endswith(".c"):
             found += [Target(i, candidates=(target.id, i), reason=reason) for i in self.external.get(name, ())[:1]]
+        elif definition.is_static:
+            found += outside_alternative(self, file, name, target, reason)
         # the file's own #define of the name: under the other branch (one in the same branch would have renamed
         # the definition; its conditions are kept only for a name defined twice)
         if any(d.file == definition.file for d in self.scope.defines.get(name, ())) and self.scope.sees(file, name):
@@ -294,15 +285,6 @@ class Symbols:
             # aes_probe aes_unsupported` for a user-mode build that has one)
             found += [t for t in self._expanded[key] if t.id != target.id and not t.external]
         return found
-
-    def _under_if(self, definition: FunctionDef) -> bool:
-        """Return True when `definition` sits under an `#if` other than its header's include guard (`#ifndef X_H`
-        with `#define X_H` in the same file)."""
-        for condition in definition.conditions:
-            guard = _GUARD.fullmatch(condition)
-            if guard is None or not any(d.file == definition.file for d in self.scope.defines.get(guard.group(1), ())):
-                return True
-        return False
 
     def macro_targets(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
         """Return the defined functions the expansion of the macro use `name(args)` in `file` calls, marked `macro`.
@@ -317,11 +299,11 @@ class Symbols:
             found = self._expanded[key] = self._expand(file, name, args) if visible else []
         return found
 
-    def _expand(self, file: str, name: str, args: tuple[str, ...]) -> list[Target]:
+    def _expand(self, file: str, name: str, args: tuple[str, ...], expander: Expander | None = None) -> list[Target]:
         found: dict[str, Target] = {}
         pointers: dict[PointerCall, None] = {}
         literals: dict[tuple[str, str, str], None] = {}
-        for tokens in self._expander_of(file).expand_use(name, args):
+        for tokens in (expander or self._expander_of(file)).expand_use(name, args):
             declared = declared_variables(tokens, _MACRO_KEYWORDS)  # read once for both kinds of call
             pointers.update(dict.fromkeys(pointer_calls(tokens, _MACRO_KEYWORDS, declared)))
             literals.update(dict.fromkeys(literal_members(tokens)))

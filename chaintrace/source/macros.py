@@ -28,6 +28,9 @@ TYPE_ARG = "type_arg"  # `g_new(struct Foo, n)`: the first argument is a type: k
 OPERATOR_ARG = "operator_arg"  # `g_assert_cmpint(a, ==, b)`: the second argument is an operator: make it `0`
 CLASSES = (ATTRIBUTE, ATTRIBUTE_FN, LOOP, AUTOPTR, AUTO, DECL, TYPE_HEAD, TYPE_ARG, OPERATOR_ARG)
 _EMPTY = "empty"  # a definition with no body: agrees with any blanking class
+# `#define tpm_cleanup()`: no body and no parameters, the stub of a function another #if branch declares; alone it
+# is no attribute (blanking would hide `void tpm_cleanup(void) {...}`'s name and every call of it)
+_EMPTY_CALL = "empty_call"
 
 _DEFINE = re.compile(
     rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)(\([^)\n]*\))?([^\n\\]*(?:\\\r?\n[^\n\\]*)*)",
@@ -88,7 +91,7 @@ class _Shape:
 def _shape(params: str | bool, body: str, macros: frozenset[str] | set[str]) -> _Shape:
     function_like = bool(params)
     if not body:
-        return _Shape(function_like, _EMPTY)
+        return _Shape(function_like, _EMPTY_CALL if function_like and not str(params).strip("() \t") else _EMPTY)
     if function_like and body.startswith(("for (", "for(")):
         return _Shape(function_like, LOOP)
     attributes = _attribute_tokens(body)
@@ -339,6 +342,8 @@ def _fixed_point(by_name: dict[str, list[_Shape]], classes: dict[str, str], pend
                 shapes = [shape for shape in shapes if shape.function_like]
             votes = {_resolve(shape, classes) for shape in shapes}
             votes.discard(_EMPTY)
+            stub = _EMPTY_CALL in votes
+            votes.discard(_EMPTY_CALL)
             if None in votes or len(votes) > 1:
                 if False in votes and None not in votes:
                     still.append(name)
@@ -348,7 +353,7 @@ def _fixed_point(by_name: dict[str, list[_Shape]], classes: dict[str, str], pend
                 continue
             if not votes:  # only empty definitions
                 kinds = {shape.function_like for shape in shapes}
-                if len(kinds) > 1:
+                if len(kinds) > 1 or stub:
                     continue
                 votes = {ATTRIBUTE_FN if kinds.pop() else ATTRIBUTE}
             classes[name] = votes.pop()

@@ -150,31 +150,28 @@ class GraphStore:
         nodes, edges = iter_rows(cg)  # streamed into the tables: no second copy of a graph of QEMU's size
         state = self.state
         adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
+        sums = graph_sums.Sums(state)  # each row's digest taken as it goes in, as lookups will read it back
+
+        def insert(table: str, rows: Iterable[tuple]) -> None:
+            marks = ", ".join("?" * (len(columns(table).split(", ")) + 1))
+            self.db.executemany(f"INSERT INTO {table} VALUES ({marks})",
+                                ((state, *row) for row in sums.taken(table, rows)))
+
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for table in GRAPH_STATE_TABLES:
                 self.db.execute(f"DELETE FROM {table} WHERE state = ?", (state,))
-            self.db.executemany("INSERT INTO g_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                ((state, *row) for row in nodes))
-            self.db.executemany(
-                "INSERT INTO g_edges VALUES (?, ?, ?, ?, ?, ?)",
-                ((state, src, dst, kind, data.get("confidence") == "low", json.dumps(data)) for src, dst, kind, data in edges),
-            )
-            self.db.executemany(
-                "INSERT INTO g_writes VALUES (?, ?, ?, ?, ?)",
-                ((state, w.field, w.function, w.file, access_row(w)) for w in writes if w.function),
-            )
-            self.db.executemany(
-                "INSERT INTO g_reads VALUES (?, ?, ?, ?, ?)",
-                ((state, r.field, r.function, r.file, access_row(r)) for r in reads if r.function),
-            )
-            self.db.executemany("INSERT INTO g_objects VALUES (?, ?, ?)",
-                                ((state, name, json.dumps(members)) for name, members in cg.objects.items()))
-            self.db.executemany("INSERT INTO g_passes VALUES (?, ?, ?)",
-                                ((state, function, json.dumps(names)) for function, names in cg.passes.items()))
-            self.db.executemany("INSERT INTO g_diagnostics VALUES (?, ?, ?)",
-                                ((state, d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
-            graph_sums.seal_rows(self.db, state)  # the rows read back as lookups will read them
+            # bools as the 0 and 1 SQLite stores and gives back, so that the digests are of the rows read back
+            insert("g_nodes", ((node, name, file, line, end_line, int(static), int(external))
+                               for node, name, file, line, end_line, static, external in nodes))
+            insert("g_edges", ((src, dst, kind, int(data.get("confidence") == "low"), json.dumps(data))
+                               for src, dst, kind, data in edges))
+            insert("g_writes", ((w.field, w.function, w.file, access_row(w)) for w in writes if w.function))
+            insert("g_reads", ((r.field, r.function, r.file, access_row(r)) for r in reads if r.function))
+            insert("g_objects", ((name, json.dumps(members)) for name, members in cg.objects.items()))
+            insert("g_passes", ((function, json.dumps(names)) for function, names in cg.passes.items()))
+            insert("g_diagnostics", ((d.get("caller", ""), json.dumps(d)) for d in cg.diagnostics))
+            self.db.executemany("INSERT INTO g_sums VALUES (?, ?, ?, ?)", sums.rows())
             self.db.execute("INSERT INTO g_adjacency VALUES (?, ?)", (state, adjacency))
             self.db.execute("INSERT OR REPLACE INTO g_states VALUES (?)", (state,))
             self.db.execute("COMMIT")

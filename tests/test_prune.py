@@ -43,13 +43,20 @@ def resolved(store, tree: Path) -> str:
     return tg.tables.state
 
 
+def graphs_after_edits(store, tree: Path, edits: int) -> list[str]:
+    """Return the graph state of `tree` resolved, then resolved again after each of the first `edits` BODY_EDITS."""
+    states = [resolved(store, tree)]
+    for change in BODY_EDITS[:edits]:
+        edit(tree / "migration" / "migration.c", change)
+        states.append(resolved(store, tree))
+    return states
+
+
 def test_a_tree_keeps_its_last_two_graphs(tmp_path, capsys):
     tree = complete_tree(FIXTURES / "mini_qemu", tmp_path / "tree")
     ram = tree / "migration" / "migration.c"
     with api.open_store(tmp_path / "cache") as store:
-        first = resolved(store, tree)
-        edit(ram, BODY_EDITS[0])
-        second = resolved(store, tree)
+        first, second = graphs_after_edits(store, tree, 1)
         assert stored_graphs(store) == {first, second}
         edit(ram, BODY_EDITS[1])
         tg = api.tree_graph(store, tree, progress=True)
@@ -65,11 +72,7 @@ def test_a_checkout_back_one_step_is_answered_from_the_store(tmp_path):
     tree = complete_tree(FIXTURES / "mini_qemu", tmp_path / "tree")
     ram = tree / "migration" / "migration.c"
     with api.open_store(tmp_path / "cache") as store:
-        first = resolved(store, tree)
-        edit(ram, BODY_EDITS[0])
-        second = resolved(store, tree)
-        edit(ram, BODY_EDITS[1])
-        third = resolved(store, tree)
+        first, second, third = graphs_after_edits(store, tree, 2)
         assert stored_graphs(store) == {second, third}
         edit(ram, BODY_EDITS[2])  # the text of the second state again
         back = api.tree_graph(store, tree)
@@ -85,10 +88,9 @@ def test_a_graph_another_tree_keeps_is_not_dropped(tmp_path):
     with api.open_store(tmp_path / "cache") as store:
         first = resolved(store, tree)
         assert api.tree_graph(store, copy).tables.state == first  # the same content: the same graph, stored
-        ram = tree / "migration" / "migration.c"
         states = [first]
         for change in BODY_EDITS[:2]:
-            edit(ram, change)
+            edit(tree / "migration" / "migration.c", change)
             states.append(resolved(store, tree))
         assert stored_graphs(store) == set(states)  # `copy` still reads the first
         copy_graph = api.tree_graph(store, copy)

@@ -268,3 +268,42 @@ def test_a_signature_split_by_ifdef_keeps_its_else_branch() -> None:
 ])
 def test_other_ifdef_else_blocks_are_left_alone(text: bytes) -> None:
     assert rewrite(text) == text
+
+
+GUARDED_MEMBERS = b"""static const Ops ops = {
+#ifdef CONFIG_GBM
+    .scan = egl_scan,
+#endif
+#if defined(A) && \\
+    defined(B)
+    [KIND_B] = b_f,
+#elif X > 1
+    .valid.accepts = x_accepts,
+#else
+    .other = other,
+#endif
+};
+"""
+
+
+def test_a_directive_before_a_designated_member_is_blanked() -> None:
+    text = rewrite(GUARDED_MEMBERS)
+    assert len(text) == len(GUARDED_MEMBERS) and text.count(b"\n") == GUARDED_MEMBERS.count(b"\n")
+    kept = [line.strip() for line in text.split(b"\n") if line.strip().startswith(b"#")]
+    assert kept == [b"#endif", b"#else", b"#endif"]  # parsed as error nodes of their own, the members after them read
+    assert b"CONFIG_GBM" not in text and b"defined" not in text and b"X > 1" not in text
+    facts = extract("a.c", GUARDED_MEMBERS, text)
+    assert sorted((r.name, r.line) for r in facts.refs) == [
+        ("b_f", 7), ("egl_scan", 3), ("other", 11), ("x_accepts", 9)]
+
+
+@pytest.mark.parametrize("text", [
+    # a positional element after #ifdef parses: left alone
+    b"static Fn tbl[] = {\n    a,\n#ifdef X\n    b,\n#endif\n};\n",
+    # a comparison, not a designator
+    b"int f(int x)\n{\n    return x\n#ifdef X\n    .y == 1\n#endif\n    ;\n}\n",
+    # `#` inside a line is no directive
+    b"#define S(x) #if\n    .a = 1,\n",
+])
+def test_other_directives_before_dots_are_left_alone(text: bytes) -> None:
+    assert rewrite(text) == text

@@ -19,6 +19,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from chaintrace.source.designators import conditionals_before_designators
 from chaintrace.source.macros import (  # noqa: F401  (re-exported: the normaliser's public names)
     _DEFINE,
     _IDENT,
@@ -90,10 +91,12 @@ def normalize(source: bytes, classes: dict[str, str], used: set[str]) -> bytes:
     """Return `source` with the classified macros in `used` neutralised; same length, same newlines.
 
     Comments inside a multi-line `#define` are blanked too: tree-sitter-c
-    loses the definition (and what follows) at `/* ... */ \\`.
+    loses the definition (and what follows) at `/* ... */ \\`; so are the
+    `#if` lines before a designated initializer member, which it would glue
+    to the member (`source.designators`).
     """
     commented = _COMMENT_THEN_CONTINUATION.search(source) is not None
-    splits = _split_signatures(source)
+    splits = _split_signatures(source) + conditionals_before_designators(source)
     own = _own_function_macros(source, classes)
     if not used and not commented and not splits and not own:
         return source

@@ -4,7 +4,9 @@ Every `.c` file of a fixture is compiled with
 
     gcc -c -O0 -fno-builtin -fdump-ipa-cgraph -fcallgraph-info <include flags> <file>
 
-and two of gcc's outputs are read:
+once per configuration (the empty one, then one per `oracle-config:` line of
+the file, as tests/helpers/oracle.py compiles it), the facts of all unioned;
+two of gcc's outputs are read:
 
 * the IPA call-graph dump (`<object>.000i.cgraph`): one block per symbol,
   `name/N (name) @0x...`, with a line `  References: f/3 (addr) g/4 (addr)`
@@ -30,7 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.oracle import c_sources, include_flags, node_id, parse_vcg
+from helpers.oracle import c_sources, include_flags, node_id, parse_vcg, source_configs
 
 GCC_FLAGS = ("-c", "-O0", "-fno-builtin", "-fdump-ipa-cgraph", "-fcallgraph-info")
 _SYMBOL = re.compile(r"^(\S+)/\d+ \((\S+)\) @0x[0-9a-f]+$")
@@ -71,14 +73,15 @@ def ipa_facts(fixture_dir: Path) -> IpaFacts:
     fixture_dir = fixture_dir.resolve()
     facts = IpaFacts()
     with tempfile.TemporaryDirectory() as tmp:
-        for index, source in enumerate(c_sources(fixture_dir)):
+        units = [(source, config) for source in c_sources(fixture_dir) for config in source_configs(fixture_dir / source)]
+        for index, (source, config) in enumerate(units):
             out = Path(tmp) / f"tu{index}"
-            cmd = ["gcc", *GCC_FLAGS, *include_flags(fixture_dir), source, "-o", f"{out}.o", "-dumpbase", f"{out}"]
+            cmd = ["gcc", *GCC_FLAGS, *config, *include_flags(fixture_dir), source, "-o", f"{out}.o", "-dumpbase", f"{out}"]
             proc = subprocess.run(cmd, cwd=fixture_dir, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise RuntimeError(f"gcc failed on {fixture_dir.name}/{source}:\n{proc.stderr}")
+                raise RuntimeError(f"gcc failed on {fixture_dir.name}/{source} {' '.join(config)}:\n{proc.stderr}")
             statics = _statics((fixture_dir / source).read_text(), Path(f"{out}.ci").read_text(), source, fixture_dir)
-            dumps = list(Path(tmp).glob(f"tu{index}*.cgraph"))
+            dumps = list(Path(tmp).glob(f"tu{index}.*cgraph"))
             if len(dumps) != 1:
                 raise RuntimeError(f"gcc wrote {len(dumps)} cgraph dumps for {source}")
             _read_dump(dumps[0].read_text(), source, statics, facts)

@@ -162,3 +162,26 @@ def test_each_index_array_refuses_a_value_out_of_range(adj, name, where):
         Adjacency.from_bytes(adj.to_bytes())
     values[1] = limits[name] - 1 if name != "out_offsets" else kept  # the largest value allowed loads
     Adjacency.from_bytes(adj.to_bytes())
+
+
+def test_csr_of_random_edges_with_repeats_matches_the_edge_set_both_ways():
+    # the edges are read into packed ints (graph.csr); the oracle here is the plain set of (node, neighbour, flag)
+    import random
+
+    from chaintrace.graph.kinds import EDGE_KINDS
+
+    rng = random.Random(7)
+    nodes = [f"n{i}" for i in range(40)]
+    edges = [(rng.choice(nodes), rng.choice(nodes), rng.choice(EDGE_KINDS), rng.random() < 0.3, rng.random() < 0.2)
+             for _ in range(300)]
+    edges += edges[:50]  # the same edge twice is one edge
+    adj = Adjacency.from_edges(nodes[:10] + ["zz-lonely"], edges)
+    assert adj.ids == sorted(set(nodes[:10]) | {"zz-lonely"} | {e[0] for e in edges} | {e[1] for e in edges})
+    flag = {(s, d, k, low, und): EDGE_KINDS.index(k) * 4 + und * 2 + low for s, d, k, low, und in edges}
+    want = sorted({(adj.index(s), adj.index(d), flag[e]) for e in edges for s, d, *_ in [e]})
+    got = [(i, adj.out_nodes[j], adj.out_flags[j]) for i in range(len(adj.ids))
+           for j in range(adj.out_offsets[i], adj.out_offsets[i + 1])]
+    assert got == want
+    back = [(i, adj.in_nodes[j], adj.in_flags[j]) for i in range(len(adj.ids))
+            for j in range(adj.in_offsets[i], adj.in_offsets[i + 1])]
+    assert back == sorted((d, s, f) for s, d, f in want)  # by callee, then caller, then flag

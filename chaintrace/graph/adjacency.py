@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from chaintrace.graph.components import strongly_connected
+from chaintrace.graph.csr import csr, edge_csr
 from chaintrace.graph.kinds import EDGE_KINDS
 
 FORMAT = 7  # bump when the byte layout changes: old blobs are rebuilt, never misread
@@ -70,14 +71,8 @@ class Adjacency:
     def from_edges(cls, ids: Iterable[str], edges: Iterable[tuple]) -> Adjacency:
         """Return the adjacency of the nodes `ids` and the edges (src, dst, kind, low[, undecided]); edge ends
         join the nodes."""
-        edges = list(edges)
-        names = sorted(set(ids) | {src for src, *_ in edges} | {dst for _, dst, *_ in edges})
+        names, out, back = edge_csr(ids, edges)
         index = {node: i for i, node in enumerate(names)}
-        triples = sorted({(index[edge[0]], index[edge[1]],
-                           EDGE_KINDS.index(edge[2]) * 4 + bool(len(edge) > 4 and edge[4]) * 2 + bool(edge[3]))
-                          for edge in edges})
-        out = _csr(len(names), triples)
-        back = _csr(len(names), sorted((dst, src, flag) for src, dst, flag in triples))
         successors = [[other for other in dict.fromkeys(out[1][out[0][i]:out[0][i + 1]]) if other != i]
                       for i in range(len(names))]
         simple = array("i", accumulate([0] + [len(nodes) for nodes in successors])), array("i", chain.from_iterable(successors))
@@ -98,8 +93,8 @@ class Adjacency:
                 else:
                     after[rank].add(components[other])
         before = sorted((other, rank) for rank, others in enumerate(after) for other in others)
-        comp_in = _csr(len(ranked), [(other, rank, 0) for other, rank in before])[:2]
-        comp_out = _csr(len(ranked), [(rank, other, 0) for rank, others in enumerate(after) for other in sorted(others)])[:2]
+        comp_in = csr(len(ranked), [(other, rank, 0) for other, rank in before])[:2]
+        comp_out = csr(len(ranked), [(rank, other, 0) for rank, others in enumerate(after) for other in sorted(others)])[:2]
         return cls(names, *out, *back, *simple, components, *members, *comp_in, *comp_out, inner, _index=index)
 
     def _arrays(self) -> tuple[array, ...]:
@@ -111,7 +106,8 @@ class Adjacency:
         """Return the adjacency as bytes for `from_bytes`."""
         # the ids as one string: decoding one string and splitting it beats 100,000 strings
         parts = ["\0".join(self.ids).encode("utf-8", "surrogatepass"), *(a.tobytes() for a in self._arrays())]
-        return struct.pack(f"<4sII{len(parts)}Q", _MAGIC, FORMAT, len(parts), *map(len, parts)) + b"".join(parts)
+        # one join, the header included: a header added to the joined parts copied QEMU's 16 MB once more
+        return b"".join([struct.pack(f"<4sII{len(parts)}Q", _MAGIC, FORMAT, len(parts), *map(len, parts)), *parts])
 
     @classmethod
     def from_bytes(cls, data: bytes, every_index: bool = True) -> Adjacency:
@@ -351,12 +347,3 @@ def _check(nodes: int, arrays: list[array], every_index: bool = True) -> None:
             and csr(comp_in_offsets, comp_in, ranks, ranks) and csr(comp_out_offsets, comp_out, ranks, ranks)
             and len(inner) == ranks and within(inner, len(simple_nodes) + 1)):
         raise ValueError("adjacency arrays do not match its nodes")
-
-
-def _csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:
-    """Return (offsets, neighbours, flags) of (node, neighbour, flag) triples sorted by node then neighbour."""
-    sources, neighbours, flags = zip(*triples) if triples else ((), (), ())
-    counts = [0] * (size + 1)
-    for node in sources:
-        counts[node + 1] += 1
-    return array("i", accumulate(counts)), array("i", neighbours), array("b", flags)

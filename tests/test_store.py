@@ -159,3 +159,17 @@ def test_an_uncreatable_cache_folder_is_a_one_line_error(tmp_path: Path) -> None
     blocker.write_text("x")
     with pytest.raises(ChaintraceError, match="cannot create cache folder"):
         Store(blocker / "cache")
+
+
+def test_equal_argument_lists_read_back_are_one_tuple_and_the_sharing_table_goes_after_a_read(store: Store) -> None:
+    from chaintrace.store import codec
+
+    source = b"void g(int a, int b);\nvoid f(int s) { g(s, 1); g(s, 1); g(s, 2); }\nvoid h(int s) { g(s, 1); }\n"
+    facts = extract("a.c", source)
+    store.put_facts([("k", encode_facts(facts, "k"), (1, 1, 0, 0))])
+    (_, read), = store.iter_facts(["k"], graph=True)
+    assert read.calls == facts.calls  # equal values, whatever is shared
+    calls = {(call.caller, call.line, call.col): call.args for call in read.calls}
+    ones = [args for args in calls.values() if args == ("s", "1")]
+    assert len(ones) == 3 and all(args is ones[0] for args in ones)
+    assert codec._ARGS == {} and codec._PARAMS == {}  # iter_facts is done: what was read keeps what it shares

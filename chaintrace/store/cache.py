@@ -31,7 +31,7 @@ from pathlib import Path
 
 from chaintrace.errors import ChaintraceError, UsageError
 from chaintrace.extract.facts import FileFacts
-from chaintrace.store.codec import decode_facts, packed_facts, seal, unseal
+from chaintrace.store.codec import decode_facts, forget_shared, packed_facts, seal, unseal
 from chaintrace.store import schema
 from chaintrace.store.graph_tables import GraphStore
 
@@ -262,6 +262,7 @@ class Store:
                     # no tree using it may skip its scan now: the next run must find the hole and re-extract
                     self.db.execute("DELETE FROM tree_watch")
                 yield key, None
+        forget_shared()  # what was read keeps what it shares: the tables only help a read under way
 
     def mentioned(self, keys: Iterable[str], words: Iterable[str]) -> set[str]:
         """Return those of `words` whose text occurs anywhere in the stored facts of `keys` (as part of any text:

@@ -75,3 +75,14 @@ def test_a_lean_graph_saves_the_rows_of_the_settled_graph(name: str, fixture_tre
     assert lean.direct is not None and settled.direct is None
     assert graph_rows(lean) == graph_rows(settled)
     assert lean.adjacency().to_bytes() == settled.adjacency().to_bytes()
+
+
+@pytest.mark.parametrize("name", [d.name for d in fixture_dirs()])
+def test_a_graph_built_consuming_its_facts_is_the_graph_built_from_a_copy(name: str, fixture_trees) -> None:
+    # store.graphs builds with consume=True, so that the facts the build replaces are freed as it goes
+    facts = fixture_trees.facts(name)
+    given = list(facts)
+    consumed = build_graph(given, lean=True, consume=True)
+    assert given == []
+    kept = list(facts)
+    assert graph_rows(consumed) == graph_rows(build_graph(kept, lean=True)) and kept == list(facts)

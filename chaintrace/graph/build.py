@@ -23,7 +23,7 @@ from chaintrace.graph.symbols import Symbols
 
 
 def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, sound: bool = False,
-                lean: bool = False) -> CallGraph:
+                lean: bool = False, consume: bool = False) -> CallGraph:
     """Return the call graph of a tree's facts, all edge kinds included.
 
     Parameters
@@ -45,18 +45,25 @@ def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, soun
         a third of the memory of QEMU's graph): `edges`, `adjacency` and the
         row functions read them as they are, which is all saving does; any
         other lookup puts them into networkx first.
+    consume : bool, optional
+        Empty the list `facts` once read: the facts the build replaces (calls
+        placed where gcc places them, templates read once per inclusion) are
+        then freed as it goes, when the caller holds them nowhere else.
     """
-    facts = list(facts)
+    own = list(facts)
+    if consume and isinstance(facts, list):
+        facts.clear()
     with no_cycle_collection():
-        cg = _build(facts, registrars, sound)
+        cg = _build(own, registrars, sound)
         if not lean:
             cg.settle()
         return cg
 
 
-def _build(facts: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
-    scope = MacroScope(facts)
-    facts = with_macro_functions(placed(facts, scope), scope)
+def _build(given: list[FileFacts], registrars: dict | None, sound: bool) -> CallGraph:
+    scope = MacroScope(given)
+    facts = with_macro_functions(placed(given, scope), scope)
+    given.clear()  # build_graph's own list: the facts replaced above go, unless its caller keeps them
     symbols = Symbols(facts, scope)
     cg = CallGraph(direct=DirectEdges())
     for node_id, definition in symbols.nodes():

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from typing import TYPE_CHECKING
 
@@ -140,20 +140,16 @@ class GraphStore:
             raise self._damaged(f"{table} rows of {part} {wrong[0]!r}")
         return rows
 
-    def save(self, cg: CallGraph, writes: Iterable[FieldWrite],
-             reads: Iterable[FieldRead] | Callable[[], Iterable[FieldRead]] = ()) -> None:
-        """Store the whole graph, its integer form, its diagnostics, the field writes and reads (or a function that
-        reads them, called once the integer form is made: the two never take memory at once), and the sums of
+    def save(self, cg: CallGraph, writes: Iterable[FieldWrite], reads: Iterable[FieldRead] = ()) -> None:
+        """Store the whole graph, its integer form, its diagnostics, the field writes and reads, and the sums of
         their rows, in one transaction."""
         from chaintrace.graph.model import iter_rows
 
-        adjacency = seal(cg.adjacency().to_bytes(), self.requested, _ADJACENCY)
-        cg.forget_adjacency()  # its arrays and index: made again if the graph is asked for them
-        reads = reads() if callable(reads) else reads
         self.state, self.shifts, self._dropped = self.requested, {}, False  # no longer an alias, if it was one
         self._forget()
         nodes, edges = iter_rows(cg)  # streamed into the tables: no second copy of a graph of QEMU's size
         state = self.state
+        adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
         sums = graph_sums.Sums(state)  # each row's digest taken as it goes in, as lookups will read it back
 
         def insert(table: str, rows: Iterable[tuple]) -> None:

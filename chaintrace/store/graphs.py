@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable
 
 from chaintrace.errors import ChaintraceError
-from chaintrace.extract.facts import FieldRead, FieldWrite, FileFacts
+from chaintrace.extract.facts import FieldWrite, FileFacts
 from chaintrace.graph.kinds import RESOLVER_VERSION
 from chaintrace.graph.programs import program_filter
 from chaintrace.graph.delta import other_text, unread_edit
@@ -165,35 +165,30 @@ def _prototypes_read(store: Store, files: dict[str, str], changed: list[str], ed
 def save_graph(store: Store, tables: GraphStore, cg, writes: list[FieldWrite], keys: list[str]) -> None:
     """Save the graph `cg` resolved from the facts of the fact `keys` in `tables`, with their field `writes` and their
     field reads read again from the store (the graph's facts hold only those it reads: the rest wait here, after
-    the resolver's own tables are freed, and are read once the save has made the graph's integer form); return
-    None."""
-    def reads() -> list[FieldRead]:
-        found_reads = []
-        for key, found in store.iter_facts(keys, only=_READS):  # before the save's transaction: a damaged entry
-            if found is None:                                     # is deleted in one of its own
-                raise ChaintraceError(f"the cache lost the facts {key[:12]} while the call graph was resolved: "
-                                      "run the command again")
-            found_reads += found.reads
-        return found_reads
-
+    the resolver's own tables are freed); return None."""
+    reads = []
+    for key, found in store.iter_facts(keys, only=_READS):  # before the save's transaction: a damaged entry is
+        if found is None:                                     # deleted in one of its own
+            raise ChaintraceError(f"the cache lost the facts {key[:12]} while the call graph was resolved: "
+                                  "run the command again")
+        reads += found.reads
     tables.save(cg, writes, reads)
 
 
 def _resolve(store: Store, tables: GraphStore, facts: list[FileFacts], keys: list[str], sound: bool,
              progress: bool, why: str = "") -> None:
     """Resolve the graph of `facts` (read with `graph=True` from the fact `keys`, in path order) and save it in
-    `tables` (`why` it could not be patched, for the progress line). `facts` is emptied as the graph is built
-    (`build_graph(consume=True)`): only its field writes wait for the save."""
+    `tables` (`why` it could not be patched, for the progress line). `facts` is emptied once the graph is built:
+    only its field writes wait for the save."""
     from chaintrace.graph.build import build_graph
 
     started = time.monotonic()
     if progress:
         reason = f" ({why}: resolved in full)" if why else ""
         print(f"resolving the call graph of {len(facts)} files{reason} ...", file=sys.stderr, end="", flush=True)
+    cg = build_graph(facts, sound=sound, lean=True)  # saving streams the direct edges: never all their dicts at once
     writes = [write for file_facts in facts for write in file_facts.writes]
-    # the caller passed the only reference: the build frees what it replaces, and what the graph keeps no longer
-    # waits for the save; lean: saving streams the direct edges, never all their dicts at once
-    cg = build_graph(facts, sound=sound, lean=True, consume=True)
+    facts.clear()  # the caller passed the only reference: what the graph keeps no longer waits for the save
     save_graph(store, tables, cg, writes, keys)
     read = zlib.compress(json.dumps(sorted(cg.macros_read)).encode(), 1)
     store.put_derived(tables.state, _MACROS_READ, seal(read, tables.state, _MACROS_SEAL))

@@ -82,11 +82,19 @@ def _build(given: list[FileFacts], registrars: dict | None, sound: bool) -> Call
                                 field=member, context=call.context)
                     for struct, member, value in symbols.expansion_literals(call.file, call.callee, call.args)]
     symbols.forget_expansions()
-    facts = [replace(f, calls=f.calls + tuple(through_pointers[f.path]), refs=f.refs + tuple(literals[f.path]))
-             if through_pointers.get(f.path) or literals.get(f.path) else f for f in facts]
+    facts = [replace(f, calls=f.calls + tuple(through_pointers.get(f.path, ())),
+                     refs=_function_refs(symbols, f.refs + tuple(literals.get(f.path, ())))) for f in facts]
     indirect.add_indirect_edges(cg, symbols, facts, registrars, sound=sound)
     cg.macros_read = scope.defines.read | symbols.macros.read
     return cg
+
+
+def _function_refs(symbols: Symbols, refs: tuple[FunctionRef, ...]) -> tuple[FunctionRef, ...]:
+    """Return the references the indirect kinds read: those of a name that is a function, and the local
+    initializers (a copy of a pointer). The value flow and the registrations skip every other one (most of
+    QEMU's: its variables), which are freed here, before the resolver's peak of memory."""
+    return tuple(ref for ref in refs
+                 if ref.usage == "local initializer" or symbols.resolve_function(ref.file, ref.name) is not None)
 
 
 def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:

@@ -221,6 +221,10 @@ class CallGraph:
             self._adjacency = Adjacency.from_edges(self.graph.nodes, edges)
         return self._adjacency
 
+    def forget_adjacency(self) -> None:
+        """Drop the integer form `adjacency` made (it is made again when next asked for); returns None."""
+        self._adjacency = None
+
     def ids_named(self, name: str) -> list[str]:
         """Return the ids of every node whose function name is `name` (external-linkage one first)."""
         if self._by_name is None:

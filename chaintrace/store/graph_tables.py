@@ -150,6 +150,7 @@ class GraphStore:
         nodes, edges = iter_rows(cg)  # streamed into the tables: no second copy of a graph of QEMU's size
         state = self.state
         adjacency = seal(cg.adjacency().to_bytes(), state, _ADJACENCY)
+        cg.forget_adjacency()  # its arrays and index are not what the rows need: made again if asked for
         sums = graph_sums.Sums(state)  # each row's digest taken as it goes in, as lookups will read it back
 
         def insert(table: str, rows: Iterable[tuple]) -> None:

@@ -32,6 +32,7 @@ from chaintrace.graph.shift import Shifts, compose
 from chaintrace.store.cache import Store
 from chaintrace.store.codec import seal, unseal
 from chaintrace.store.graph_tables import GraphStore
+from chaintrace.store.heap import keep_large_blocks_mapped
 from chaintrace.store.prune import drop_unreachable_graphs
 
 # More changed files than this and a full resolve is the better bet (each is decoded twice to compare).
@@ -71,6 +72,7 @@ def ready_graph(store: Store, root: str, state: str, load: Callable[[Callable[[s
     why = _patch(store, tables, files, last)
     how = "patched" if not why else "resolved"
     if how == "resolved":
+        keep_large_blocks_mapped()  # the resolve is the process's peak of memory: its large blocks freed are returned
         _resolve(store, tables, load(in_program), [files[path] for path in sorted(files)], sound, progress,
                  "" if last is None else why)
     store.put_derived(key, "files", json.dumps(files).encode())

@@ -210,7 +210,8 @@ def test_either_arm_of_a_conditional_is_a_reference() -> None:
     assert refs == [
         ("a", 6, "assignment", "h", "", -1, ""),
         ("c", 6, "assignment", "h", "", -1, "&"),
-        ("c", 7, "assignment", "h", "", -1, "H"),  # the other arm, `h`, is a local
+        ("c", 7, "assignment", "h", "", -1, "H"),
+        ("h", 7, "local copy", "h", "", -1, ""),  # the other arm, `h`, is a local: h holds what h holds (no-op)
         ("a", 8, "argument", "", "reg", 0, ""),
         ("c", 8, "argument", "", "reg", 0, ""),
     ]

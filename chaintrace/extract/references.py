@@ -7,6 +7,8 @@ names a function is decided later, against the whole tree's definitions.
 
 from __future__ import annotations
 
+import re
+
 from tree_sitter import Node
 
 from chaintrace.extract.calls import VALUE_WRAPPERS, cast_text
@@ -28,17 +30,25 @@ def references(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Function
             function, function_start = file.enclosing(start, end)
             name = source.text(name_node)
             kind = usage
-            if function and name in file.locals.get(function, {}):
-                if usage != "initializer":
+            if "member" in captures:
+                # `TypeInfo info = { .instance_init = t->instance_init }`: the member is given what `t`'s holds
+                name, kind = source.folded(name_node), "member initializer"
+            elif function and name in file.locals.get(function, {}):
+                if usage == "assignment" and _may_hold_function(file, function, captures[f"reference.{usage}"][0]):
+                    # `QIOChannelFunc func = (QIOChannelFunc)callback;`: the local holds what the parameter holds
+                    kind = "local copy"
+                elif usage != "initializer":
                     continue  # a local or parameter, never a function
-                # `*bh = (QEMUBH){ .cb = cb }`: the member is given what the parameter holds (a copy, not an address)
-                kind = "local initializer"
+                else:
+                    # `*bh = (QEMUBH){ .cb = cb }`: the member is given what the parameter holds (a copy, not an address)
+                    kind = "local initializer"
             wrapper = source.parent(name_node)
             if wrapper is not None and wrapper.type not in VALUE_WRAPPERS:
                 wrapper = None
             container = captures[f"reference.{usage}"][0]
             if usage == "initializer":
-                details = _initializer_details(source, captures, container, wrapper or name_node, positions)
+                element = captures["element"][0] if "element" in captures else wrapper or name_node
+                details = _initializer_details(source, captures, container, element, positions)
             elif usage == "return":
                 details = {}
             else:
@@ -61,6 +71,9 @@ def _macro_elements(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Fun
               for child in captures["reference.initializer_list"][0].named_children]
     values += [pair.child_by_field_name("value") for captures in by_kind.get("reference.initializer_pair", ())
                for pair in captures["reference.initializer_pair"]]
+    # `static X86OpEntry pause = X86_OP_ENTRY0(PAUSE);`: a macro's use as a whole struct's value, as an element's
+    values += [source.parent(captures["name"][0]) for captures in by_kind.get("reference.declared_call", ())
+               if _declares_struct(source, captures["reference.declared_call"][0])]
     refs = []
     for value in values:
         callee = value.child_by_field_name("function") if value is not None and value.type == "call_expression" else None
@@ -80,43 +93,87 @@ def _macro_elements(file: FileScope, by_kind: dict[str, list[dict]]) -> list[Fun
     return refs
 
 
+# Types of locals that never hold a function: C's scalars and the usual typedefs of them (glib's are lower case).
+_SCALAR = re.compile(r"(?:.*\s)?(?:int|char|short|long|unsigned|signed|float|double|bool|_Bool|void|"
+                     r"u?int\w*_t|s?size_t|off_t|hwaddr|vaddr|ram_addr_t|target_u?long|g[a-z0-9]+)")
+
+
+def _may_hold_function(file: FileScope, function: str, assignment: Node) -> bool:
+    """Return True when the variable an assignment or declaration of `function` writes whole (a plain name) may
+    hold a function: a function pointer, or a named type that is neither a scalar nor a pointer to data."""
+    source = file.source
+    if assignment.type == "init_declarator":
+        target = assignment.child_by_field_name("declarator")
+    else:
+        target = assignment.child_by_field_name("left")
+    if target is None or target.type != "identifier":
+        return False
+    declared = file.declared(function, source.text(target))
+    if declared is None:
+        return False
+    if declared.is_fnptr:
+        return True
+    words = declared.type.replace("const ", "").strip()
+    return "*" not in words and not words.startswith(("struct ", "union ", "enum ")) and not _SCALAR.fullmatch(words)
+
+
+def _declares_struct(source: Source, declarator: Node) -> bool:
+    """Return True for an init declarator of a plain variable (no pointer, no array) of a named type that is no
+    primitive: what a struct's value could be (`X86OpEntry pause = ...`; `int n = MIN(a, b)` is not)."""
+    declaration = source.parent(declarator)
+    type_node = declaration.child_by_field_name("type") if declaration is not None else None
+    name = declarator.child_by_field_name("declarator")
+    return (type_node is not None and type_node.type in ("type_identifier", "struct_specifier")
+            and name is not None and name.type == "identifier" and not _SCALAR.fullmatch(source.text(type_node)))
+
+
 def _initializer_values(by_kind: dict[str, list[dict]]) -> list[dict]:
     """Return the captures of the values of initializer pairs and lists that name something (`name`, `(T)name`,
     `&name`): {"name", "reference.initializer" (the pair or list), and for a pair "field" (its first designator's)}."""
     found = []
     for captures in by_kind.get("reference.initializer_pair", ()):
         pair = captures["reference.initializer_pair"][0]
-        name = _named_value(pair.child_by_field_name("value"))
+        value = pair.child_by_field_name("value")
         # as the pattern `designator: (field_designator (field_identifier))` did: its first designator only, so
         # `.base.type = X` is one value and `[1].handler = X` none (its struct type is not followed)
         first = pair.child_by_field_name("designator")
         fields = [child for child in first.named_children if child.type == "field_identifier"] \
             if first is not None and first.type == "field_designator" else []
-        if name is not None and fields:
-            found.append({"field": fields[:1], "name": [name], "reference.initializer": [pair]})
+        if not fields:
+            continue
+        found += [{"field": fields[:1], "name": [name], "reference.initializer": [pair]} for name in _named_values(value)]
+        if value is not None and value.type == "field_expression":  # `.instance_init = t->instance_init`: a copy
+            found.append({"field": fields[:1], "name": [value], "reference.initializer": [pair], "member": True})
     for captures in by_kind.get("reference.initializer_list", ()):
         members = captures["reference.initializer_list"][0]
-        found += [{"name": [name], "reference.initializer": [members]} for name in map(_element_value, members.named_children)
-                  if name is not None]
+        # a positional element's index is its place among the list's children (one designated by index has none)
+        found += [{"name": [name], "reference.initializer": [members]} | (
+                   {"element": [element]} if element.type != "initializer_pair" else {})
+                  for element in members.named_children for name in _element_values(element)]
     return found
 
 
-def _element_value(node: Node) -> Node | None:
-    """Return the identifier an array element names: positional (`f`) or designated by index (`[QTYPE_QNUM] = f`,
-    as a positional one, its index unknown); else None."""
+def _element_values(node: Node) -> list[Node]:
+    """Return the identifiers an array element names: positional (`f`) or designated by index (`[QTYPE_QNUM] = f`,
+    as a positional one, its index unknown); else none."""
     if node.type == "initializer_pair":
         designators = node.children_by_field_name("designator")
         if not designators or any(d.type != "subscript_designator" for d in designators):
-            return None
+            return []
         node = node.child_by_field_name("value")
-    return _named_value(node)
+    return _named_values(node)
 
 
-def _named_value(node: Node | None) -> Node | None:
-    """Return the identifier a value names: itself, a cast's value or a pointer expression's argument; else None."""
+def _named_values(node: Node | None) -> list[Node]:
+    """Return the identifiers a value names: itself, a cast's value or a pointer expression's argument, or either
+    arm of a conditional (`.out_rr = HAS_X ? tgen_x : NULL`, the build's choice unknown here); else none."""
+    if node is not None and node.type == "parenthesized_expression" and node.named_child_count == 1:
+        node = node.named_children[0]
+    if node is not None and node.type == "conditional_expression":
+        return [name for arm in ("consequence", "alternative") for name in _named_values(node.child_by_field_name(arm))]
     if node is not None and node.type in ("cast_expression", "pointer_expression"):
         node = node.child_by_field_name("value" if node.type == "cast_expression" else "argument")
-    return node if node is not None and node.type == "identifier" else None
+    return [node] if node is not None and node.type == "identifier" else []
 
 
 def _initializer_details(source: Source, captures: dict, container: Node, value: Node, positions: dict) -> dict:

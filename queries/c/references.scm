@@ -86,3 +86,21 @@
       (cast_expression value: (identifier) @name)
       (pointer_expression argument: (identifier) @name)
     ])) @reference.return
+
+; An element of an array copied whole (`buffer_is_zero_accel = accel_table[i];`,
+; `Fn f = table[i];`): the variable holds what the array holds (a copy, followed
+; in graph/flowfacts when the array is a variable, never an address taken).
+
+(assignment_expression
+  right: (subscript_expression argument: (identifier) @name)) @reference.assignment
+
+(init_declarator
+  value: (subscript_expression argument: (identifier) @name)) @reference.assignment
+
+; A call of a plain name as a declaration's whole value (`static X86OpEntry pause =
+; X86_OP_ENTRY0(PAUSE);`): when the name is a macro whose expansion is a brace
+; initializer, it writes the declared struct's members (graph/macro_functions),
+; as a macro used as an initializer's element does.
+
+(init_declarator
+  value: (call_expression function: (identifier) @name)) @reference.declared_call

@@ -173,6 +173,20 @@ def test_registrar_table_is_data():
     assert custom["calls"] == {"spawn": {0: "thread"}}
 
 
+def test_library_idioms_are_data_and_name_known_registrars():
+    # glib's GSourceFuncs layout, its dispatch called later with g_source_set_callback's callback, loading macros
+    table = load_registrars()
+    library = table["library"]
+    assert library.layouts["GSourceFuncs"][:4] == ("prepare", "check", "dispatch", "finalize")
+    assert library.later == (("GSourceFuncs", "dispatch", ((1, "g_source_set_callback", 1),)),)
+    assert library.loads["qatomic_read"] == 0
+    # every registrar argument a later call passes on is a registrar's argument the table knows
+    for registrar, arg in library.registrars_later():
+        assert arg in table["calls"][registrar], (registrar, arg)
+    custom = load_registrars('[[later]]\nmember = "Ops.run"\nargs = [{param = 0, registrar = "keep", arg = 2}]\n')
+    assert custom["library"].later == (("Ops", "run", ((0, "keep", 2),)),) and not custom["library"].layouts
+
+
 # -- rows -------------------------------------------------------------------------
 def test_rows_round_trip_and_are_plain_json(graph_of):
     cg = graph_of("mini_qemu")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from chaintrace.extract.copies import returned_whole, variable_assigned
 from chaintrace.extract.facts import CallSite, FieldWrite, FileFacts, FunctionRef
+from chaintrace.graph.library import Library, bind_later_calls
 from chaintrace.graph.types import Types
 from chaintrace.graph.valueflow import IDENTIFIER, MEMBER, Location, ValueFlow
 
@@ -47,20 +48,23 @@ def address_location(flow: ValueFlow, ref: FunctionRef) -> tuple[Location | None
     if ref.usage == "initializer":
         struct = ref.struct_type
         path = ref.field
-        if ref.lhs and flow.types.canonical(struct) not in symbols.structs:
+        # a struct the tree defines, or a library's whose layout is data (glib's GSourceFuncs)
+        known = flow.types.canonical(struct) in symbols.structs or flow.types.canonical(struct) in flow.layouts
+        if ref.lhs and not known:
             written = flow.types.infer_type(ref.lhs, ref.file, ref.function)
             if flow.types.is_written_out(written):  # `static const struct { ... } ide_cmd_table[] = { { f, ... } }`
                 return _written_out_member(flow, written, ref)
-        if not path and ref.lhs and flow.types.canonical(struct) not in symbols.structs:
+        if not path and ref.lhs and not known:
             # an element of an array of function pointers (`qdestroy[] = { [QTYPE_QNUM] = qnum_destroy_obj }`):
             # the array holds it, whatever the index
             return flow.variable_location(ref.file, ref.function, ref.lhs), "initializer"
         if path.endswith(".") or (not path and ref.arg_index >= 0):  # positional member
             outer = flow.field_location(struct, path + "x") if path else ("f", flow.types.canonical(struct), "x")
-            members = [f for d in symbols.structs.get(outer[1], ())[:1] for f in d.fields] if outer[1] else []
+            members = [f.name for d in symbols.structs.get(outer[1], ())[:1] for f in d.fields] if outer[1] else []
+            members = members or list(flow.layouts.get(outer[1], ()))  # a library's struct (glib's GSourceFuncs)
             if ref.arg_index < 0 or ref.arg_index >= len(members):
                 return None, ""
-            return ("f", outer[1], members[ref.arg_index].name), "initializer"
+            return ("f", outer[1], members[ref.arg_index]), "initializer"
         if not path:
             return None, ""
         return flow.field_location(struct, path), "initializer"
@@ -113,7 +117,7 @@ def add_initializer_copies(flow: ValueFlow, facts: FileFacts) -> None:
     declared = {(v.function, v.line): v.name for v in pointers}
     for call in facts.calls:  # `dev_aml_fn fn = get_dev_aml_func(dev);`: what the call returns
         name = declared.get((call.caller, call.line)) if call.via == "name" and not call.within else None
-        source = flow.result_location(call.file, call.callee) if name else None
+        source = flow.call_location(call.file, call.caller, call.callee, call.args) if name else None
         if source is not None:
             flow.add_copy(source, ("v", call.file, call.caller, name), {"how": "copy"})
     assignable = {(v.function, v.name) for v in pointers}
@@ -200,37 +204,24 @@ def indirect_location(flow: ValueFlow, call: CallSite) -> tuple[Location | None,
 
 
 def build_flow(types: Types, facts: list[FileFacts], direct_callee,
-               tables: dict[str, str] | None = None) -> tuple[ValueFlow, list[IndirectCall]]:
+               tables: dict[str, str] | None = None,
+               library: Library | None = None) -> tuple[ValueFlow, list[IndirectCall]]:
     """Return the value flow of the tree (solved) and its indirect calls.
 
     `direct_callee(call)` returns the node id a plain-name call resolves to
     (a defined function), or None. `tables` maps files of bare initializers
-    (`hmp-commands.hx`) to the struct the build fills with them.
+    (`hmp-commands.hx`) to the struct the build fills with them; `library`
+    says what code outside the tree does with pointers (graph/library).
     """
     flow = ValueFlow(types)
+    library = library or Library()
+    flow.layouts, flow.loads = library.layouts, library.loads
+    kept = library.registrars_later()
     symbols = types.symbols
     indirect: list[IndirectCall] = []
     for file_facts in facts:
         for ref in file_facts.refs:
-            if ref.usage == "local initializer":
-                _copy_local(flow, ref)
-                continue
-            target = symbols.resolve_function(ref.file, ref.name)
-            if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
-                continue
-            if ref.usage == "argument":
-                _bind_argument(flow, ref, target.id)
-                continue
-            if tables and ref.file in tables and ref.field:
-                # a bare `{ .cmd = hmp_migrate, }` outside any declaration: the parser reads it as it can
-                # (an initializer of whatever type name precedes it, or an assignment); the table says
-                ref = replace(ref, usage="initializer", struct_type=tables[ref.file], lhs="", function="")
-            location, how = address_location(flow, ref)
-            if location is not None and ref.usage == "initializer" and ref.lhs and not ref.function:
-                flow.initialized.append((ref.file, ref.lhs, location, target.id))
-            if location is not None:
-                flow.add_address(location, target.id, proof_of(ref, how=how, field=_field_name(location),
-                                                               struct_type=location[1] if location[0] == "f" else ""))
+            _add_reference(flow, ref, tables, kept)
         add_write_copies(flow, file_facts.writes)
         add_initializer_copies(flow, file_facts)
         add_return_copies(flow, file_facts)
@@ -248,9 +239,40 @@ def build_flow(types: Types, facts: list[FileFacts], direct_callee,
             location, kind = indirect_location(flow, call)
             indirect.append(IndirectCall(call, caller, location, kind))
     flow.solve()
+    flow.handed_off = bind_later_calls(flow, library)
     _bind_indirect_arguments(flow, indirect)
     flow.forget_expressions()
     return flow, indirect
+
+
+def _add_reference(flow: ValueFlow, ref: FunctionRef, tables: dict[str, str] | None,
+                   kept: set[tuple[str, int]]) -> None:
+    """Add what one reference says: a copy from a variable or member, an argument bound, or an address stored."""
+    symbols = flow.symbols
+    if ref.usage in ("local initializer", "member initializer"):
+        _copy_local(flow, ref)
+        return
+    if ref.usage == "local copy":
+        _copy_variable(flow, replace(ref, usage="assignment"))
+        return
+    target = symbols.resolve_function(ref.file, ref.name)
+    if target is None or symbols.is_variable(ref.file, ref.function, ref.name):
+        if ref.usage == "assignment":
+            _copy_variable(flow, ref)
+        return
+    if ref.usage == "argument":
+        _bind_argument(flow, ref, target.id, kept)
+        return
+    if tables and ref.file in tables and ref.field:
+        # a bare `{ .cmd = hmp_migrate, }` outside any declaration: the parser reads it as it can
+        # (an initializer of whatever type name precedes it, or an assignment); the table says
+        ref = replace(ref, usage="initializer", struct_type=tables[ref.file], lhs="", function="")
+    location, how = address_location(flow, ref)
+    if location is not None and ref.usage == "initializer" and ref.lhs and not ref.function:
+        flow.initialized.append((ref.file, ref.lhs, location, target.id))
+    if location is not None:
+        flow.add_address(location, target.id, proof_of(ref, how=how, field=_field_name(location),
+                                                       struct_type=location[1] if location[0] == "f" else ""))
 
 
 def _field_name(location: Location) -> str:
@@ -258,18 +280,37 @@ def _field_name(location: Location) -> str:
 
 
 def _copy_local(flow: ValueFlow, ref: FunctionRef) -> None:
-    """Let the member a local or parameter initializes (`*bh = (QEMUBH){ .cb = cb }`) hold what that variable holds."""
-    source = flow.variable_location(ref.file, ref.function, ref.name)
+    """Let the member a local or parameter initializes (`*bh = (QEMUBH){ .cb = cb }`), or a member read does
+    (`TypeInfo info = { .instance_init = t->instance_init }`), hold what that variable or member holds."""
+    if ref.usage == "member initializer":
+        source = flow.expression_location(ref.name, ref.file, ref.function)
+    else:
+        source = flow.variable_location(ref.file, ref.function, ref.name)
     destination, _ = address_location(flow, replace(ref, usage="initializer"))
     if source is not None and destination is not None:
         flow.add_copy(source, destination, {"how": "copy"})  # only `how` is kept
 
 
-def _bind_argument(flow: ValueFlow, ref: FunctionRef, target_id: str) -> None:
-    """Give the parameter a function is passed to by name that function (`prop_add(p, set_bool)`)."""
+def _copy_variable(flow: ValueFlow, ref: FunctionRef) -> None:
+    """Let the variable or member a variable is assigned to whole (`buffer_is_zero_accel = accel_table[i];`:
+    an array element, as a call through `accel_table[i]` reads the array) hold what that variable holds."""
+    source = flow.variable_location(ref.file, ref.function, ref.name)
+    destination, _ = address_location(flow, ref) if source is not None else (None, "")
+    if destination is not None and destination != source:
+        flow.add_copy(source, destination, {"how": "copy"})  # only `how` is kept
+
+
+def _bind_argument(flow: ValueFlow, ref: FunctionRef, target_id: str,
+                   kept: set[tuple[str, int]] = frozenset()) -> None:
+    """Give the parameter a function is passed to by name that function (`prop_add(p, set_bool)`); or, passed to
+    a registrar outside the tree whose argument a later call passes on (`kept`: g_source_set_callback's), its sink."""
     if ref.arg_index < 0 or not ref.function:
         return
     symbols = flow.symbols
+    if (ref.call, ref.arg_index) in kept:
+        flow.add_address(("x", ref.call, ref.arg_index), target_id, proof_of(ref, how="parameter flow", call=ref.call,
+                                                                            arg_index=ref.arg_index))
+        return
     callee = symbols.resolve_function(ref.file, ref.call)
     passed = [(callee, ref.arg_index)] if callee is not None else [
         (symbols.resolve_function(ref.file, name), index)  # a macro's argument, passed on by its expansion

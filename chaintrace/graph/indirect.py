@@ -37,6 +37,7 @@ from importlib import resources
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
 from chaintrace.graph.flowfacts import IndirectCall, build_flow, proof_of
+from chaintrace.graph.library import library_of
 from chaintrace.graph.model import CallGraph
 from chaintrace.graph.sites import call_site, site_of
 from chaintrace.graph.symbols import Symbols
@@ -47,7 +48,7 @@ from chaintrace.graph.valueflow import Location, ValueFlow
 
 def load_registrars(text: str | None = None) -> dict:
     """Return the registrar table: {"calls": {name: {arg_index: kind}}, "fields": {field: kind},
-    "structs": {struct: kind}, "tables": {file: struct its initializers fill}}.
+    "structs": {struct: kind}, "tables": {file: struct its initializers fill}, "library": graph.library.Library}.
 
     `text` is TOML in the format of `queries/qemu/registrars.toml` (the default).
     """
@@ -61,7 +62,7 @@ def load_registrars(text: str | None = None) -> dict:
     fields = {entry["name"]: entry["kind"] for entry in table.get("field", [])}
     structs = {entry["name"]: entry["kind"] for entry in table.get("struct", [])}
     tables = {entry["file"]: entry["struct"] for entry in table.get("table", [])}
-    return {"calls": dict(calls), "fields": fields, "structs": structs, "tables": tables}
+    return {"calls": dict(calls), "fields": fields, "structs": structs, "tables": tables, "library": library_of(table)}
 
 
 @dataclass
@@ -109,7 +110,8 @@ def add_indirect_edges(cg: CallGraph, symbols: Symbols, facts: list[FileFacts], 
         target = symbols.resolve_function(call.file, call.callee)
         return target.id if target is not None else None
 
-    flow, indirect = build_flow(Types(symbols), facts, direct_callee, registrars.get("tables", {}))
+    flow, indirect = build_flow(Types(symbols), facts, direct_callee, registrars.get("tables", {}),
+                                registrars.get("library"))
     symbols.forget_expansions()  # nothing below expands a macro: what the flow remembered is freed for the rest
     symbols.scope.forget()
     resolution = _resolution(flow, symbols, registrars, indirect, sound)
@@ -171,6 +173,8 @@ def _resolution(flow: ValueFlow, symbols: Symbols, registrars: dict, indirect: l
         if location[0] == "f" and (location[1] in registrars.get("structs", {}) or
                                    any(proof.get("how") == "parameter flow" for proof in held.values())):
             resolution.handoff.add(location)
+    # a parameter a library's later call binds (a GSource's dispatch function's `callback`) is the event loop's
+    resolution.handoff.update(flow.handed_off)
     for location in list(resolution.handoff):  # and so is every member or variable they are copied into
         resolution.handoff.update(loc for loc in flow.reach(location) if loc[0] in ("f", "v", "g"))
     for icall in indirect:

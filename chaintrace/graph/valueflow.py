@@ -73,6 +73,11 @@ class ValueFlow:
         self.initialized: list[tuple[str, str, Location, str]] = []
         # (text, file, function) -> location: the same argument text (`s`, `errp`, `opaque`) recurs in a function
         self._expressions: dict[tuple[str, str, str], Location | None] = {}
+        # what code outside the tree does (graph/library): struct layouts, macros that load a pointee,
+        # and the parameters its later calls bind (hand-offs)
+        self.layouts: dict[str, tuple[str, ...]] = {}
+        self.loads: dict[str, int] = {}
+        self.handed_off: set[Location] = set()
 
     # -- locations -----------------------------------------------------------
     def field_location(self, struct: str, path: str) -> Location:
@@ -115,7 +120,7 @@ class ValueFlow:
             return self.variable_location(file, function, text)
         call = CALL.fullmatch(text)
         if call is not None and _balanced(call.group(2)):
-            return self.result_location(file, call.group(1))
+            return self.call_location(file, function, call.group(1), tuple(_arguments(call.group(2))))
         element = ELEMENT.fullmatch(text)
         if element is not None:  # `get_refcount_funcs[order]`: whatever the array holds, as a call through it reads
             return self.variable_location(file, function, element.group(1))
@@ -123,6 +128,14 @@ class ValueFlow:
         if member is None or "(" in member.group("field"):
             return None
         return self.field_location(self.types.infer_type(member.group("base"), file, function), member.group("field"))
+
+    def call_location(self, file: str, function: str, name: str, args: tuple[str, ...]) -> Location | None:
+        """Return the location a call's value reads: its argument's pointee for a loading macro
+        (`qatomic_read(&bql_mutex_lock_func)`), else what a call of the function yields (`result_location`)."""
+        index = self.loads.get(name)
+        if index is not None:
+            return self.expression_location(args[index], file, function) if index < len(args) else None
+        return self.result_location(file, name)
 
     def result_location(self, file: str, name: str) -> Location | None:
         """Return the location of what a call of `name` from `file` yields, or None unless it is a function of the
@@ -201,6 +214,18 @@ def _arrival(origin: dict, how: str) -> str:
     """Return how an address arrived after one more copy (`how`): `parameter flow` once it crossed a parameter,
     else `copy`."""
     return "parameter flow" if "parameter flow" in (origin.get("how"), how) else "copy"
+
+
+def _arguments(text: str) -> list[str]:
+    """Return the arguments of a call's argument text, split at its top-level commas."""
+    args, depth, start = [], 0, 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1, "[": 1, "]": -1, "{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            args.append(text[start:position].strip())
+            start = position + 1
+    args.append(text[start:].strip())
+    return args if any(args) else []
 
 
 def _balanced(text: str) -> bool:

@@ -89,12 +89,18 @@ def _build(given: list[FileFacts], registrars: dict | None, sound: bool) -> Call
     return cg
 
 
+# the references that copy a pointer whole, whatever their name (graph/flowfacts)
+_COPIES = frozenset({"local initializer", "member initializer", "local copy"})
+
+
 def _function_refs(symbols: Symbols, refs: tuple[FunctionRef, ...]) -> tuple[FunctionRef, ...]:
-    """Return the references the indirect kinds read: those of a name that is a function, and the local
-    initializers (a copy of a pointer). The value flow and the registrations skip every other one (most of
-    QEMU's: its variables), which are freed here, before the resolver's peak of memory."""
+    """Return the references the indirect kinds read: those of a name that is a function, the copies of a pointer
+    (local and member initializers, local copies) and the assignments of a global variable (`fn = table[i]`).
+    The value flow and the registrations skip every other one (most of QEMU's: its variables), which are freed
+    here, before the resolver's peak of memory."""
     return tuple(ref for ref in refs
-                 if ref.usage == "local initializer" or symbols.resolve_function(ref.file, ref.name) is not None)
+                 if ref.usage in _COPIES or symbols.resolve_function(ref.file, ref.name) is not None
+                 or (ref.usage == "assignment" and symbols.is_pointer_variable(ref.file, ref.name)))
 
 
 def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:

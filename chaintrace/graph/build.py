@@ -14,12 +14,14 @@ from dataclasses import replace
 
 from chaintrace.extract.facts import CallSite, FileFacts, FunctionRef
 from chaintrace.graph import indirect
+from chaintrace.graph.branches import Target
 from chaintrace.graph.direct_edges import DirectEdges
 from chaintrace.graph.model import CallGraph, no_cycle_collection
 from chaintrace.graph.macro_functions import with_macro_functions
 from chaintrace.graph.placement import placed
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.symbols import Symbols
+from chaintrace.graph.value_macros import value_macro_calls
 
 
 def build_graph(facts: Iterable[FileFacts], registrars: dict | None = None, sound: bool = False,
@@ -81,6 +83,10 @@ def _build(given: list[FileFacts], registrars: dict | None, sound: bool) -> Call
                     FunctionRef(value, call.file, call.line, call.col, call.caller, "initializer", struct_type=struct,
                                 field=member, context=call.context)
                     for struct, member, value in symbols.expansion_literals(call.file, call.callee, call.args)]
+        for call, targets in value_macro_calls(file_facts, symbols):
+            caller = symbols.id_of(call.file, call.caller)
+            if caller is not None and not scope.outside(call.context.conditions):
+                _add_targets(cg, caller, call, targets)
     symbols.forget_expansions()
     facts = [replace(f, calls=f.calls + tuple(through_pointers.get(f.path, ())),
                      refs=_function_refs(symbols, f.refs + tuple(literals.get(f.path, ())))) for f in facts]
@@ -109,9 +115,13 @@ def _add_direct(cg: CallGraph, symbols: Symbols, call: CallSite) -> None:
     if caller is None:
         return
     if call.via == "macro":
-        targets = symbols.macro_targets(call.file, call.callee, call.args)
+        _add_targets(cg, caller, call, symbols.macro_targets(call.file, call.callee, call.args))
     else:
-        targets = symbols.direct_targets(call.file, call.callee, call.args)
+        _add_targets(cg, caller, call, symbols.direct_targets(call.file, call.callee, call.args))
+
+
+def _add_targets(cg: CallGraph, caller: str, call: CallSite, targets: list[Target]) -> None:
+    """Add the direct edges from `caller` (the node of `call`'s caller) to `targets`, the site `call`'s."""
     for target in targets:
         if target.external:
             cg.add_function(target.id, target.id, "", 0, 0, False, external=True)

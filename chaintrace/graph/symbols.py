@@ -299,7 +299,22 @@ class Symbols:
             found = self._expanded[key] = self._expand(file, name, args) if visible else []
         return found
 
-    def _expand(self, file: str, name: str, args: tuple[str, ...], expander: Expander | None = None) -> list[Target]:
+    def value_macro_targets(self, file: str, name: str) -> list[Target]:
+        """Return the defined functions the expansion of `name`, named as a value in `file`, calls (`NO_DEST` under
+        `#define NO_DEST temp_arg(NULL)`), marked `macro`; [] unless `file` sees only object-like macros `name`."""
+        key = (file, name, None)
+        found = self._expanded.get(key)
+        if found is None:
+            found = []
+            if self.scope.may_call(name) and self.scope.sees(file, name) and self.resolve_function(file, name) is None:
+                definitions = self._expander_of(file).lookup(name)
+                if definitions and all(params is None for params, _ in definitions):
+                    found = self._expand(file, name, None)
+            self._expanded[key] = found
+        return found
+
+    def _expand(self, file: str, name: str, args: tuple[str, ...] | None, expander: Expander | None = None
+                ) -> list[Target]:
         found: dict[str, Target] = {}
         pointers: dict[PointerCall, None] = {}
         literals: dict[tuple[str, str, str], None] = {}

@@ -79,12 +79,15 @@ class Expander:
         self._memo: dict[tuple, list[tuple[tuple[tuple[str, int], ...], tuple[Token, ...], int, dict[str, int]]]] = {}
         self._depth = 0
 
-    def expand_use(self, name: str, args: Sequence[str]) -> list[list[Token]]:
-        """Return the expansions of `name(args)`: one per definition of each macro met with several (at most
-        `MAX_VARIANTS`, one macro varied at a time); [] when `name` is no macro."""
+    def expand_use(self, name: str, args: Sequence[str] | None) -> list[list[Token]]:
+        """Return the expansions of `name(args)` (of the bare name `name` when `args` is None: an object-like
+        macro used as a value): one per definition of each macro met with several (at most `MAX_VARIANTS`, one
+        macro varied at a time); [] when `name` is no macro."""
         if not self.lookup(name):
             return []
-        tokens = [(name, _NO_HIDE, False), ("(", _NO_HIDE, False)] + _join_args(args) + [(")", _NO_HIDE, False)]
+        tokens = [(name, _NO_HIDE, False)]
+        if args is not None:
+            tokens += [("(", _NO_HIDE, False)] + _join_args(args) + [(")", _NO_HIDE, False)]
         found: dict[tuple[str, ...], list[Token]] = {}
         runs: list[dict[str, int]] = [{}]
         varied: set[str] = set()

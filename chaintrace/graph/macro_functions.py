@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from chaintrace.extract.context import EMPTY
-from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef, MacroUse
+from chaintrace.extract.facts import CallSite, Context, FileFacts, FunctionDef, FunctionRef, MacroUse, Typedef, VarDecl
 from chaintrace.extract.preproc import arguments
 from chaintrace.graph.conditions import Env, decide
 from chaintrace.graph.scope import MacroScope
 from chaintrace.graph.templates import Instances, instance_lookup
-from chaintrace.source.expand import Expander, Lookup, calls_made
-from chaintrace.source.expansion_tokens import KEYWORDS, definitions, initialized, members_written, names_passed
+from chaintrace.source.expand import Definition, Expander, Lookup, calls_made
+from chaintrace.source.expansion_tokens import (KEYWORDS, definitions, initialized, members_assigned, members_written,
+                                               names_passed, typedefs)
 from chaintrace.source.pointer_calls import PointerCall, declared_variables, pointer_calls
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -39,6 +40,7 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
     facts = list(facts)
     instances = Instances(facts, scope)
     out = []
+    built: set[str] | None = None
     for file_facts in facts:
         envs = instances.envs(file_facts.path)
         if envs:
@@ -47,13 +49,17 @@ def with_macro_functions(facts: Iterable[FileFacts], scope: MacroScope) -> list[
         if any(not _IDENTIFIER.fullmatch(f.name) or f.name in scope.defines for f in file_facts.functions):
             file_facts = _renamed(file_facts, scope)
         if file_facts.macro_uses:
-            functions, calls, refs = _defined(file_facts, scope)
-            if functions or refs:
-                file_facts = dataclasses.replace(file_facts, functions=file_facts.functions + tuple(functions),
-                                                 calls=file_facts.calls + tuple(calls),
-                                                 refs=file_facts.refs + tuple(refs))
+            made = _defined(file_facts, scope)
+            if made.functions or made.refs or made.typedefs:
+                file_facts = dataclasses.replace(
+                    file_facts, functions=file_facts.functions + tuple(made.functions),
+                    calls=file_facts.calls + tuple(made.calls), refs=file_facts.refs + tuple(made.refs),
+                    typedefs=file_facts.typedefs + tuple(made.typedefs),
+                    variables=file_facts.variables + tuple(made.variables))
         if any(ref.usage == "macro element" for ref in file_facts.refs):
-            elements = _element_values(file_facts, scope)
+            if built is None:  # the functions the build may compile, by name
+                built = {f.name for ff in facts for f in ff.functions if not scope.outside(f.conditions)}
+            elements = _element_values(file_facts, scope, built)
             if elements:
                 file_facts = dataclasses.replace(file_facts, refs=file_facts.refs + tuple(elements))
         out.append(file_facts)
@@ -69,6 +75,7 @@ def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, env
     calls: dict[CallSite, None] = {}
     refs: dict[FunctionRef, None] = {}
     renamed: dict[str, list] = {"writes": [], "reads": [], "variables": []}
+    types_made: dict[Typedef, None] = dict.fromkeys(facts.typedefs)
     for env in envs:
         lookup = instance_lookup(instances, facts.path, env, base)
         expander = Expander(lookup)
@@ -101,12 +108,15 @@ def _instantiated(facts: FileFacts, scope: MacroScope, instances: Instances, env
         for field in renamed:
             renamed[field] += [dataclasses.replace(item, function=names.get(item.function, item.function))
                                for item in getattr(facts, field)]
-        made, made_calls, made_refs = _defined(facts, scope, expander, {n for n, _ in functions})
-        for function in made:
+        made = _defined(facts, scope, expander, {n for n, _ in functions})
+        for function in made.functions:
             functions.setdefault((function.name, function.line), function)
-        calls.update(dict.fromkeys(made_calls))
-        refs.update(dict.fromkeys(made_refs))
+        calls.update(dict.fromkeys(made.calls))
+        refs.update(dict.fromkeys(made.refs))
+        renamed["variables"] += made.variables
+        types_made.update(dict.fromkeys(made.typedefs))
     return dataclasses.replace(facts, functions=tuple(functions.values()), calls=tuple(calls), refs=tuple(refs),
+                               typedefs=tuple(types_made),
                                **{field: tuple(dict.fromkeys(items)) for field, items in renamed.items()})
 
 
@@ -140,11 +150,14 @@ def _instance_name(expander: Expander, name: str) -> str:
     return name
 
 
-def _element_values(facts: FileFacts, scope: MacroScope) -> list[FunctionRef]:
+def _element_values(facts: FileFacts, scope: MacroScope, built: set[str]) -> list[FunctionRef]:
     """Return an initializer FunctionRef for each `.member = name` the expansion of a macro used as an initializer's
     element writes (`VMSTATE_UINT32_TEST(x, S, test)` is `{ ..., .field_exists = (test), ... }` in a table of
-    `VMStateField`s; `X86_OP_ENTRY2(ADD, ...)` is `{ .gen = gen_ADD, ... }`), as if the table spelt it out."""
-    expanders = (Expander(scope.lookup(facts.path)), Expander(scope.lookup(facts.path, fallback=True)))
+    `VMStateField`s; `X86_OP_ENTRY2(ADD, ...)` is `{ .gen = gen_ADD, ... }`), as if the table spelt it out: for a
+    name one configuration defines as a function of `built` and another renames (`#define gen_RDMSR gen_unreachable`
+    under the `#else`), both."""
+    expanders = tuple(Expander(either_branch(scope.lookup(facts.path, fallback), scope, built))
+                      for fallback in (False, True))
     args = {(call.line, call.col, call.callee): call.args for call in facts.calls}
     found: list[FunctionRef] = []
     for ref in facts.refs:
@@ -159,10 +172,35 @@ def _element_values(facts: FileFacts, scope: MacroScope) -> list[FunctionRef]:
     return list(dict.fromkeys(found))  # each variant of an expansion writes the same members, mostly
 
 
+def either_branch(lookup: Lookup, scope: MacroScope, functions: set[str]) -> Lookup:
+    """Return `lookup` where a name of `functions` that every `#define` of it renames under an `#if` the build's
+    configuration leaves undecided (`#ifndef CONFIG_USER_ONLY` defines gen_RDMSR, the `#else` `#define gen_RDMSR
+    gen_unreachable`) also stands for itself: the configuration that compiles the function leaves it alone."""
+    def either(name: str) -> Sequence[Definition]:
+        found = lookup(name)
+        if found and name in functions and all(params is None for params, _ in found) and all(
+                define.conditions for define in scope.defines.get(name, ())):
+            return [*found, (None, (name,))]
+        return found
+    return either
+
+
+@dataclasses.dataclass
+class _Made:
+    """What the macro uses of one file make: functions and their calls, names passed or stored, types, locals."""
+
+    functions: list[FunctionDef] = dataclasses.field(default_factory=list)
+    calls: list[CallSite] = dataclasses.field(default_factory=list)
+    refs: list[FunctionRef] = dataclasses.field(default_factory=list)
+    typedefs: list[Typedef] = dataclasses.field(default_factory=list)
+    variables: list[VarDecl] = dataclasses.field(default_factory=list)
+
+
 def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = None,
-             known: set[str] | None = None) -> tuple[list[FunctionDef], list[CallSite], list[FunctionRef]]:
-    """Return the functions the macro uses of one file define, the calls they make and the names they pass (with
-    `expander`: those of one inclusion of a template)."""
+             known: set[str] | None = None) -> _Made:
+    """Return the functions the macro uses of one file define, the calls they make, the names they pass or store in
+    a member of a local (`mc->init = f;` in a class_init a macro defines, the local's type with it) and the typedefs
+    they write (with `expander`: those of one inclusion of a template)."""
     strict = expander or Expander(scope.lookup(facts.path))
     # A header is read under the macros of whoever includes it, even through `#include MACRO`: a use whose
     # macro the header does not see takes any header's; one it sees is expanded as cpp would, where a name no
@@ -170,9 +208,7 @@ def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = No
     # a name, not some other header's macro of that name.
     loose = strict if facts.path.endswith(".c") or expander else Expander(scope.lookup(facts.path, fallback=True))
     known = {f.name for f in facts.functions} if known is None else set(known)
-    functions: list[FunctionDef] = []
-    calls: list[CallSite] = []
-    refs: list[FunctionRef] = []
+    made = _Made()
     for use in facts.macro_uses:
         if not scope.may_define(use.name):
             continue
@@ -185,22 +221,37 @@ def _defined(facts: FileFacts, scope: MacroScope, expander: Expander | None = No
             # DEF_HELPER_FLAGS_4): read under theirs
             expansions = loose.expand_use(use.name, use.args)
         for tokens in expansions:
-            refs += [FunctionRef(value, use.file, use.line, use.col, "", "initializer", struct_type=struct,
-                                 field=member, lhs=variable) for struct, variable, member, value in initialized(tokens)]
+            made.refs += [FunctionRef(value, use.file, use.line, use.col, "", "initializer", struct_type=struct,
+                                      field=member, lhs=variable)
+                          for struct, variable, member, value in initialized(tokens)]
+            made.typedefs += [Typedef(name, kind, use.file, use.line) for name, kind in typedefs(tokens)]
             for name, is_static, body in definitions(tokens):
                 if name in known:
                     continue
                 known.add(name)
                 # under the use's #ifs: a stub a branch defines (`STUB_HELPER(inb, ...)` with CONFIG_USER_ONLY)
                 # is an alternative of the function another branch or a header gives (symbols)
-                functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (), "",
-                                             use.conditions))
-                declared = declared_variables(body, KEYWORDS)
-                calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS, declared)]
-                calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS, declared)]
-                refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
-                         for callee, index, passed in names_passed(body)]
-    return functions, calls, list(dict.fromkeys(refs))  # each variant of an expansion initialises the same
+                made.functions.append(FunctionDef(name, facts.path, use.line, use.line, is_static, is_static, "", (),
+                                                  "", use.conditions))
+                _read_body(use, name, body, made)
+    made.refs = list(dict.fromkeys(made.refs))  # each variant of an expansion initialises the same
+    made.typedefs = list(dict.fromkeys(made.typedefs))
+    return made
+
+
+def _read_body(use: MacroUse, name: str, body: list, made: _Made) -> None:
+    """Add to `made` the calls, names passed, members assigned and locals of the body of `name`, defined at `use`."""
+    declared = declared_variables(body, KEYWORDS)
+    made.calls += [_call(use, name, callee) for callee in calls_made(body, KEYWORDS, declared)]
+    made.calls += [_pointer_call(use, name, pointer) for pointer in pointer_calls(body, KEYWORDS, declared)]
+    made.refs += [FunctionRef(passed, use.file, use.line, use.col, name, "argument", callee, index)
+                  for callee, index, passed in names_passed(body)]
+    stored = [(lhs, member, value) for lhs, member, value in members_assigned(body) if value not in declared]
+    made.refs += [FunctionRef(value, use.file, use.line, use.col, name, "assignment", lhs=lhs, field=member,
+                              context=_context(use)) for lhs, member, value in stored]
+    bases = {_IDENTIFIER.match(lhs).group() for lhs, _, _ in stored}
+    made.variables += [VarDecl(name, local, declared[local][0] + " *", use.file, use.line, False)
+                       for local in sorted(bases & declared.keys())]
 
 
 def _renamed(facts: FileFacts, scope: MacroScope) -> FileFacts:

@@ -266,9 +266,9 @@ class MacroScope:
         return found
 
     def may_define(self, name: str) -> bool:
-        """Return True when some expansion of the macro `name` may hold a function body (a `{`), so a use of it at
-        file scope is worth expanding; most are not (`QEMU_BUILD_BUG_ON(...)`, `VMSTATE_*` tables)."""
-        return self._may(name, self._defines_memo, lambda tokens: "{" in tokens)
+        """Return True when some expansion of the macro `name` may hold a function body (a `{`) or a typedef, so a
+        use of it at file scope is worth expanding; most are not (`QEMU_BUILD_BUG_ON(...)`, `VMSTATE_*` tables)."""
+        return self._may(name, self._defines_memo, lambda tokens: "{" in tokens or "typedef" in tokens)
 
     def may_call(self, name: str) -> bool:
         """Return True when some expansion of the macro `name` may call a function its arguments do not name

@@ -115,6 +115,43 @@ def _declared(tokens: list[Token], head: int) -> tuple[str, str] | None:
     return None
 
 
+def members_assigned(tokens: list[Token]) -> list[tuple[str, str, str]]:
+    """Return (left side, member, name) for each statement `base->member = name;` (or `base.a.member`, a name maybe
+    cast or `&`-ed) of a function body an expansion defines (`mc->init = pc_init_10_2;` in a class_init)."""
+    found = []
+    for i in range(1, len(tokens) - 3):
+        if tokens[i - 1][0] not in (";", "{", "}") or not _IDENTIFIER.fullmatch(tokens[i][0]):
+            continue
+        j = i + 1
+        while j + 1 < len(tokens) and tokens[j][0] in ("->", ".") and _IDENTIFIER.fullmatch(tokens[j + 1][0]):
+            j += 2
+        if j == i + 1 or j >= len(tokens) or tokens[j][0] != "=":
+            continue
+        end = next((k for k in range(j + 1, len(tokens)) if tokens[k][0] == ";"), -1)
+        name = bare_name(tokens[j + 1:end]) if end > 0 else ""
+        if name:
+            found.append(("".join(t[0] for t in tokens[i:j]), tokens[j - 1][0], name))
+    return found
+
+
+def typedefs(tokens: list[Token]) -> list[tuple[str, str]]:
+    """Return (name, type) for each file-scope `typedef struct A B;` (or `union`, or a plain type name, pointers
+    kept) an expansion writes (`OBJECT_DECLARE_CPU_TYPE`'s `typedef struct ArchCPU X86CPU;`)."""
+    found = []
+    depth = 0
+    for i, token in enumerate(tokens):
+        text = token[0]
+        depth += (text in "([{") - (text in ")]}")
+        if text != "typedef" or depth != 0 or (i and tokens[i - 1][0] not in (";", "}")):
+            continue
+        end = next((k for k in range(i + 1, len(tokens)) if tokens[k][0] in (";", "{", "(")), -1)
+        words = [t[0] for t in tokens[i + 1:end]] if end > 0 and tokens[end][0] == ";" else []
+        if len(words) >= 2 and _IDENTIFIER.fullmatch(words[-1]) and all(
+                _IDENTIFIER.fullmatch(w) or w == "*" for w in words[:-1]):
+            found.append((words[-1], " ".join(words[:-1])))
+    return found
+
+
 def names_passed(tokens: list[Token]) -> list[tuple[str, int, str]]:
     """Return (callee, argument index, name) for each argument of a call in `tokens` that is a bare name, maybe
     cast or with `&` (`register_module_init(f, type)` passes `f`): a function's address handed on, if `name`

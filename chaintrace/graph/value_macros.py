@@ -18,8 +18,8 @@ from chaintrace.graph.branches import Target
 from chaintrace.graph.symbols import Symbols
 
 # The uses of a name inside a function that read its value: an argument, the right of an assignment or a
-# declaration, a return, a member of an initializer.
-_VALUE_USES = ("argument", "assignment", "return", "initializer")
+# declaration, a return (a member of an initializer list is not followed yet).
+_VALUE_USES = ("argument", "assignment", "return")
 
 
 def value_macro_calls(facts: FileFacts, symbols: Symbols) -> Iterator[tuple[CallSite, list[Target]]]:

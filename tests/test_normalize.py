@@ -265,6 +265,12 @@ def test_a_signature_split_by_ifdef_keeps_its_else_branch() -> None:
     b"void f(int x)\n{\n#ifdef X\n    if (a(x))\n#else\n    if (b(x))\n#endif\n    {\n        c();\n    }\n}\n",
     # no `{` after the #endif
     b"#ifdef X\nint f(int a)\n#else\nint f(void)\n#endif\n;\n",
+    # a positional element after #ifdef parses: left alone
+    b"static Fn tbl[] = {\n    a,\n#ifdef X\n    b,\n#endif\n};\n",
+    # a comparison, not a designator
+    b"int f(int x)\n{\n    return x\n#ifdef X\n    .y == 1\n#endif\n    ;\n}\n",
+    # `#` inside a line is no directive
+    b"#define S(x) #if\n    .a = 1,\n",
 ])
 def test_other_ifdef_else_blocks_are_left_alone(text: bytes) -> None:
     assert rewrite(text) == text
@@ -295,15 +301,3 @@ def test_a_directive_before_a_designated_member_is_blanked() -> None:
     facts = extract("a.c", GUARDED_MEMBERS, text)
     assert sorted((r.name, r.line) for r in facts.refs) == [
         ("b_f", 7), ("egl_scan", 3), ("other", 11), ("x_accepts", 9)]
-
-
-@pytest.mark.parametrize("text", [
-    # a positional element after #ifdef parses: left alone
-    b"static Fn tbl[] = {\n    a,\n#ifdef X\n    b,\n#endif\n};\n",
-    # a comparison, not a designator
-    b"int f(int x)\n{\n    return x\n#ifdef X\n    .y == 1\n#endif\n    ;\n}\n",
-    # `#` inside a line is no directive
-    b"#define S(x) #if\n    .a = 1,\n",
-])
-def test_other_directives_before_dots_are_left_alone(text: bytes) -> None:
-    assert rewrite(text) == text

@@ -62,17 +62,20 @@ def _unique_sorted(keys: Iterable[int]) -> list[int]:
 
 def _csr_packed(size: int, keys: list[int], shift: int) -> tuple[array, array, array]:
     """Return (offsets, neighbours, flags) of packed (node, neighbour, flag) keys sorted by node then neighbour."""
-    counts = [0] * (size + 1)
-    for key in keys:
-        counts[key // shift + 1] += 1
-    return (array("i", accumulate(counts)), array("i", (key % shift // _FLAGS for key in keys)),
+    return (_offsets(size, (key // shift for key in keys)), array("i", (key % shift // _FLAGS for key in keys)),
             array("b", (key % _FLAGS for key in keys)))
 
 
 def csr(size: int, triples: list[tuple[int, int, int]]) -> tuple[array, array, array]:
     """Return (offsets, neighbours, flags) of (node, neighbour, flag) triples sorted by node then neighbour."""
     sources, neighbours, flags = zip(*triples) if triples else ((), (), ())
+    return _offsets(size, sources), array("i", neighbours), array("b", flags)
+
+
+def _offsets(size: int, nodes: Iterable[int]) -> array:
+    """Return the CSR offsets of `size` nodes from the node of each entry, in order: node n's entries are
+    offsets[n]:offsets[n + 1]."""
     counts = [0] * (size + 1)
-    for node in sources:
+    for node in nodes:
         counts[node + 1] += 1
-    return array("i", accumulate(counts)), array("i", neighbours), array("b", flags)
+    return array("i", accumulate(counts))
